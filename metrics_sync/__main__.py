@@ -1,0 +1,3 @@
+from metrics_sync.cli import main
+
+raise SystemExit(main())

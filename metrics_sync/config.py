@@ -1,0 +1,89 @@
+"""The optional `metrics-sync.yaml` config file.
+
+Settings (all optional): `project`, `paths`, `baseUrl`, `ownershipTag`, `maxFileBytes`. Relative
+`paths` are taken relative to the config file's folder, so the tool behaves the same from any
+working directory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from metrics_sync.definitions import DEFAULT_MAX_FILE_BYTES, load_yaml_file
+from metrics_sync.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "metrics-sync.yaml"
+DEFAULT_OWNERSHIP_TAG = "managed-by-metrics-sync"
+DEFAULT_PATHS = ("metrics",)
+_KEY = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+_TAG = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Config:
+    project: str | None = None
+    paths: tuple[str, ...] = ()
+    base_url: str | None = None
+    ownership_tag: str = DEFAULT_OWNERSHIP_TAG
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    file: str | None = None
+
+
+def load_config(explicit: str | None, cwd: Path) -> Config:
+    """Read `explicit` (must exist) or `./metrics-sync.yaml` (when present); else the defaults."""
+    path = Path(explicit) if explicit else cwd / DEFAULT_CONFIG_FILE
+    if not path.is_file():
+        if explicit:
+            raise ConfigError(f"config file {explicit} not found")
+        return Config()
+    display = explicit or DEFAULT_CONFIG_FILE
+    doc, problems = load_yaml_file(path, display=display)
+    if problems:
+        first = problems[0]
+        where = f"{first.file}:{first.line}:{first.column}" if first.line else first.file
+        raise ConfigError(f"{where}: {first.message}", first.hint)
+    assert doc is not None
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{display}: the config must be a mapping of settings")
+
+    def fail(key: str, message: str) -> ConfigError:
+        line, col = doc.position((key,))
+        return ConfigError(f"{display}:{line}:{col}: {message}")
+
+    known = {"project", "paths", "baseUrl", "ownershipTag", "maxFileBytes"}
+    for key in data:
+        if key not in known:
+            raise fail(key, f"unknown setting `{key}` (known: {', '.join(sorted(known))})")
+    project = data.get("project")
+    if project is not None and (not isinstance(project, str) or not _KEY.match(project)):
+        raise fail("project", "`project` must be a LaunchDarkly project key")
+    paths_value: Any = data.get("paths", [])
+    if isinstance(paths_value, str):
+        paths_value = [paths_value]
+    if not isinstance(paths_value, list) or not all(isinstance(p, str) for p in paths_value):
+        raise fail("paths", "`paths` must be a list of files or folders")
+    base = path.parent
+    paths = tuple(p if Path(p).is_absolute() else _relative(base / p, cwd) for p in paths_value)
+    base_url = data.get("baseUrl")
+    if base_url is not None and not isinstance(base_url, str):
+        raise fail("baseUrl", "`baseUrl` must be a URL such as https://app.launchdarkly.com")
+    tag = data.get("ownershipTag", DEFAULT_OWNERSHIP_TAG)
+    if not isinstance(tag, str) or not _TAG.match(tag):
+        raise fail("ownershipTag", "`ownershipTag` must be a LaunchDarkly tag (letters, numbers, '.', '_', '-')")
+    max_bytes = data.get("maxFileBytes", DEFAULT_MAX_FILE_BYTES)
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
+        raise fail("maxFileBytes", "`maxFileBytes` must be a positive whole number")
+    return Config(project=project, paths=paths, base_url=base_url, ownership_tag=tag,
+                  max_file_bytes=max_bytes, file=display)
+
+
+def _relative(path: Path, cwd: Path) -> str:
+    # Shown in messages, so keep it short: relative to where the user runs the tool when possible.
+    try:
+        return str(path.resolve().relative_to(cwd.resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,115 @@
+"""Load every definition file, check it, and turn it into desired metrics.
+
+The checks that need more than one metric or file live here: project resolution, duplicate metric keys
+within a project (across files), and the `randomizationUnits` deprecation. Everything is collected;
+nothing stops at the first problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from metrics_sync.definitions import (
+    DEFAULT_MAX_FILE_BYTES,
+    YamlDocument,
+    find_definition_files,
+    format_path,
+    load_yaml_file,
+)
+from metrics_sync.model import Definitions, DesiredMetric, Problem, SourceRef
+from metrics_sync.schema import check_document
+
+DEPRECATED_UNITS_HINT = "rename `randomizationUnits` to `analysisUnits` (LaunchDarkly deprecated the old name)"
+
+
+def load_definitions(
+    paths: Sequence[str],
+    *,
+    default_project: str | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> tuple[Definitions, list[Problem]]:
+    """Read and check all definitions under `paths`.
+
+    Returns the desired metrics (built from every metric with a usable key) and every problem found,
+    errors and warnings, sorted by file, line and column. Callers must not act on the metrics when any
+    problem is an error.
+    """
+    files, problems = find_definition_files(paths)
+    metrics: dict[str, list[DesiredMetric]] = {}
+    first_seen: dict[tuple[str, str], SourceRef] = {}
+    for path, display in files:
+        doc, load_problems = load_yaml_file(path, display=display, max_bytes=max_file_bytes)
+        problems.extend(load_problems)
+        if doc is None:
+            continue
+        problems.extend(check_document(doc))
+        file_metrics, file_problems = _desired_metrics(doc, default_project)
+        problems.extend(file_problems)
+        for metric in file_metrics:
+            seen_key = (metric.project, metric.key)
+            if seen_key in first_seen:
+                problems.append(Problem(
+                    metric.source.file, metric.source.line, metric.source.column,
+                    f"duplicate metric key `{metric.key}` in project `{metric.project}` "
+                    f"(first defined at {first_seen[seen_key]})",
+                    hint="metric keys must be unique within a project; rename or remove one",
+                ))
+                continue
+            first_seen[seen_key] = metric.source
+            metrics.setdefault(metric.project, []).append(metric)
+    problems = sorted(set(problems), key=Problem.sort_key)
+    warnings = [p for p in problems if p.severity == "warning"]
+    return Definitions(metrics=metrics, files=[d for _, d in files], warnings=warnings), problems
+
+
+def _desired_metrics(doc: YamlDocument, default_project: str | None) -> tuple[list[DesiredMetric], list[Problem]]:
+    data = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), list):
+        return [], []
+    project = data.get("project") if isinstance(data.get("project"), str) else default_project
+    if project is None:
+        if not data["metrics"]:
+            return [], []
+        line, col = doc.position(("metrics",), key=True)
+        return [], [Problem(
+            doc.file, line, col, "no project for these metrics",
+            hint="add `project: <key>` to the file, pass --project, or set `project` in metrics-sync.yaml",
+        )]
+    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    metrics: list[DesiredMetric] = []
+    problems: list[Problem] = []
+    if "randomizationUnits" in defaults:
+        problems.append(_deprecated(doc, ("defaults", "randomizationUnits")))
+    for index, raw in enumerate(data["metrics"]):
+        if not isinstance(raw, dict) or not isinstance(raw.get("key"), str) or not raw["key"]:
+            continue
+        path = ("metrics", index)
+        line, col = doc.position(path)
+        if "randomizationUnits" in raw:
+            problems.append(_deprecated(doc, (*path, "randomizationUnits")))
+        fields = _merge_defaults(raw, defaults)
+        metrics.append(DesiredMetric(project, raw["key"], fields, SourceRef(doc.file, line, col)))
+    return metrics, problems
+
+
+def _merge_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The metric's fields with the file's defaults merged in (see the schema's `defaults`)."""
+    fields = {k: v for k, v in raw.items() if k != "randomizationUnits"}
+    units = (raw.get("analysisUnits") or raw.get("randomizationUnits")
+             or defaults.get("analysisUnits") or defaults.get("randomizationUnits"))
+    if units is not None:
+        fields["analysisUnits"] = units
+    if "maintainerId" not in fields and "maintainerId" in defaults:
+        fields["maintainerId"] = defaults["maintainerId"]
+    default_tags = defaults.get("tags")
+    if isinstance(default_tags, list):
+        own = raw.get("tags") if isinstance(raw.get("tags"), list) else []
+        fields["tags"] = list(dict.fromkeys([*default_tags, *own]))
+    return fields
+
+
+def _deprecated(doc: YamlDocument, path: tuple[str | int, ...]) -> Problem:
+    line, col = doc.position(path, key=True)
+    return Problem(doc.file, line, col, "`randomizationUnits` is deprecated", path=format_path(path),
+                   hint=DEPRECATED_UNITS_HINT, severity="warning")
