@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     validate = sub.add_parser("validate", help="check definitions offline against the schema and rules")
-    validate.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: config paths or ./metrics)")
+    validate.add_argument("paths", nargs="*", metavar="PATH",
+                          help="files or folders (default: config paths or ./metrics)")
     validate.add_argument("--format", choices=["text", "json", "github"], default="text")
     _common(validate)
     validate.set_defaults(handler=_cmd_validate)
@@ -74,7 +75,8 @@ def _cmd_validate(args: argparse.Namespace, streams: Streams) -> int:
     config = load_config(args.config, streams.cwd)
     paths = args.paths or list(config.paths) or list(DEFAULT_PATHS)
     definitions, problems = load_definitions(
-        paths, default_project=args.project or config.project, max_file_bytes=config.max_file_bytes
+        paths, default_project=args.project or config.project, max_file_bytes=config.max_file_bytes,
+        base=streams.cwd,
     )
     streams.out(RENDERERS[args.format](problems, definitions))
     return 1 if any(p.severity == "error" for p in problems) else 0

@@ -288,11 +288,11 @@ def parse_yaml_text(text: str, name: str) -> tuple[YamlDocument | None, list[Pro
         message = "YAML syntax error: " + (exc.problem or exc.context or "cannot parse")
         if exc.context and exc.problem:
             message += f" ({exc.context})"
-        hint = None
-        if "\t" in (exc.problem or "") or "'\\t'" in (exc.problem or ""):
-            hint = "YAML does not allow tabs for indentation; use spaces"
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
+        hint = None
+        if mark is not None and "\t" in _source_line(text, mark.line)[: mark.column + 1]:
+            hint = "YAML does not allow tabs for indentation; use spaces"
         return None, [Problem(name, line, col, message, hint=hint)]
     except yaml.YAMLError as exc:
         return None, [Problem(name, None, None, f"YAML error: {exc}")]
@@ -314,16 +314,25 @@ def parse_yaml_text(text: str, name: str) -> tuple[YamlDocument | None, list[Pro
     return builder.doc, builder.problems
 
 
-def find_definition_files(paths: Iterable[str]) -> tuple[list[tuple[Path, str]], list[Problem]]:
+def _source_line(text: str, index: int) -> str:
+    lines = text.splitlines()
+    return lines[index] if 0 <= index < len(lines) else ""
+
+
+def find_definition_files(
+    paths: Iterable[str], base: Path | None = None
+) -> tuple[list[tuple[Path, str]], list[Problem]]:
     """Expand files and folders (searched recursively for *.yaml / *.yml) into a sorted file list.
 
-    Returns ([(path, display name)], problems). Symlink loops and unreadable folders are problems,
-    not crashes. A folder holding no YAML at all is a problem: it is almost always a wrong path.
+    Relative paths are taken from `base` (the user's working directory). Returns
+    ([(path, display name)], problems); display names are the user's own spelling, so messages point
+    where the user looks. Symlink loops and unreadable folders are problems, not crashes. A folder
+    holding no YAML at all is a problem: it is almost always a wrong path.
     """
     found: dict[str, tuple[Path, str]] = {}
     problems: list[Problem] = []
     for arg in paths:
-        p = Path(arg)
+        p = Path(arg) if base is None else base / arg
         if not p.exists() and not p.is_symlink():
             problems.append(Problem(arg, None, None, "no such file or folder"))
             continue
@@ -337,7 +346,7 @@ def find_definition_files(paths: Iterable[str]) -> tuple[list[tuple[Path, str]],
             problems.append(Problem(arg, None, None, "not a regular file or folder"))
             continue
         before = len(found)
-        for file, display in _walk(p, problems):
+        for file, display in _walk(p, arg, problems):
             found.setdefault(str(file.resolve()), (file, display))
         if len(found) == before:
             problems.append(Problem(arg, None, None, "folder holds no *.yaml or *.yml files"))
@@ -345,11 +354,15 @@ def find_definition_files(paths: Iterable[str]) -> tuple[list[tuple[Path, str]],
     return files, problems
 
 
-def _walk(root: Path, problems: list[Problem]) -> Iterator[tuple[Path, str]]:
+def _walk(root: Path, display_root: str, problems: list[Problem]) -> Iterator[tuple[Path, str]]:
     visited: set[tuple[int, int]] = set()
 
+    def shown(path: str | Path) -> str:
+        relative = os.path.relpath(path, root)
+        return display_root if relative == "." else os.path.normpath(os.path.join(display_root, relative))
+
     def on_error(exc: OSError) -> None:
-        problems.append(Problem(str(exc.filename or root), None, None,
+        problems.append(Problem(shown(exc.filename or root), None, None,
                                 f"cannot read folder: {exc.strerror or exc}"))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=True):
@@ -361,7 +374,7 @@ def _walk(root: Path, problems: list[Problem]) -> Iterator[tuple[Path, str]]:
             continue
         ident = (st.st_dev, st.st_ino)
         if ident in visited:  # a symlink loop back into a folder we already walked
-            problems.append(Problem(dirpath, None, None, "symbolic link loop; folder skipped"))
+            problems.append(Problem(shown(dirpath), None, None, "symbolic link loop; folder skipped"))
             dirnames[:] = []
             continue
         visited.add(ident)
@@ -370,6 +383,6 @@ def _walk(root: Path, problems: list[Problem]) -> Iterator[tuple[Path, str]]:
             if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
                 full = Path(dirpath) / name
                 if full.is_symlink() and not full.exists():
-                    problems.append(Problem(str(full), None, None, "broken symbolic link"))
+                    problems.append(Problem(shown(full), None, None, "broken symbolic link"))
                     continue
-                yield full, str(full)
+                yield full, shown(full)

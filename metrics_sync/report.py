@@ -41,9 +41,7 @@ def render_text(problems: Sequence[Problem], definitions: Definitions) -> str:
     metrics = definitions.metric_count
     scope = f"{metrics} metric{'s' if metrics != 1 else ''} in {files} file{'s' if files != 1 else ''}"
     if errors:
-        problem_files = len({p.file for p in problems if p.severity == "error"})
-        lines.append(f"Found {errors} error{'s' if errors != 1 else ''} in {problem_files} "
-                     f"file{'s' if problem_files != 1 else ''} ({scope} read).")
+        lines.append(f"Found {errors} error{'s' if errors != 1 else ''} ({scope} read).")
     else:
         note = f" with {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
         lines.append(f"OK: {scope} valid{note}.")

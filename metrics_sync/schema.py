@@ -99,6 +99,7 @@ def _explain(error: ValidationError, doc: YamlDocument) -> list[Problem]:
     hint = schema.get("x-hint")
     custom = schema.get("x-message")
     kind = error.validator
+    expected: Any = error.validator_value
 
     if kind == "required":
         missing = _missing_property(error)
@@ -107,19 +108,21 @@ def _explain(error: ValidationError, doc: YamlDocument) -> list[Problem]:
 
     if kind == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
-        extras = [k for k in error.instance if k not in schema.get("properties", {})]
+        instance: Any = error.instance
+        extras = [k for k in instance if k not in schema.get("properties", {})]
         return [_unknown_field(doc, path, extra, allowed) for extra in extras]
+
+    if kind == "type":  # before x-message: "must be text" says more than the rule a string would break
+        return [_type_problem(doc, path, field, expected, error.instance)]
 
     if custom:
         return [_problem(doc, path, custom, hint)]
 
-    if kind == "type":
-        return [_type_problem(doc, path, field, error.validator_value, error.instance)]
-
     if kind == "enum":
-        choices = [str(c) for c in error.validator_value]
+        choices = [str(c) for c in expected]
         guess = _close_match(error.instance, choices)
-        return [_problem(doc, path, f"`{field}` must be one of {', '.join(choices)}; got {describe_type(error.instance)}",
+        got = describe_type(error.instance)
+        return [_problem(doc, path, f"`{field}` must be one of {', '.join(choices)}; got {got}",
                          f"did you mean `{guess}`?" if guess else hint)]
 
     if kind == "const":
@@ -156,7 +159,8 @@ def _explain(error: ValidationError, doc: YamlDocument) -> list[Problem]:
 def _missing_property(error: ValidationError) -> str:
     # jsonschema yields one error per missing property; its message is "'<name>' is a required property".
     instance = error.instance if isinstance(error.instance, dict) else {}
-    for name in error.validator_value:
+    required: Any = error.validator_value
+    for name in required:
         if name not in instance and repr(name) in error.message:
             return str(name)
     return str(error.message.split("'")[1]) if "'" in error.message else str(error.message)
@@ -182,9 +186,10 @@ def _unknown_field(doc: YamlDocument, path: Path_, extra: str, allowed: list[str
 
 def _type_problem(doc: YamlDocument, path: Path_, field: str, expected: Any, value: Any) -> Problem:
     names = expected if isinstance(expected, list) else [expected]
-    wanted = " or ".join(_TYPE_WORDS.get(n, n) for n in names)
+    wanted = " or ".join(_TYPE_WORDS.get(str(n), str(n)) for n in names)
     if not path and "object" in names:
-        return _problem(doc, path, f"the file must be a mapping with a `metrics:` list; got {describe_type(value)}", None)
+        message = f"the file must be a mapping with a `metrics:` list; got {describe_type(value)}"
+        return _problem(doc, path, message, None)
     message = f"`{field}` must be {wanted}; got {describe_type(value)}"
     source = doc.resolved_scalars.get(path)
     hint: str | None = None

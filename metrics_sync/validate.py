@@ -8,6 +8,7 @@ nothing stops at the first problem.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from metrics_sync.definitions import (
@@ -28,6 +29,7 @@ def load_definitions(
     *,
     default_project: str | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    base: Path | None = None,
 ) -> tuple[Definitions, list[Problem]]:
     """Read and check all definitions under `paths`.
 
@@ -35,7 +37,7 @@ def load_definitions(
     errors and warnings, sorted by file, line and column. Callers must not act on the metrics when any
     problem is an error.
     """
-    files, problems = find_definition_files(paths)
+    files, problems = find_definition_files(paths, base)
     metrics: dict[str, list[DesiredMetric]] = {}
     first_seen: dict[tuple[str, str], SourceRef] = {}
     for path, display in files:
@@ -76,7 +78,8 @@ def _desired_metrics(doc: YamlDocument, default_project: str | None) -> tuple[li
             doc.file, line, col, "no project for these metrics",
             hint="add `project: <key>` to the file, pass --project, or set `project` in metrics-sync.yaml",
         )]
-    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    raw_defaults = data.get("defaults")
+    defaults: dict[str, Any] = raw_defaults if isinstance(raw_defaults, dict) else {}
     metrics: list[DesiredMetric] = []
     problems: list[Problem] = []
     if "randomizationUnits" in defaults:
@@ -104,7 +107,8 @@ def _merge_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, 
         fields["maintainerId"] = defaults["maintainerId"]
     default_tags = defaults.get("tags")
     if isinstance(default_tags, list):
-        own = raw.get("tags") if isinstance(raw.get("tags"), list) else []
+        own_tags = raw.get("tags")
+        own: list[Any] = own_tags if isinstance(own_tags, list) else []
         fields["tags"] = list(dict.fromkeys([*default_tags, *own]))
     return fields
 

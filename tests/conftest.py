@@ -1,0 +1,67 @@
+"""Shared test helpers: run the CLI in-process, and keep every test off the network."""
+
+from __future__ import annotations
+
+import io
+import socket
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from metrics_sync.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class _TTYStringIO(io.StringIO):
+    def __init__(self, text: str = "", tty: bool = False) -> None:
+        super().__init__(text)
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+def run_cli(
+    *argv: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: str = "",
+    tty: bool = False,
+) -> Result:
+    """Run `metrics-sync argv...` in-process with captured output."""
+    out, err = _TTYStringIO(tty=tty), _TTYStringIO(tty=tty)
+    code = main(
+        list(argv),
+        stdout=out,
+        stderr=err,
+        stdin=_TTYStringIO(stdin, tty=tty),
+        environ=dict(env or {}),
+        cwd=cwd or ROOT,
+    )
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail loudly if a test tries to reach anything but loopback."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in ("127.0.0.1", "::1", "localhost") and not host.startswith("/"):
+            raise AssertionError(f"test tried to connect to {address!r}; tests must stay on loopback")
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    yield
