@@ -64,7 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=["text", "json", "github"], default="text")
     _common(validate)
     validate.set_defaults(handler=_cmd_validate)
+
+    emulator = sub.add_parser("emulator", add_help=False, prefix_chars="\0",
+                              help="run a local LaunchDarkly metrics API (see `metrics-sync emulator --help`)")
+    emulator.add_argument("rest", nargs=argparse.REMAINDER)
+    emulator.set_defaults(handler=_cmd_emulator)
     return parser
+
+
+def _cmd_emulator(args: argparse.Namespace, streams: Streams) -> int:
+    # The emulator parses its own options: it imports nothing from the rest of the package.
+    from metrics_sync.emulator.server import main as emulator_main
+
+    return emulator_main(args.rest, stdout=streams.stdout, stderr=streams.stderr)
 
 
 def _cmd_validate(args: argparse.Namespace, streams: Streams) -> int:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import io
+import random
 import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from metrics_sync.cli import main
+from metrics_sync.client import Client
+from metrics_sync.emulator import EmulatorApp, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -65,3 +70,45 @@ def _no_internet(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
     yield
+
+
+# --- emulator and client fixtures -------------------------------------------------------------
+
+TOKEN = "api-0123456789abcdef-secret-token"
+
+
+class FakeClock:
+    """A clock the tests move by hand; `sleep` advances it instead of waiting."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(0.0, seconds)
+
+
+@pytest.fixture
+def store() -> Store:
+    return Store(["shop"], rng=random.Random(1))
+
+
+@pytest.fixture
+def emulator(store: Store) -> EmulatorApp:
+    return EmulatorApp(store, token=TOKEN, rng=random.Random(2))
+
+
+def make_client(app: Any, **kwargs: Any) -> Client:
+    """A client talking to a WSGI app in-process (no sockets)."""
+    kwargs.setdefault("sleep", lambda s: None)
+    return Client("http://127.0.0.1", TOKEN, transport=httpx.WSGITransport(app=app), **kwargs)
+
+
+@pytest.fixture
+def client(emulator: EmulatorApp) -> Iterator[Client]:
+    with make_client(emulator) as c:
+        yield c

@@ -1,0 +1,3 @@
+from metrics_sync.emulator.server import main
+
+raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""LaunchDarkly's rules for a metric's user-editable fields, as the emulator enforces them.
+
+Sources (see docs/emulator.md): the `MetricPost` schema of LaunchDarkly's OpenAPI spec (types, enums,
+"required for custom", percentile 0–100, eventDefault value 0), and the per-kind rules LaunchDarkly's
+own Terraform provider applies before calling the API (click needs selector + urls, pageview needs
+urls, numeric needs unit + successCriteria, percentile needs percentileValue and excludes units
+without events). Unknown fields are not errors: LaunchDarkly ignores them silently.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+KEY_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+TAG_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
+MEMBER_ID_PATTERN = re.compile(r"^[a-f0-9]{24}$")
+
+KINDS = ("pageview", "click", "custom")
+SUCCESS_CRITERIA = ("HigherThanBaseline", "LowerThanBaseline")
+UNIT_AGGREGATIONS = ("average", "sum", "count_distinct")
+ANALYSIS_TYPES = ("mean", "percentile")
+URL_KINDS = {"exact": "url", "canonical": "url", "substring": "substring", "regex": "pattern"}
+
+# The user-editable fields the emulator stores; anything else in a request body is ignored.
+EDITABLE_FIELDS = (
+    "name", "description", "kind", "selector", "urls", "isNumeric", "unit", "eventKey", "successCriteria",
+    "tags", "randomizationUnits", "analysisUnits", "maintainerId", "unitAggregationType", "analysisType",
+    "percentileValue", "eventDefault", "archived",
+)
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "key": (str,), "name": (str,), "description": (str,), "kind": (str,), "selector": (str,), "urls": (list,),
+    "isNumeric": (bool,), "unit": (str,), "eventKey": (str,), "successCriteria": (str,), "tags": (list,),
+    "randomizationUnits": (list,), "analysisUnits": (list,), "maintainerId": (str,),
+    "unitAggregationType": (str,), "analysisType": (str,), "percentileValue": (int,),
+    "eventDefault": (dict,), "archived": (bool,),
+}
+
+
+class RuleError(Exception):
+    """The metric breaks one of LaunchDarkly's rules (400 invalid_request)."""
+
+
+def _check_types(metric: dict[str, Any]) -> None:
+    for field, types in _TYPES.items():
+        value = metric.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, types) or (types == (int,) and isinstance(value, bool)):
+            raise RuleError(f"{field}: invalid type")
+
+
+def _present(metric: dict[str, Any], field: str) -> bool:
+    value = metric.get(field)
+    return value not in (None, "", [])
+
+
+def check_metric(metric: dict[str, Any]) -> None:
+    """Raise RuleError with LaunchDarkly-style text when `metric` is not a valid metric."""
+    _check_types(metric)
+    key = metric.get("key")
+    if not key:
+        raise RuleError("key: required")
+    if not KEY_PATTERN.match(key):
+        raise RuleError("key: must contain only letters, numbers, '.', '-', or '_' and must start with an alphanumeric")
+    kind = metric.get("kind")
+    if not kind:
+        raise RuleError("kind: required")
+    if kind == "trace":
+        raise RuleError("kind: trace metrics are not supported by this emulator")
+    if kind not in KINDS:
+        raise RuleError(f"kind: must be one of {', '.join(KINDS)}")
+    for field, allowed in (("successCriteria", SUCCESS_CRITERIA), ("unitAggregationType", UNIT_AGGREGATIONS),
+                           ("analysisType", ANALYSIS_TYPES)):
+        if metric.get(field) is not None and metric[field] not in allowed:
+            raise RuleError(f"{field}: must be one of {', '.join(allowed)}")
+    if metric.get("unitAggregationType") == "count_distinct":
+        raise RuleError("unitAggregationType: count_distinct requires a warehouse data source")
+
+    if kind == "custom":
+        if not _present(metric, "eventKey"):
+            raise RuleError("eventKey: required for custom metrics")
+        if metric.get("isNumeric") is None:
+            raise RuleError("isNumeric: required for custom metrics")
+        if metric["isNumeric"]:
+            if not _present(metric, "successCriteria"):
+                raise RuleError("successCriteria: required for numeric custom metrics")
+            if not _present(metric, "unit"):
+                raise RuleError("unit: required for numeric custom metrics")
+    elif kind == "click":
+        if not _present(metric, "selector"):
+            raise RuleError("selector: required for click metrics")
+        if not _present(metric, "urls"):
+            raise RuleError("urls: required for click metrics")
+    elif kind == "pageview" and not _present(metric, "urls"):
+        raise RuleError("urls: required for pageview metrics")
+
+    for index, url in enumerate(metric.get("urls") or []):
+        if not isinstance(url, dict) or url.get("kind") not in URL_KINDS:
+            raise RuleError(f"urls[{index}].kind: must be one of {', '.join(URL_KINDS)}")
+        needed = URL_KINDS[url["kind"]]
+        if not isinstance(url.get(needed), str) or not url[needed]:
+            raise RuleError(f"urls[{index}].{needed}: required for {url['kind']} URLs")
+
+    percentile = metric.get("percentileValue")
+    if metric.get("analysisType") == "percentile":
+        if percentile is None:
+            raise RuleError("percentileValue: required when analysisType is percentile")
+        if (metric.get("eventDefault") or {}).get("disabled") is False:
+            raise RuleError("eventDefault: units without events are not supported for percentile metrics")
+    if percentile is not None and not 0 <= percentile <= 100:
+        raise RuleError("percentileValue: must be between 0 and 100")
+
+    default = metric.get("eventDefault")
+    if default is not None:
+        if "disabled" in default and not isinstance(default["disabled"], bool):
+            raise RuleError("eventDefault.disabled: invalid type")
+        value = default.get("value", 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RuleError("eventDefault.value: invalid type")
+        if not default.get("disabled") and value != 0:
+            raise RuleError("eventDefault.value: must be 0. No other values are currently supported")
+
+    for field in ("tags", "randomizationUnits", "analysisUnits"):
+        for item in metric.get(field) or []:
+            if not isinstance(item, str) or (field == "tags" and not TAG_PATTERN.match(item)):
+                raise RuleError(f"{field}: invalid value {item!r}")
+    maintainer = metric.get("maintainerId")
+    if maintainer is not None and not MEMBER_ID_PATTERN.match(maintainer):
+        raise RuleError("maintainerId: must be a member ID")

@@ -1,0 +1,259 @@
+"""The emulator's data: projects holding metrics, with LaunchDarkly's server-owned fields.
+
+Thread-safe (one lock), and optionally persisted to a JSON state file after every change. Writes go
+to a temporary file that is fsync'ed and then renamed over the state file, so a process killed at
+any moment leaves either the old or the new state, never a torn file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from metrics_sync.emulator.jsonpatch import apply_patch
+from metrics_sync.emulator.rules import EDITABLE_FIELDS, KEY_PATTERN, RuleError, check_metric
+
+STATE_FORMAT_VERSION = 1
+# The member the emulator's token belongs to; it becomes the maintainer of metrics created without one.
+TOKEN_MEMBER_ID = "569fdeadbeef1644facecafe"
+HOSTED_DATA_SOURCE = {"key": "launchdarkly-hosted", "_name": "LaunchDarkly"}
+# Connection data a seed may preload (experiments, guarded rollouts); read-only through the API.
+CONNECTION_FIELDS = ("experimentCount", "activeExperimentCount", "activeGuardedRolloutCount",
+                     "metricGroupCount", "experiments", "metricGroups")
+
+
+class NotFound(Exception):
+    pass
+
+
+class Conflict(Exception):
+    pass
+
+
+class Store:
+    def __init__(
+        self,
+        projects: Iterable[str] = ("default",),
+        *,
+        state_file: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.state_file = state_file
+        self.projects: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in projects}
+        if state_file is not None and state_file.exists():
+            self._load_state(state_file)
+
+    # --- persistence -------------------------------------------------------------------------
+
+    def _load_state(self, path: Path) -> None:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("version") != STATE_FORMAT_VERSION:
+            raise ValueError(f"{path}: not an emulator state file (version {STATE_FORMAT_VERSION})")
+        for project, metrics in data["projects"].items():
+            self.projects[project] = {m["key"]: m for m in metrics}
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"version": STATE_FORMAT_VERSION,
+                    "projects": {p: list(copy.deepcopy(ms).values()) for p, ms in self.projects.items()}}
+
+    def _persist(self) -> None:
+        if self.state_file is None:
+            return
+        payload = json.dumps(self.snapshot(), separators=(",", ":"))
+        folder = self.state_file.parent
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.state_file.name}.", dir=folder)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.state_file)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _modified(self) -> dict[str, str]:
+        moment = datetime.fromtimestamp(self._clock(), tz=UTC)
+        return {"date": moment.isoformat(timespec="microseconds").replace("+00:00", "Z")}
+
+    def _hex(self, n: int) -> str:
+        return "".join(self._rng.choice("0123456789abcdef") for _ in range(n))
+
+    def project(self, key: str) -> dict[str, dict[str, Any]]:
+        try:
+            return self.projects[key]
+        except KeyError:
+            raise NotFound(f"Unknown project key {key!r}") from None
+
+    # --- operations --------------------------------------------------------------------------
+
+    def seed(self, data: dict[str, Any]) -> int:
+        """Preload metrics (a seed file); existing keys are kept. Returns how many were added."""
+        added = 0
+        with self._lock:
+            for project, metrics in data.get("projects", {}).items():
+                self.projects.setdefault(project, {})
+                for metric in metrics:
+                    if metric.get("key") in self.projects[project]:
+                        continue
+                    record = self._new_record(metric)
+                    for field in (*CONNECTION_FIELDS, "_version", "_creationDate"):
+                        if field in metric:
+                            record[field] = copy.deepcopy(metric[field])
+                    self.projects[project][record["key"]] = record
+                    added += 1
+            self._persist()
+        return added
+
+    def _new_record(self, body: dict[str, Any]) -> dict[str, Any]:
+        metric = {k: copy.deepcopy(v) for k, v in body.items() if k in EDITABLE_FIELDS or k == "key"}
+        metric.pop("archived", None)
+        # `randomizationUnits` is the deprecated name of `analysisUnits`; both are stored as one.
+        units = metric.pop("randomizationUnits", None)
+        if "analysisUnits" not in metric and units is not None:
+            metric["analysisUnits"] = units
+        check_metric(metric)
+        if metric["kind"] != "custom":
+            metric.setdefault("isNumeric", False)
+        metric.setdefault("name", metric["key"])
+        metric.setdefault("unitAggregationType", "average")
+        metric.setdefault("analysisType", "mean")
+        default = metric.setdefault("eventDefault", {})
+        default.setdefault("disabled", metric["analysisType"] == "percentile")
+        default.setdefault("value", 0)
+        metric.setdefault("analysisUnits", ["user"])
+        metric["tags"] = list(dict.fromkeys(metric.get("tags") or []))
+        metric.setdefault("maintainerId", TOKEN_MEMBER_ID)
+        version_id = self._hex(32)
+        return {
+            "_id": self._hex(24),
+            "_versionId": version_id,
+            "_version": 1,
+            "_creationDate": self._now_ms(),
+            "lastModified": self._modified(),
+            **metric,
+            "dataSource": dict(HOSTED_DATA_SOURCE),
+            "archived": False,
+            "isActive": True,
+            "experimentCount": 0,
+            "activeExperimentCount": 0,
+            "activeGuardedRolloutCount": 0,
+            "metricGroupCount": 0,
+            "experiments": [],
+            "metricGroups": [],
+        }
+
+    def list(self, project: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(m) for m in self.project(project).values()]
+
+    def get(self, project: str, key: str) -> dict[str, Any]:
+        with self._lock:
+            metrics = self.project(project)
+            if key not in metrics:
+                raise NotFound(f"Unknown metric key {key!r}")
+            return copy.deepcopy(metrics[key])
+
+    def create(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            metrics = self.project(project)
+            key = body.get("key")
+            if isinstance(key, str) and key in metrics:
+                raise Conflict(f"A metric with key {key!r} already exists in project {project!r}")
+            record = self._new_record(body)
+            metrics[record["key"]] = record
+            self._persist()
+            return copy.deepcopy(record)
+
+    def patch(self, project: str, key: str, operations: Any) -> dict[str, Any]:
+        with self._lock:
+            metrics = self.project(project)
+            if key not in metrics:
+                raise NotFound(f"Unknown metric key {key!r}")
+            current = metrics[key]
+            _check_paths(operations, current)
+            # Patch what clients see: the representation mirrors analysisUnits as randomizationUnits.
+            visible = dict(current)
+            if "analysisUnits" in current:
+                visible["randomizationUnits"] = current["analysisUnits"]
+            patched = apply_patch(visible, operations)
+            if not isinstance(patched, dict):
+                raise RuleError("the patched metric must be an object")
+            # Only editable fields change; anything else in the patch is ignored, as LaunchDarkly does.
+            updated = copy.deepcopy(current)
+            for field in EDITABLE_FIELDS:
+                if field in patched:
+                    updated[field] = patched[field]
+                else:
+                    updated.pop(field, None)
+            units_renamed = patched.get("randomizationUnits") != visible.get("randomizationUnits")
+            if units_renamed and patched.get("analysisUnits") == visible.get("analysisUnits"):
+                if patched.get("randomizationUnits") is None:
+                    updated.pop("analysisUnits", None)
+                else:
+                    updated["analysisUnits"] = patched["randomizationUnits"]
+            updated.pop("randomizationUnits", None)
+            updated["key"], updated["kind"] = current["key"], current["kind"]
+            updated.setdefault("archived", False)
+            check_metric(updated)
+            if updated == current:
+                return copy.deepcopy(current)  # nothing changed: no new version
+            if updated["archived"] and not current.get("archived"):
+                updated["archivedAt"] = self._now_ms()
+            elif not updated["archived"]:
+                updated.pop("archivedAt", None)
+            updated["_version"] = current["_version"] + 1
+            updated["_versionId"] = self._hex(32)
+            updated["lastModified"] = self._modified()
+            metrics[key] = updated
+            self._persist()
+            return copy.deepcopy(updated)
+
+    def delete(self, project: str, key: str) -> None:
+        with self._lock:
+            metrics = self.project(project)
+            if key not in metrics:
+                raise NotFound(f"Unknown metric key {key!r}")
+            del metrics[key]
+            self._persist()
+
+    def is_valid_project_key(self, key: str) -> bool:
+        return bool(KEY_PATTERN.match(key))
+
+
+def _check_paths(operations: Any, current: dict[str, Any]) -> None:
+    """`_`-prefixed fields, `key` and `kind` cannot be edited (reading them in a `test` is fine)."""
+    if not isinstance(operations, list):
+        return  # apply_patch reports the malformed body
+    for op in operations:
+        if not isinstance(op, dict) or not isinstance(op.get("path"), str) or op.get("op") == "test":
+            continue
+        field = op["path"].split("/")[1] if op["path"].startswith("/") else ""
+        targets = [field]
+        if op.get("op") in ("move", "copy") and isinstance(op.get("from"), str) and op.get("op") == "move":
+            targets.append(op["from"].split("/")[1] if op["from"].startswith("/") else "")
+        for target in targets:
+            if target.startswith("_"):
+                raise RuleError(f"{target}: read-only field")
+            if target in ("key", "kind") and not (op.get("op") == "replace" and op.get("value") == current[target]):
+                raise RuleError(f"{target}: cannot be changed")

@@ -1,0 +1,67 @@
+"""The emulator as users run it: a process on loopback that prints where it listens and stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+
+def start(*args: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, "-m", "metrics_sync", "emulator", "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None
+    first = proc.stdout.readline().rstrip("\n")
+    second = proc.stdout.readline().rstrip("\n")
+    assert first.startswith("listening on http://127.0.0.1:"), first
+    return proc, first.removeprefix("listening on ") + "|" + second
+
+
+@pytest.mark.slow
+def test_prints_the_address_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"projects": {"shop": [
+        {"key": "seeded", "name": "Seeded", "kind": "custom", "eventKey": "s", "isNumeric": False,
+         "experimentCount": 3}]}}))
+    proc, info = start("--project", "shop", "--state", str(state), "--seed", str(seed), "--token", "t0k")
+    url, token_line = info.split("|")
+    assert token_line == "access token: t0k"
+    try:
+        headers = {"Authorization": "t0k"}
+        listed = httpx.get(f"{url}/api/v2/metrics/shop", headers=headers, params={"expand": "experimentCount"})
+        assert listed.status_code == 200 and listed.json()["items"][0]["experimentCount"] == 3
+        created = httpx.post(f"{url}/api/v2/metrics/shop", headers=headers, json={
+            "key": "new", "name": "New", "kind": "pageview", "urls": [{"kind": "exact", "url": "https://x.test/"}]})
+        assert created.status_code == 201
+        assert httpx.get(f"{url}/api/v2/metrics/shop").status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=10)
+    assert code == 0
+    assert "emulator stopped" in (proc.stderr.read() if proc.stderr else "")
+    saved = json.loads(state.read_text())
+    assert sorted(m["key"] for m in saved["projects"]["shop"]) == ["new", "seeded"]
+
+
+@pytest.mark.slow
+def test_sigint_stops_it_too() -> None:
+    proc, _ = start()
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 0
+
+
+def test_bad_options_exit_1_with_a_message() -> None:
+    result = run_cli("emulator", "--fail-rate", "2")
+    assert result.code == 1
+    assert result.err == "error: --fail-rate must be between 0 and 1\n"
+    assert run_cli("emulator", "--port", "x").code == 1
