@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m metrics_sync.demo
+	$(PY) examples/demo.py
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -13,10 +13,15 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from metrics_sync import __version__
 from metrics_sync.errors import MetricsSyncError, UsageError, redact
+
+if TYPE_CHECKING:
+    from metrics_sync.client import Client
+    from metrics_sync.config import Config
+    from metrics_sync.model import Definitions, Plan
 
 
 @dataclass
@@ -28,6 +33,7 @@ class Streams:
     stdin: IO[str]
     environ: Mapping[str, str]
     cwd: Path = field(default_factory=Path.cwd)
+    transport: Any = None  # an httpx transport for tests (e.g. WSGITransport to an in-process emulator)
 
     def out(self, text: str) -> None:
         self.stdout.write(text)
@@ -45,12 +51,20 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}", f"run `{self.prog} --help` for usage")
 
 
-def _common(parser: argparse.ArgumentParser, *, project: bool = True) -> None:
+def _common(parser: argparse.ArgumentParser, *, api: bool = False) -> None:
     parser.add_argument("--config", metavar="FILE", help="config file (default ./metrics-sync.yaml when present)")
     parser.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each API request to stderr")
-    if project:
-        parser.add_argument("--project", metavar="KEY", help="project for files that do not name one")
+    parser.add_argument("--project", metavar="KEY", help="project for files that do not name one")
+    if api:
+        parser.add_argument("--base-url", metavar="URL",
+                            help="LaunchDarkly URL (env LD_BASE_URL; default https://app.launchdarkly.com; "
+                                 "EU https://app.eu.launchdarkly.com, federal https://app.launchdarkly.us)")
+
+
+def _paths_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="files or folders (default: config paths or ./metrics)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,17 +73,190 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     validate = sub.add_parser("validate", help="check definitions offline against the schema and rules")
-    validate.add_argument("paths", nargs="*", metavar="PATH",
-                          help="files or folders (default: config paths or ./metrics)")
+    _paths_argument(validate)
     validate.add_argument("--format", choices=["text", "json", "github"], default="text")
     _common(validate)
     validate.set_defaults(handler=_cmd_validate)
+
+    plan = sub.add_parser("plan", help="show what apply would change in LaunchDarkly")
+    _paths_argument(plan)
+    plan.add_argument("--out", metavar="PLANFILE", help="save the plan for `apply --plan`")
+    plan.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    plan.add_argument("--detailed-exitcode", action="store_true",
+                      help="exit 2 when there are changes (0 none, 1 error)")
+    plan.add_argument("--prune", action="store_true", help="archive managed metrics that left the definitions")
+    _common(plan, api=True)
+    plan.set_defaults(handler=_cmd_plan)
+
+    apply = sub.add_parser("apply", help="make LaunchDarkly match the definitions")
+    _paths_argument(apply)
+    apply.add_argument("--plan", metavar="PLANFILE", help="apply a saved plan (refused when stale)")
+    apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    apply.add_argument("--prune", action="store_true", help="archive managed metrics that left the definitions")
+    apply.add_argument("--parallelism", type=int, default=4, metavar="N", help="concurrent API writes (default 4)")
+    apply.add_argument("--format", choices=["text", "json"], default="text")
+    _common(apply, api=True)
+    apply.set_defaults(handler=_cmd_apply)
 
     emulator = sub.add_parser("emulator", add_help=False, prefix_chars="\0",
                               help="run a local LaunchDarkly metrics API (see `metrics-sync emulator --help`)")
     emulator.add_argument("rest", nargs=argparse.REMAINDER)
     emulator.set_defaults(handler=_cmd_emulator)
     return parser
+
+
+def _color(args: argparse.Namespace, streams: Streams) -> bool:
+    return not args.no_color and "NO_COLOR" not in streams.environ and streams.stdout.isatty()
+
+
+def _definitions(args: argparse.Namespace, streams: Streams, config: Config) -> Definitions:
+    """Load and check the definitions; print warnings; refuse (exit 1) on any error, before any API call."""
+    from metrics_sync.config import DEFAULT_PATHS
+    from metrics_sync.errors import DefinitionsError
+    from metrics_sync.report import problem_line
+    from metrics_sync.validate import load_definitions
+
+    paths = args.paths or list(config.paths) or list(DEFAULT_PATHS)
+    definitions, problems = load_definitions(paths, default_project=args.project or config.project,
+                                             max_file_bytes=config.max_file_bytes, base=streams.cwd)
+    for problem in problems:
+        streams.err(problem_line(problem))
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise DefinitionsError(errors)
+    return definitions
+
+
+def _client(args: argparse.Namespace, streams: Streams, config: Config) -> Client:
+    from metrics_sync.client import DEFAULT_BASE_URL, Client
+
+    token = streams.environ.get("LD_ACCESS_TOKEN") or streams.environ.get("LAUNCHDARKLY_ACCESS_TOKEN") or ""
+    base_url = args.base_url or streams.environ.get("LD_BASE_URL") or config.base_url or DEFAULT_BASE_URL
+    log = (lambda line: streams.err(f"[api] {line}")) if args.verbose else None
+    return Client(base_url, token, transport=streams.transport, log=log)
+
+
+def _make_plan(args: argparse.Namespace, streams: Streams, config: Config, client: Client,
+               definitions: Definitions) -> Plan:
+    from urllib.parse import urlsplit
+
+    from metrics_sync.planner import PlanOptions, plan
+
+    remote = {project: client.list_metrics(project) for project in sorted(definitions.metrics)}
+    options = PlanOptions(ownership_tag=config.ownership_tag, prune=args.prune,
+                          base_url_host=urlsplit(client.base_url).netloc, tool_version=__version__)
+    return plan(definitions.metrics, remote, options)
+
+
+def _cmd_plan(args: argparse.Namespace, streams: Streams) -> int:
+    from metrics_sync import planfile, render
+    from metrics_sync.config import load_config
+
+    config = load_config(args.config, streams.cwd)
+    definitions = _definitions(args, streams, config)
+    with _client(args, streams, config) as client:
+        the_plan = _make_plan(args, streams, config, client, definitions)
+    if args.format == "json":
+        streams.out(render.plan_json(the_plan))
+    elif args.format == "markdown":
+        streams.out(render.plan_markdown(the_plan))
+    else:
+        streams.out(render.plan_text(the_plan, color=_color(args, streams)))
+    if the_plan.refused:
+        return 1
+    if args.out:
+        planfile.write(streams.cwd / args.out, the_plan)
+        streams.err(f"Saved the plan to {args.out}; apply it with: metrics-sync apply --plan {args.out}")
+    return 2 if args.detailed_exitcode and the_plan.has_changes else 0
+
+
+def _saved_plan(args: argparse.Namespace, streams: Streams, config: Config, client: Client) -> Plan:
+    """Load a saved plan and refuse it when it no longer matches LaunchDarkly or the definitions."""
+    from urllib.parse import urlsplit
+
+    from metrics_sync import planfile
+    from metrics_sync.apply import check_stale
+    from metrics_sync.errors import PlanError
+    from metrics_sync.planner import definitions_hashes
+
+    saved = planfile.read(streams.cwd / args.plan)
+    if saved.refused:
+        raise PlanError("the saved plan contains changes LaunchDarkly cannot make; fix the definitions and plan again")
+    host = urlsplit(client.base_url).netloc
+    if saved.base_url_host != host:
+        raise PlanError(f"the plan was made against {saved.base_url_host}, not {host}", "run plan again")
+    if args.paths:
+        hashes = definitions_hashes(_definitions(args, streams, config).metrics, saved.ownership_tag)
+        for project_plan in saved.projects:
+            if hashes.get(project_plan.project) != project_plan.definitions_hash:
+                raise PlanError(f"the definitions of project {project_plan.project} changed since the plan",
+                                "run plan again")
+    remote = {p.project: client.list_metrics(p.project) for p in saved.projects if p.changes}
+    stale = check_stale(saved, remote)
+    if stale:
+        more = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
+        raise PlanError(f"plan is stale: {stale[0]}{more}; run plan again")
+    return saved
+
+
+def _confirm(streams: Streams, count: int) -> bool:
+    streams.stderr.write(f"Apply these {count} change{'s' if count != 1 else ''}? [y/N] ")
+    streams.stderr.flush()
+    answer = streams.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def _cmd_apply(args: argparse.Namespace, streams: Streams) -> int:
+    from metrics_sync import render
+    from metrics_sync.apply import apply_plan
+    from metrics_sync.config import load_config
+
+    if not 1 <= args.parallelism <= 64:
+        raise UsageError("--parallelism must be between 1 and 64")
+    if args.plan and args.prune:
+        raise UsageError("--prune cannot be used with --plan: the saved plan already says what to archive")
+    config = load_config(args.config, streams.cwd)
+    color = _color(args, streams)
+    with _client(args, streams, config) as client:
+        if args.plan:
+            the_plan = _saved_plan(args, streams, config, client)
+        else:
+            definitions = _definitions(args, streams, config)
+            the_plan = _make_plan(args, streams, config, client, definitions)
+            if args.format == "text":
+                streams.out(render.plan_text(the_plan, color=color))
+            if the_plan.refused:
+                return 1
+            if the_plan.has_changes and not args.auto_approve:
+                if not streams.stdin.isatty():
+                    raise UsageError("refusing to apply without confirmation: stdin is not a terminal",
+                                     "review the plan, then pass --auto-approve (or apply a saved plan with --plan)")
+                if not _confirm(streams, len(the_plan.changes)):
+                    streams.err("Apply cancelled; nothing was changed.")
+                    return 1
+        if not the_plan.has_changes:
+            if args.format == "json":
+                streams.out(render.result_json(apply_plan(the_plan, client)))
+            elif args.plan:
+                streams.out("No changes. The saved plan has nothing to apply.\n")
+            return 0
+        show_progress = streams.stderr.isatty() and len(the_plan.changes) > 1
+
+        def progress(done: int, total: int) -> None:
+            if show_progress:
+                streams.stderr.write(f"\r  applying: {done}/{total} changes done")
+                if done == total:
+                    streams.stderr.write("\n")
+                streams.stderr.flush()
+
+        result = apply_plan(the_plan, client, parallelism=args.parallelism, progress=progress)
+        if args.format == "text" and not args.plan:
+            streams.out("\n")
+    if args.format == "json":
+        streams.out(render.result_json(result))
+    else:
+        streams.out(render.result_text(result, color=color))
+    return 1 if result.failed else 0
 
 
 def _cmd_emulator(args: argparse.Namespace, streams: Streams) -> int:
@@ -102,6 +289,7 @@ def main(
     stdin: IO[str] | None = None,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    transport: Any = None,
 ) -> int:
     streams = Streams(
         stdout=stdout or sys.stdout,
@@ -109,6 +297,7 @@ def main(
         stdin=stdin or sys.stdin,
         environ=os.environ if environ is None else environ,
         cwd=cwd or Path.cwd(),
+        transport=transport,
     )
     parser = build_parser()
     try:

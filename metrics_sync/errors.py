@@ -52,7 +52,9 @@ class DefinitionsError(MetricsSyncError):
     """The YAML definitions have problems; `problems` lists every one of them."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
-        super().__init__(f"{len(problems)} problem(s) in the metric definitions")
+        count = len(problems)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} in the metric definitions (listed above); "
+                         "nothing was sent to LaunchDarkly")
         self.problems = list(problems)
 
 

@@ -80,6 +80,7 @@ class FieldChange:
     field: str
     before: JSON  # None when absent remotely
     after: JSON  # None when it is to be removed
+    details: tuple[str, ...] = ()  # item-level changes of lists and mappings, for display
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,10 @@ def load_definitions(
         if doc is None:
             continue
         problems.extend(check_document(doc))
-        file_metrics, file_problems = _desired_metrics(doc, default_project)
+        project, file_metrics, file_problems = _desired_metrics(doc, default_project)
         problems.extend(file_problems)
+        if project is not None:
+            metrics.setdefault(project, [])  # a project whose file lists no metrics still gets planned (prune)
         for metric in file_metrics:
             seen_key = (metric.project, metric.key)
             if seen_key in first_seen:
@@ -65,16 +67,18 @@ def load_definitions(
     return Definitions(metrics=metrics, files=[d for _, d in files], warnings=warnings), problems
 
 
-def _desired_metrics(doc: YamlDocument, default_project: str | None) -> tuple[list[DesiredMetric], list[Problem]]:
+def _desired_metrics(
+    doc: YamlDocument, default_project: str | None
+) -> tuple[str | None, list[DesiredMetric], list[Problem]]:
     data = doc.data
     if not isinstance(data, dict) or not isinstance(data.get("metrics"), list):
-        return [], []
+        return None, [], []
     project = data.get("project") if isinstance(data.get("project"), str) else default_project
     if project is None:
         if not data["metrics"]:
-            return [], []
+            return None, [], []
         line, col = doc.position(("metrics",), key=True)
-        return [], [Problem(
+        return None, [], [Problem(
             doc.file, line, col, "no project for these metrics",
             hint="add `project: <key>` to the file, pass --project, or set `project` in metrics-sync.yaml",
         )]
@@ -93,7 +97,7 @@ def _desired_metrics(doc: YamlDocument, default_project: str | None) -> tuple[li
             problems.append(_deprecated(doc, (*path, "randomizationUnits")))
         fields = _merge_defaults(raw, defaults)
         metrics.append(DesiredMetric(project, raw["key"], fields, SourceRef(doc.file, line, col)))
-    return metrics, problems
+    return project, metrics, problems
 
 
 def _merge_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

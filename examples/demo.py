@@ -1,0 +1,81 @@
+"""`make demo`: the whole metrics-sync loop against the embedded LaunchDarkly emulator.
+
+Starts the emulator on a free loopback port with a throw-away state file, then runs, exactly as a
+user would in a shell:
+    validate → plan (creates) → apply → plan (No changes.) → an edit "in the UI" (through the API)
+    → plan (shows the drift) → apply → plan (No changes.)
+and stops the emulator. Exits non-zero if any step does not behave as expected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "emulator-token"
+
+
+def banner(text: str) -> None:
+    print(f"\n\033[1m==> {text}\033[0m" if sys.stdout.isatty() else f"\n==> {text}", flush=True)
+
+
+def run(*args: str, env: dict[str, str], expect: int) -> None:
+    banner("metrics-sync " + " ".join(args))
+    code = subprocess.call([sys.executable, "-m", "metrics_sync", *args], cwd=HERE, env=env)
+    if code != expect:
+        raise SystemExit(f"demo: `metrics-sync {' '.join(args)}` exited {code}, expected {expect}")
+
+
+def ui_edit(base_url: str) -> None:
+    """What a colleague might do in LaunchDarkly's UI: rename a metric and tag it."""
+    banner("someone edits order-value in the LaunchDarkly UI (unit USD → EUR, adds tag `ui-added`)")
+    patch = [{"op": "replace", "path": "/unit", "value": "EUR"},
+             {"op": "add", "path": "/tags/-", "value": "ui-added"}]
+    request = urllib.request.Request(f"{base_url}/api/v2/metrics/shop/order-value", method="PATCH",
+                                     data=json.dumps(patch).encode(),
+                                     headers={"Authorization": TOKEN, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:  # noqa: S310 - loopback emulator only
+        print(f"PATCH /api/v2/metrics/shop/order-value -> {response.status}")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="metrics-sync-demo-") as tmp:
+        state = Path(tmp) / "emulator-state.json"
+        banner("metrics-sync emulator --port 0 --project shop --state <temporary file>")
+        emulator = subprocess.Popen(
+            [sys.executable, "-m", "metrics_sync", "emulator", "--port", "0", "--project", "shop",
+             "--state", str(state)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            assert emulator.stdout is not None
+            first = emulator.stdout.readline().strip()
+            print(first)
+            print(emulator.stdout.readline().strip())
+            base_url = first.removeprefix("listening on ")
+            env = {**os.environ, "LD_BASE_URL": base_url, "LD_ACCESS_TOKEN": TOKEN, "NO_COLOR": "1"}
+            env.pop("LAUNCHDARKLY_ACCESS_TOKEN", None)
+            run("validate", env=env, expect=0)
+            run("plan", "--detailed-exitcode", env=env, expect=2)
+            run("apply", "--auto-approve", env=env, expect=0)
+            run("plan", "--detailed-exitcode", env=env, expect=0)
+            ui_edit(base_url)
+            run("plan", "--detailed-exitcode", env=env, expect=2)
+            run("apply", "--auto-approve", env=env, expect=0)
+            run("plan", "--detailed-exitcode", env=env, expect=0)
+        finally:
+            emulator.send_signal(signal.SIGTERM)
+            emulator.wait(timeout=10)
+    banner("demo finished: the emulator is stopped and its state removed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

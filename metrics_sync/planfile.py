@@ -1,0 +1,134 @@
+"""The plan as versioned JSON: what `plan --format json` prints and `plan --out` saves.
+
+Format (documented in docs/plan-format.md; `formatVersion` changes only on incompatible changes):
+    {"formatVersion": 1, "tool": {"name", "version"}, "baseUrlHost", "ownershipTag", "prune",
+     "summary": {...}, "projects": [{"project", "definitionsHash", "summary", "changes": [...],
+     "wouldArchive": [...], "blocked": [...], "refused": [...]}]}
+Each change: action, key, metricType, adopt, remoteVersion, fields [{field, before, after, details}],
+before, after (canonical), patch (exact JSON Patch ops), body (exact POST body), warnings.
+It never holds the access token: nothing in a Plan does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from metrics_sync.errors import PlanError
+from metrics_sync.model import Blocked, Change, FieldChange, Plan, ProjectPlan
+
+FORMAT_VERSION = 1
+
+
+def _summary(create: int, update: int, archive: int, unchanged: int) -> dict[str, int]:
+    return {"create": create, "update": update, "archive": archive, "unchanged": unchanged}
+
+
+def _change(c: Change) -> dict[str, Any]:
+    return {
+        "action": c.action,
+        "key": c.key,
+        "metricType": c.metric_type,
+        "adopt": c.adopt,
+        "remoteVersion": c.remote_version,
+        "fields": [{"field": f.field, "before": f.before, "after": f.after, "details": list(f.details)}
+                   for f in c.fields],
+        "before": c.before,
+        "after": c.after,
+        "patch": c.patch,
+        "body": c.body,
+        "warnings": list(c.warnings),
+    }
+
+
+def to_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "formatVersion": FORMAT_VERSION,
+        "tool": {"name": "metrics-sync", "version": plan.tool_version},
+        "baseUrlHost": plan.base_url_host,
+        "ownershipTag": plan.ownership_tag,
+        "prune": plan.prune,
+        "summary": _summary(plan.total("create"), plan.total("update"), plan.total("archive"), plan.unchanged),
+        "projects": [
+            {
+                "project": p.project,
+                "definitionsHash": p.definitions_hash,
+                "summary": {**_summary(p.count("create"), p.count("update"), p.count("archive"), p.unchanged),
+                            "unmanaged": p.unmanaged},
+                "changes": [_change(c) for c in p.changes],
+                "wouldArchive": p.would_archive,
+                "blocked": [{"key": b.key, "reason": b.reason} for b in p.blocked],
+                "refused": p.refused,
+            }
+            for p in plan.projects
+        ],
+    }
+
+
+def to_json(plan: Plan) -> str:
+    return json.dumps(to_dict(plan), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+def from_dict(data: Any) -> Plan:
+    if not isinstance(data, dict) or "formatVersion" not in data:
+        raise PlanError("not a metrics-sync plan file")
+    if data["formatVersion"] != FORMAT_VERSION:
+        raise PlanError(f"plan file format {data['formatVersion']} is not supported (expected {FORMAT_VERSION})",
+                        "run plan again with this version of metrics-sync")
+    try:
+        projects = [
+            ProjectPlan(
+                project=p["project"],
+                definitions_hash=p["definitionsHash"],
+                changes=[
+                    Change(
+                        action=c["action"], key=c["key"], metric_type=c["metricType"], before=c["before"],
+                        after=c["after"],
+                        fields=[FieldChange(f["field"], f["before"], f["after"], tuple(f.get("details", [])))
+                                for f in c["fields"]],
+                        patch=c["patch"], body=c["body"], remote_version=c["remoteVersion"], adopt=c["adopt"],
+                        warnings=tuple(c["warnings"]),
+                    )
+                    for c in p["changes"]
+                ],
+                unchanged=p["summary"]["unchanged"],
+                unmanaged=p["summary"]["unmanaged"],
+                would_archive=list(p["wouldArchive"]),
+                blocked=[Blocked(b["key"], b["reason"]) for b in p["blocked"]],
+                refused=list(p["refused"]),
+            )
+            for p in data["projects"]
+        ]
+        return Plan(projects=projects, prune=bool(data["prune"]), ownership_tag=data["ownershipTag"],
+                    base_url_host=data["baseUrlHost"], tool_version=data["tool"]["version"])
+    except (KeyError, TypeError) as exc:
+        raise PlanError(f"plan file is damaged or incomplete (missing {exc})") from None
+
+
+def read(path: Path) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PlanError(f"cannot read plan file {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise PlanError(f"{path} is not a plan file (not JSON)") from None
+    return from_dict(data)
+
+
+def write(path: Path, plan: Plan) -> None:
+    """Write atomically: a reader never sees half a plan."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(to_json(plan))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

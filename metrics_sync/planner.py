@@ -1,0 +1,207 @@
+"""Desired metrics + LaunchDarkly's metrics -> a Plan. Pure: no I/O, no clock, no printing.
+
+Rules (the README's "How plan decides"):
+  * a YAML key missing remotely is created, with the ownership tag;
+  * a YAML key present remotely is compared in canonical form (normalize.py); differences become an
+    update whose JSON Patch first `test`s every changed field against the value seen now, so an edit
+    made in the UI before apply makes the update fail instead of being overwritten;
+  * a remote metric without the ownership tag that the YAML defines is adopted (update + tag);
+  * a remote metric with the ownership tag that left the YAML is listed as "would archive", and
+    archived with prune, unless experiments or guarded rollouts still use it (blocked);
+  * remote metrics without the tag and not in the YAML are counted and never touched;
+  * a kind change is refused: LaunchDarkly cannot change a metric's kind or key.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from metrics_sync.model import Blocked, Change, DesiredMetric, FieldChange, Plan, ProjectPlan
+from metrics_sync.normalize import (
+    canonical,
+    compared_fields,
+    connections,
+    definitions_hash,
+    desired_canonical,
+    metric_type,
+    post_body,
+)
+
+# Changing these redefines what the metric measures (binary <-> count <-> numeric).
+SEMANTIC_FIELDS = ("isNumeric", "unitAggregationType")
+SET_FIELDS = ("tags", "analysisUnits")
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    ownership_tag: str
+    prune: bool = False
+    base_url_host: str = ""
+    tool_version: str = ""
+
+
+def plan(desired: Mapping[str, Sequence[DesiredMetric]], remote: Mapping[str, Sequence[Mapping[str, Any]]],
+         options: PlanOptions) -> Plan:
+    """Plan every project the definitions name. `remote` maps project -> API list representations."""
+    projects = [plan_project(p, desired[p], remote.get(p, []), options) for p in sorted(desired)]
+    return Plan(projects=projects, prune=options.prune, ownership_tag=options.ownership_tag,
+                base_url_host=options.base_url_host, tool_version=options.tool_version)
+
+
+def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequence[Mapping[str, Any]],
+                 options: PlanOptions) -> ProjectPlan:
+    tag = options.ownership_tag
+    remote_by_key = {str(r["key"]): r for r in remote}
+    wanted = _wanted(desired, tag)
+    changes: list[Change] = []
+    refused: list[str] = []
+    unchanged = 0
+
+    for key in sorted(wanted):
+        after = wanted[key]
+        rep = remote_by_key.get(key)
+        if rep is None:
+            shown = [FieldChange(f, None, v) for f, v in after.items() if f != "archived" and v != ""]
+            changes.append(Change("create", key, metric_type(after), None, after, shown, [],
+                                  body=post_body(key, after)))
+            continue
+        before = canonical(rep)
+        if before["kind"] != after["kind"]:
+            refused.append(f"metric `{key}` in project `{project}`: kind cannot change from {before['kind']} to "
+                           f"{after['kind']} (LaunchDarkly cannot change a metric's kind or key); give the new "
+                           f"definition a new key, and archive the old metric with --prune")
+            continue
+        fields = _differences(after, before)
+        if not fields:
+            unchanged += 1
+            continue
+        changes.append(Change(
+            "update", key, metric_type(after), before, after, fields, _patch(rep, fields),
+            remote_version=_version(rep), adopt=tag not in before["tags"],
+            warnings=_warnings(key, fields, rep),
+        ))
+
+    would_archive: list[str] = []
+    blocked: list[Blocked] = []
+    unmanaged = 0
+    for key in sorted(set(remote_by_key) - set(wanted)):
+        rep = remote_by_key[key]
+        before = canonical(rep)
+        if tag not in before["tags"]:
+            unmanaged += 1
+            continue
+        if before["archived"]:
+            continue  # left the YAML and already archived: nothing to do
+        experiments, rollouts = connections(rep)
+        if experiments or rollouts:
+            blocked.append(Blocked(key, _usage(experiments, rollouts)))
+            continue
+        if not options.prune:
+            would_archive.append(key)
+            continue
+        after = {**before, "archived": True}
+        fields = [FieldChange("archived", False, True)]
+        changes.append(Change("archive", key, metric_type(before), before, after, fields,
+                              _patch(rep, fields), remote_version=_version(rep)))
+
+    return ProjectPlan(
+        project=project,
+        definitions_hash=definitions_hash(wanted.items()),
+        changes=changes,
+        unchanged=unchanged,
+        unmanaged=unmanaged,
+        would_archive=would_archive,
+        blocked=blocked,
+        refused=refused,
+    )
+
+
+def _wanted(desired: Sequence[DesiredMetric], ownership_tag: str) -> dict[str, dict[str, Any]]:
+    return {m.key: desired_canonical(m, ownership_tag) for m in desired}
+
+
+def definitions_hashes(desired: Mapping[str, Sequence[DesiredMetric]], ownership_tag: str) -> dict[str, str]:
+    """Per project, the hash a plan records for its definitions (to refuse a plan the YAML moved away from)."""
+    return {p: definitions_hash(_wanted(metrics, ownership_tag).items()) for p, metrics in desired.items()}
+
+
+def _differences(after: Mapping[str, Any], before: Mapping[str, Any]) -> list[FieldChange]:
+    changed = [f for f in compared_fields(after, before) if after.get(f) != before.get(f)]
+    return [FieldChange(f, copy.deepcopy(before.get(f)), copy.deepcopy(after.get(f)),
+                        _details(f, before.get(f), after.get(f))) for f in changed]
+
+
+def _details(field: str, old: Any, new: Any) -> tuple[str, ...]:
+    """Item-level lines for a changed list or mapping, e.g. `tags: + kpi` or `eventDefault.disabled: ...`."""
+    if not isinstance(old, (list, dict)) or not isinstance(new, (list, dict)):
+        return ()
+    if field in SET_FIELDS:
+        return (*(f"+ {item}" for item in sorted(set(new) - set(old))),
+                *(f"- {item}" for item in sorted(set(old) - set(new))))
+    # Only reached for fields that differ (equal objects never get here): deepdiff is slow to import.
+    from deepdiff import DeepDiff
+
+    diff = DeepDiff(old, new, ignore_order=True, cutoff_intersection_for_pairs=1, view="tree")
+    lines = []
+    for report, levels in diff.items():
+        for level in levels:
+            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in level.path(output_format="list"))
+            if report.endswith("_added"):
+                lines.append(f"+ {where.lstrip('.')}: {to_text(level.t2)}" if isinstance(old, dict)
+                             else f"+ {to_text(level.t2)}")
+            elif report.endswith("_removed"):
+                lines.append(f"- {where.lstrip('.')}: {to_text(level.t1)}" if isinstance(old, dict)
+                             else f"- {to_text(level.t1)}")
+            else:
+                lines.append(f"{where.lstrip('.')}: {to_text(level.t1)} → {to_text(level.t2)}")
+    return tuple(sorted(lines))
+
+
+def to_text(value: Any) -> str:
+    """A value as compact JSON, the way plan output shows it."""
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _patch(rep: Mapping[str, Any], fields: Sequence[FieldChange]) -> list[dict[str, Any]]:
+    """JSON Patch for the changed fields: `test` each on the raw value seen now, then set it."""
+    tests: list[dict[str, Any]] = []
+    sets: list[dict[str, Any]] = []
+    for change in fields:
+        path = f"/{change.field}"
+        present = change.field in rep
+        if present:
+            tests.append({"op": "test", "path": path, "value": copy.deepcopy(rep[change.field])})
+        if change.after is None:
+            if present:
+                sets.append({"op": "remove", "path": path})
+        else:
+            sets.append({"op": "replace" if present else "add", "path": path, "value": copy.deepcopy(change.after)})
+    return tests + sets
+
+
+def _version(rep: Mapping[str, Any]) -> int | None:
+    version = rep.get("_version")
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+
+def _usage(experiments: int, rollouts: int) -> str:
+    parts = []
+    if experiments:
+        parts.append(f"{experiments} experiment{'s' if experiments != 1 else ''}")
+    if rollouts:
+        parts.append(f"{rollouts} guarded rollout{'s' if rollouts != 1 else ''}")
+    return "used by " + " and ".join(parts)
+
+
+def _warnings(key: str, fields: Sequence[FieldChange], rep: Mapping[str, Any]) -> tuple[str, ...]:
+    experiments, rollouts = connections(rep)
+    semantic = [f.field for f in fields if f.field in SEMANTIC_FIELDS]
+    if not semantic or not (experiments or rollouts):
+        return ()
+    changed = " and ".join(f"`{f}`" for f in semantic)
+    return (f"changing {changed} of `{key}` changes what it measures while it is {_usage(experiments, rollouts)}; "
+            f"results before and after the change will not be comparable",)
