@@ -41,7 +41,7 @@ def ui_edit(base_url: str) -> None:
     request = urllib.request.Request(f"{base_url}/api/v2/metrics/shop/order-value", method="PATCH",
                                      data=json.dumps(patch).encode(),
                                      headers={"Authorization": TOKEN, "Content-Type": "application/json"})
-    with urllib.request.urlopen(request) as response:  # noqa: S310 - loopback emulator only
+    with urllib.request.urlopen(request) as response:
         print(f"PATCH /api/v2/metrics/shop/order-value -> {response.status}")
 
 

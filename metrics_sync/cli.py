@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class Streams:
     environ: Mapping[str, str]
     cwd: Path = field(default_factory=Path.cwd)
     transport: Any = None  # an httpx transport for tests (e.g. WSGITransport to an in-process emulator)
+    sleep: Callable[[float], None] = time.sleep  # retry and rate-limit waits; tests pass a no-op
 
     def out(self, text: str) -> None:
         self.stdout.write(text)
@@ -133,7 +135,7 @@ def _client(args: argparse.Namespace, streams: Streams, config: Config) -> Clien
     token = streams.environ.get("LD_ACCESS_TOKEN") or streams.environ.get("LAUNCHDARKLY_ACCESS_TOKEN") or ""
     base_url = args.base_url or streams.environ.get("LD_BASE_URL") or config.base_url or DEFAULT_BASE_URL
     log = (lambda line: streams.err(f"[api] {line}")) if args.verbose else None
-    return Client(base_url, token, transport=streams.transport, log=log)
+    return Client(base_url, token, transport=streams.transport, log=log, sleep=streams.sleep)
 
 
 def _make_plan(args: argparse.Namespace, streams: Streams, config: Config, client: Client,
@@ -290,6 +292,7 @@ def main(
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     transport: Any = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     streams = Streams(
         stdout=stdout or sys.stdout,
@@ -298,6 +301,7 @@ def main(
         environ=os.environ if environ is None else environ,
         cwd=cwd or Path.cwd(),
         transport=transport,
+        sleep=sleep,
     )
     parser = build_parser()
     try:

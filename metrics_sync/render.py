@@ -125,7 +125,8 @@ def plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         extra += [f"! blocked from archiving: {b.key} ({b.reason})" for b in p.blocked]
         if not p.changes and not extra:
             continue
-        opening = f"\n<details><summary>Project <code>{p.project}</code>: {len(p.changes)} change(s)</summary>\n\n```diff\n"
+        opening = (f"\n<details><summary>Project <code>{p.project}</code>: {len(p.changes)} change(s)</summary>"
+                   "\n\n```diff\n")
         closing = "```\n</details>\n"
         tail = "".join(line + "\n" for line in extra)
         used = len(opening) + len(closing) + len(tail)

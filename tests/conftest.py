@@ -43,6 +43,7 @@ def run_cli(
     cwd: Path | None = None,
     stdin: str = "",
     tty: bool = False,
+    transport: Any = None,
 ) -> Result:
     """Run `metrics-sync argv...` in-process with captured output."""
     out, err = _TTYStringIO(tty=tty), _TTYStringIO(tty=tty)
@@ -53,6 +54,8 @@ def run_cli(
         stdin=_TTYStringIO(stdin, tty=tty),
         environ=dict(env or {}),
         cwd=cwd or ROOT,
+        transport=transport,
+        sleep=lambda seconds: None,
     )
     return Result(code, out.getvalue(), err.getvalue())
 
@@ -103,9 +106,10 @@ def emulator(store: Store) -> EmulatorApp:
 
 
 def make_client(app: Any, **kwargs: Any) -> Client:
-    """A client talking to a WSGI app in-process (no sockets)."""
+    """A client talking to a WSGI app in-process (no sockets), or through `transport=` when given."""
     kwargs.setdefault("sleep", lambda s: None)
-    return Client("http://127.0.0.1", TOKEN, transport=httpx.WSGITransport(app=app), **kwargs)
+    kwargs.setdefault("transport", httpx.WSGITransport(app=app))
+    return Client("http://127.0.0.1", TOKEN, **kwargs)
 
 
 @pytest.fixture

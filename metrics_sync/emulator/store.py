@@ -117,9 +117,11 @@ class Store:
                     if metric.get("key") in self.projects[project]:
                         continue
                     record = self._new_record(metric)
-                    for field in (*CONNECTION_FIELDS, "_version", "_creationDate"):
+                    for field in (*CONNECTION_FIELDS, "_version", "_creationDate", "archived"):
                         if field in metric:
                             record[field] = copy.deepcopy(metric[field])
+                    if record["archived"]:
+                        record["archivedAt"] = self._now_ms()
                     self.projects[project][record["key"]] = record
                     added += 1
             self._persist()

@@ -1,0 +1,48 @@
+"""Import rules from the architecture: each third-party library is owned by one module."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "metrics_sync"
+OWNERS = {"httpx": {"client.py"}, "yaml": {"definitions.py"}, "jsonschema": {"schema.py"},
+          "deepdiff": {"planner.py"}}
+
+
+def imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_third_party_libraries_have_one_owner() -> None:
+    for path in modules():
+        for name in imports(path):
+            top = name.split(".")[0]
+            if top in OWNERS:
+                assert path.name in OWNERS[top], f"{path.relative_to(ROOT)} imports {top}"
+
+
+def test_nothing_imports_the_cli() -> None:
+    for path in modules():
+        if path.name in ("cli.py", "__main__.py") and path.parent == PACKAGE:
+            continue
+        assert "metrics_sync.cli" not in imports(path), path
+
+
+def test_the_emulator_imports_nothing_else_from_the_package() -> None:
+    for path in (PACKAGE / "emulator").rglob("*.py"):
+        for name in imports(path):
+            if name.startswith("metrics_sync"):
+                assert name.startswith("metrics_sync.emulator"), f"{path.name} imports {name}"
