@@ -260,3 +260,10 @@ def test_missing_token(shop: Shop) -> None:
     assert result.code == 1
     assert result.err == ("error: no LaunchDarkly access token (set LD_ACCESS_TOKEN (or LAUNCHDARKLY_ACCESS_TOKEN) "
                           "to an API access token)\n")
+
+
+def test_progress_line_on_a_terminal(shop: Shop) -> None:
+    result = shop.run("apply", "--auto-approve", "--no-color", tty=True)
+    assert result.code == 0
+    assert "\r  applying: 1/8 changes done" in result.err and "\r  applying: 8/8 changes done\n" in result.err
+    assert "applying" not in shop.run("apply", "--auto-approve").err  # not without a terminal
