@@ -1,9 +1,12 @@
 """Generate a realistic definitions repo: N metrics of every kind spread over F files.
 
-    python benchmarks/generate.py OUT_DIR --metrics 10000 --files 100 [--project bench]
+    python benchmarks/generate.py OUT_DIR --metrics 10000 --files 100 [--project bench] [--ui-made]
 
-Also writes OUT_DIR/seed.json, the same metrics as LaunchDarkly would return them, for
-`metrics-sync emulator --seed` (so a plan over the repo starts "in sync").
+Also writes OUT_DIR/seed.json: the same metrics for `metrics-sync emulator --seed`, as metrics-sync
+would have created them (so a plan over the repo starts in sync). With --ui-made the seed instead looks
+like a project people built in LaunchDarkly's UI: no ownership tag, and a few metrics metrics-sync
+cannot fully express (a trace metric, event filters, a warehouse data source) plus archived ones —
+the input for `metrics-sync export`.
 Deterministic: the same arguments always give the same files.
 """
 
@@ -93,15 +96,51 @@ def generate(out: Path, n_metrics: int, n_files: int, project: str, seed: int = 
     return metrics
 
 
+def seed_metrics(metrics: list[dict[str, Any]], n_files: int, ownership_tag: str | None) -> list[dict[str, Any]]:
+    """The metrics as LaunchDarkly holds them after an apply of the generated files."""
+    per_file = -(-len(metrics) // n_files)
+    seeded = []
+    for i, m in enumerate(metrics):
+        team = TEAMS[(i // per_file) % len(TEAMS)]
+        tags = sorted({team, *m.get("tags", []), *([ownership_tag] if ownership_tag else [])})
+        seeded.append({**m, "tags": tags, "analysisUnits": ["user"]})
+    return seeded
+
+
+def ui_extras(project: str) -> list[dict[str, Any]]:
+    """Metrics a UI-built project has that metrics-sync cannot fully express, and archived ones."""
+    return [
+        {"key": "api-latency-trace", "name": "API latency (trace)", "kind": "trace", "isNumeric": True,
+         "traceQuery": 'service.name = "api"', "traceValueLocation": "duration", "unit": "ms",
+         "successCriteria": "LowerThanBaseline"},
+        {"key": "pro-plan-upgrades", "name": "Upgrades to Pro", "kind": "custom", "eventKey": "upgrade",
+         "isNumeric": False, "tags": ["growth"],
+         "filters": {"type": "eventProperty", "attribute": "plan", "op": "in", "values": ["pro"], "negate": False}},
+        {"key": "warehouse-revenue", "name": "Revenue (warehouse)", "kind": "custom", "eventKey": "revenue",
+         "isNumeric": True, "unit": "USD", "successCriteria": "HigherThanBaseline", "tags": ["payments"],
+         "dataSource": {"key": "snowflake-prod", "environmentKey": "production"}},
+        {"key": "old-banner-click", "name": "Old banner click", "kind": "click", "selector": "#banner",
+         "urls": [{"kind": "exact", "url": "https://shop.example.com/"}], "archived": True},
+        {"key": "old-signup", "name": "Old signup", "kind": "custom", "eventKey": "signup-v1",
+         "isNumeric": False, "archived": True, "experimentCount": 4},
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     parser.add_argument("--metrics", type=int, default=10_000)
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--project", default="bench")
+    parser.add_argument("--ui-made", action="store_true", help="seed a UI-built project (for export)")
     args = parser.parse_args()
     metrics = generate(args.out, args.metrics, args.files, args.project)
-    print(f"wrote {len(metrics)} metrics in {min(args.files, len(metrics))} files under {args.out / 'metrics'}")
+    seeded = seed_metrics(metrics, args.files, None if args.ui_made else "managed-by-metrics-sync")
+    if args.ui_made:
+        seeded += ui_extras(args.project)
+    (args.out / "seed.json").write_text(json.dumps({"projects": {args.project: seeded}}), encoding="utf-8")
+    print(f"wrote {len(metrics)} metrics in {min(args.files, len(metrics))} files under {args.out / 'metrics'}, "
+          f"and {len(seeded)} metrics to {args.out / 'seed.json'}")
 
 
 if __name__ == "__main__":

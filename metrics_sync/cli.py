@@ -53,11 +53,12 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}", f"run `{self.prog} --help` for usage")
 
 
-def _common(parser: argparse.ArgumentParser, *, api: bool = False) -> None:
+def _common(parser: argparse.ArgumentParser, *, api: bool = False, project: bool = True) -> None:
     parser.add_argument("--config", metavar="FILE", help="config file (default ./metrics-sync.yaml when present)")
     parser.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each API request to stderr")
-    parser.add_argument("--project", metavar="KEY", help="project for files that do not name one")
+    if project:
+        parser.add_argument("--project", metavar="KEY", help="project for files that do not name one")
     if api:
         parser.add_argument("--base-url", metavar="URL",
                             help="LaunchDarkly URL (env LD_BASE_URL; default https://app.launchdarkly.com; "
@@ -99,6 +100,23 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--format", choices=["text", "json"], default="text")
     _common(apply, api=True)
     apply.set_defaults(handler=_cmd_apply)
+
+    export = sub.add_parser("export", help="write definitions for the metrics already in LaunchDarkly")
+    export.add_argument("--project", metavar="KEY", required=True, help="the LaunchDarkly project to export")
+    export.add_argument("--out", metavar="DIR", default="metrics",
+                        help="folder to write (default ./metrics); - for stdout")
+    export.add_argument("--tag", action="append", default=[], metavar="TAG",
+                        help="only metrics with this tag (repeatable: all of them)")
+    export.add_argument("--prefix", default="", metavar="PREFIX", help="only metrics whose key starts with PREFIX")
+    export.add_argument("--single-file", action="store_true", help="one file for the project, not one per tag")
+    export.add_argument("--include-archived", action="store_true", help="also export archived metrics")
+    export.add_argument("--adopt", action="store_true",
+                        help="let the next apply add the ownership tag (hand the metrics to metrics-sync)")
+    export.add_argument("--force", action="store_true", help="overwrite existing files")
+    export.add_argument("--schema-ref", metavar="REF",
+                        help="schema path or URL for the editor modeline (default: a copy written next to the files)")
+    _common(export, api=True, project=False)
+    export.set_defaults(handler=_cmd_export)
 
     emulator = sub.add_parser("emulator", add_help=False, prefix_chars="\0",
                               help="run a local LaunchDarkly metrics API (see `metrics-sync emulator --help`)")
@@ -259,6 +277,64 @@ def _cmd_apply(args: argparse.Namespace, streams: Streams) -> int:
     else:
         streams.out(render.result_text(result, color=color))
     return 1 if result.failed else 0
+
+
+def _cmd_export(args: argparse.Namespace, streams: Streams) -> int:
+    from metrics_sync.config import load_config
+    from metrics_sync.export import ExportOptions, export
+    from metrics_sync.files import write_files
+    from metrics_sync.schema import schema_path
+
+    config = load_config(args.config, streams.cwd)
+    to_stdout = args.out == "-"
+    options = ExportOptions(project=args.project, ownership_tag=config.ownership_tag,
+                            single_file=args.single_file or to_stdout, include_archived=args.include_archived,
+                            adopt=args.adopt, tags=tuple(args.tag), prefix=args.prefix,
+                            schema_ref=args.schema_ref or (str(schema_path()) if to_stdout else "metrics.schema.json"),
+                            tool_version=__version__)
+    with _client(args, streams, config) as client:
+        result = export(client.list_metrics(args.project, tags=options.tags), options)
+    if to_stdout:
+        streams.out("".join(result.files.values()))
+        streams.err(_export_summary(result, args, None))
+        return 0
+    files = dict(result.files)
+    if result.files and not args.schema_ref:
+        files["metrics.schema.json"] = schema_path().read_text(encoding="utf-8")
+    written = write_files(streams.cwd / args.out, files, force=args.force)
+    streams.out(_export_summary(result, args, written))
+    return 0
+
+
+def _export_summary(result: Any, args: argparse.Namespace, written: list[str] | None) -> str:
+    folder = args.out.rstrip("/")
+    lines = []
+    if not result.exported:
+        lines.append(f"Nothing to export from project {args.project}.")
+    elif written is None:
+        lines.append(f"Exported {result.exported} metric(s) of project {args.project} to stdout.")
+    else:
+        lines.append(f"Exported {result.exported} metric(s) of project {args.project} to {folder}/ "
+                     f"({len(result.files)} definition file{'s' if len(result.files) != 1 else ''}):")
+        width = max(len(name) for name in written)
+        for name in written:
+            count = result.counts.get(name)
+            what = f"{count} metric{'s' if count != 1 else ''}" if count else "the schema, for editors"
+            lines.append(f"  {folder}/{name.ljust(width)}  {what}")
+    if result.filtered_out:
+        lines.append(f"Left out by --tag/--prefix: {result.filtered_out} metric(s).")
+    if result.archived_skipped:
+        lines.append(f"Skipped {len(result.archived_skipped)} archived metric(s) (use --include-archived): "
+                     + ", ".join(result.archived_skipped))
+    if result.unsupported:
+        lines.append("Not exported (metrics-sync cannot express them yet; they stay untouched in LaunchDarkly):")
+        lines.extend(f"  {key}: {why}" for key, why in result.unsupported)
+    if result.unmanaged:
+        lines.append("Kept under unmanagedFields (shown for reference, never compared or sent):")
+        lines.extend(f"  {key}: {', '.join(names)}" for key, names in result.unmanaged)
+    if result.exported and written is not None:
+        lines.append(f"Next: metrics-sync plan {folder} --detailed-exitcode  (expect: No changes.)")
+    return "\n".join(lines) + "\n"
 
 
 def _cmd_emulator(args: argparse.Namespace, streams: Streams) -> int:

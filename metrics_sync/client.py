@@ -205,15 +205,19 @@ class Client:
 
     # --- metric endpoints ---------------------------------------------------------------------
 
-    def list_metrics(self, project: str) -> list[JSONDict]:
-        """Every metric of `project`, read with paged list calls only (limit 50, offset) until totalCount."""
+    def list_metrics(self, project: str, *, tags: Sequence[str] = ()) -> list[JSONDict]:
+        """Every metric of `project` (having all `tags`), read with paged list calls only (limit 50, offset)
+        until totalCount."""
         path = f"/api/v2/metrics/{quote(project, safe='')}"
         found: dict[str, JSONDict] = {}
         offset = 0
+        params: dict[str, Any] = {"limit": PAGE_SIZE, "expand": "experimentCount"}
+        if tags:
+            params["filter"] = f"tags contains {json.dumps(list(tags))}"
         while True:
-            data = self._json(self._request("GET", path, "/api/v2/metrics/{projectKey}",
-                                            params={"limit": PAGE_SIZE, "offset": offset,
-                                                    "expand": "experimentCount"}), "GET", path)
+            params["offset"] = offset
+            data = self._json(self._request("GET", path, "/api/v2/metrics/{projectKey}", params=dict(params)),
+                              "GET", path)
             items = data.get("items") if isinstance(data, dict) else None
             if not isinstance(items, list):
                 raise ApiError("GET", path, 200, "the metric list has no `items` array")

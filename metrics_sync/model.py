@@ -58,6 +58,7 @@ class DesiredMetric:
     key: str
     fields: dict[str, JSON]
     source: SourceRef
+    adopt: bool = True  # take ownership (add the tag) when the key exists in LaunchDarkly without it
 
 
 @dataclass(frozen=True)

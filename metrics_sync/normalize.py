@@ -98,7 +98,6 @@ def desired_canonical(metric: DesiredMetric, ownership_tag: str) -> dict[str, An
     """The YAML metric in canonical form, carrying the ownership tag."""
     fields = dict(metric.fields)
     fields["tags"] = [*(fields.get("tags") or []), ownership_tag]
-    fields["archived"] = False
     return canonical(fields)
 
 

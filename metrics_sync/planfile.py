@@ -12,12 +12,11 @@ It never holds the access token: nothing in a Plan does.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from metrics_sync.errors import PlanError
+from metrics_sync.files import write_atomic
 from metrics_sync.model import Blocked, Change, FieldChange, Plan, ProjectPlan
 
 FORMAT_VERSION = 1
@@ -122,13 +121,4 @@ def read(path: Path) -> Plan:
 
 def write(path: Path, plan: Plan) -> None:
     """Write atomically: a reader never sees half a plan."""
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(to_json(plan))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, to_json(plan))

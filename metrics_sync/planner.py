@@ -57,6 +57,7 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
     tag = options.ownership_tag
     remote_by_key = {str(r["key"]): r for r in remote}
     wanted = _wanted(desired, tag)
+    metrics = {m.key: m for m in desired}
     changes: list[Change] = []
     refused: list[str] = []
     unchanged = 0
@@ -65,11 +66,17 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
         after = wanted[key]
         rep = remote_by_key.get(key)
         if rep is None:
+            if after["archived"]:
+                unchanged += 1  # declared archived and absent: there is nothing to keep archived
+                continue
             shown = [FieldChange(f, None, v) for f, v in after.items() if f != "archived" and v != ""]
             changes.append(Change("create", key, metric_type(after), None, after, shown, [],
-                                  body=post_body(key, after)))
+                                  body=post_body(key, after), warnings=_create_warnings(metrics[key])))
             continue
         before = canonical(rep)
+        if tag not in before["tags"] and not metrics[key].adopt:
+            # `adopt: false`: compare and update the metric, but leave it without the ownership tag.
+            after = {**after, "tags": [t for t in after["tags"] if t != tag]}
         if before["kind"] != after["kind"]:
             refused.append(f"metric `{key}` in project `{project}`: kind cannot change from {before['kind']} to "
                            f"{after['kind']} (LaunchDarkly cannot change a metric's kind or key); give the new "
@@ -81,7 +88,7 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
             continue
         changes.append(Change(
             "update", key, metric_type(after), before, after, fields, _patch(rep, fields),
-            remote_version=_version(rep), adopt=tag not in before["tags"],
+            remote_version=_version(rep), adopt=tag in after["tags"] and tag not in before["tags"],
             warnings=_warnings(key, fields, rep),
         ))
 
@@ -110,7 +117,7 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
 
     return ProjectPlan(
         project=project,
-        definitions_hash=definitions_hash(wanted.items()),
+        definitions_hash=_hash(desired, tag),
         changes=changes,
         unchanged=unchanged,
         unmanaged=unmanaged,
@@ -124,9 +131,23 @@ def _wanted(desired: Sequence[DesiredMetric], ownership_tag: str) -> dict[str, d
     return {m.key: desired_canonical(m, ownership_tag) for m in desired}
 
 
+def _hash(desired: Sequence[DesiredMetric], ownership_tag: str) -> str:
+    return definitions_hash((m.key, {"metric": desired_canonical(m, ownership_tag), "adopt": m.adopt})
+                            for m in desired)
+
+
 def definitions_hashes(desired: Mapping[str, Sequence[DesiredMetric]], ownership_tag: str) -> dict[str, str]:
     """Per project, the hash a plan records for its definitions (to refuse a plan the YAML moved away from)."""
-    return {p: definitions_hash(_wanted(metrics, ownership_tag).items()) for p, metrics in desired.items()}
+    return {p: _hash(metrics, ownership_tag) for p, metrics in desired.items()}
+
+
+def _create_warnings(metric: DesiredMetric) -> tuple[str, ...]:
+    unmanaged = metric.fields.get("unmanagedFields")
+    if not unmanaged:
+        return ()
+    names = ", ".join(f"`{name}`" for name in sorted(unmanaged))
+    return (f"`{metric.key}` lists unmanagedFields ({names}); they are not sent, so the new metric will not "
+            f"have them",)
 
 
 def _differences(after: Mapping[str, Any], before: Mapping[str, Any]) -> list[FieldChange]:

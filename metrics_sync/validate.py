@@ -96,7 +96,8 @@ def _desired_metrics(
         if "randomizationUnits" in raw:
             problems.append(_deprecated(doc, (*path, "randomizationUnits")))
         fields = _merge_defaults(raw, defaults)
-        metrics.append(DesiredMetric(project, raw["key"], fields, SourceRef(doc.file, line, col)))
+        adopt = data.get("adopt") is not False
+        metrics.append(DesiredMetric(project, raw["key"], fields, SourceRef(doc.file, line, col), adopt))
     return project, metrics, problems
 
 

@@ -16,17 +16,20 @@ KEY_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 TAG_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 MEMBER_ID_PATTERN = re.compile(r"^[a-f0-9]{24}$")
 
-KINDS = ("pageview", "click", "custom")
+KINDS = ("pageview", "click", "custom", "trace")
 SUCCESS_CRITERIA = ("HigherThanBaseline", "LowerThanBaseline")
 UNIT_AGGREGATIONS = ("average", "sum", "count_distinct")
 ANALYSIS_TYPES = ("mean", "percentile")
 URL_KINDS = {"exact": "url", "canonical": "url", "substring": "substring", "regex": "pattern"}
 
-# The user-editable fields the emulator stores; anything else in a request body is ignored.
+# The user-editable fields the emulator stores (MetricPost's fields, plus `archived`); anything else in a
+# request body is ignored.
 EDITABLE_FIELDS = (
     "name", "description", "kind", "selector", "urls", "isNumeric", "unit", "eventKey", "successCriteria",
     "tags", "randomizationUnits", "analysisUnits", "maintainerId", "unitAggregationType", "analysisType",
-    "percentileValue", "eventDefault", "archived",
+    "percentileValue", "eventDefault", "archived", "dataSource", "filters", "windowStartOffset",
+    "windowEndOffset", "winsorLowerPercentile", "winsorUpperPercentile", "winsorIncludeImputed", "traceQuery",
+    "traceValueLocation", "unitAggregationField", "denominator",
 )
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -34,7 +37,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "isNumeric": (bool,), "unit": (str,), "eventKey": (str,), "successCriteria": (str,), "tags": (list,),
     "randomizationUnits": (list,), "analysisUnits": (list,), "maintainerId": (str,),
     "unitAggregationType": (str,), "analysisType": (str,), "percentileValue": (int,),
-    "eventDefault": (dict,), "archived": (bool,),
+    "eventDefault": (dict,), "archived": (bool,), "dataSource": (dict,), "filters": (dict,),
+    "windowStartOffset": (int,), "windowEndOffset": (int,), "winsorLowerPercentile": (int, float),
+    "winsorUpperPercentile": (int, float), "winsorIncludeImputed": (bool,), "traceQuery": (str,),
+    "traceValueLocation": (str,), "unitAggregationField": (str,), "denominator": (dict,),
 }
 
 
@@ -67,16 +73,17 @@ def check_metric(metric: dict[str, Any]) -> None:
     kind = metric.get("kind")
     if not kind:
         raise RuleError("kind: required")
-    if kind == "trace":
-        raise RuleError("kind: trace metrics are not supported by this emulator")
     if kind not in KINDS:
         raise RuleError(f"kind: must be one of {', '.join(KINDS)}")
     for field, allowed in (("successCriteria", SUCCESS_CRITERIA), ("unitAggregationType", UNIT_AGGREGATIONS),
                            ("analysisType", ANALYSIS_TYPES)):
         if metric.get(field) is not None and metric[field] not in allowed:
             raise RuleError(f"{field}: must be one of {', '.join(allowed)}")
-    if metric.get("unitAggregationType") == "count_distinct":
-        raise RuleError("unitAggregationType: count_distinct requires a warehouse data source")
+    if metric.get("unitAggregationType") == "count_distinct" and not metric.get("unitAggregationField"):
+        raise RuleError("unitAggregationField: required for count_distinct")
+    source = metric.get("dataSource")
+    if source is not None and not isinstance(source.get("key"), str):
+        raise RuleError("dataSource.key: required")
 
     if kind == "custom":
         if not _present(metric, "eventKey"):
@@ -95,6 +102,11 @@ def check_metric(metric: dict[str, Any]) -> None:
             raise RuleError("urls: required for click metrics")
     elif kind == "pageview" and not _present(metric, "urls"):
         raise RuleError("urls: required for pageview metrics")
+    elif kind == "trace":
+        if not _present(metric, "traceQuery"):
+            raise RuleError("traceQuery: required for trace metrics")
+        if metric.get("isNumeric") and not _present(metric, "traceValueLocation"):
+            raise RuleError("traceValueLocation: required for numeric trace metrics")
 
     for index, url in enumerate(metric.get("urls") or []):
         if not isinstance(url, dict) or url.get("kind") not in URL_KINDS:

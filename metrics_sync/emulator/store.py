@@ -146,15 +146,15 @@ class Store:
         metric.setdefault("analysisUnits", ["user"])
         metric["tags"] = list(dict.fromkeys(metric.get("tags") or []))
         metric.setdefault("maintainerId", TOKEN_MEMBER_ID)
-        version_id = self._hex(32)
+        source = metric.pop("dataSource", None) or dict(HOSTED_DATA_SOURCE)
         return {
             "_id": self._hex(24),
-            "_versionId": version_id,
+            "_versionId": self._hex(32),
             "_version": 1,
             "_creationDate": self._now_ms(),
             "lastModified": self._modified(),
             **metric,
-            "dataSource": dict(HOSTED_DATA_SOURCE),
+            "dataSource": source,
             "archived": False,
             "isActive": True,
             "experimentCount": 0,

@@ -1,0 +1,201 @@
+"""Turn LaunchDarkly's metrics into definition files that plan clean: `metrics-sync export`.
+
+Pure: API representations in, file names and texts out. For every metric it writes only what differs
+from the defaults (the canonical form of normalize.py, so a plan right after the export shows no
+changes), in a stable field order. What the schema cannot express is never dropped silently:
+  * fields metrics-sync does not manage yet (filters, denominator, a warehouse data source, windows,
+    winsorizing, ...) are kept under `unmanagedFields` and reported;
+  * metrics it cannot represent at all (trace metrics, count-distinct aggregation) are reported and
+    left out;
+  * archived metrics are left out unless asked for (then written with `archived: true`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from metrics_sync import yamlwrite
+from metrics_sync.definitions import YamlDocument, parse_yaml_text
+from metrics_sync.errors import MetricsSyncError
+from metrics_sync.normalize import FIELDS, canonical
+from metrics_sync.schema import check_document
+
+# Representation fields LaunchDarkly owns; never exported.
+SERVER_OWNED = {
+    "_id", "_versionId", "_version", "_creationDate", "lastModified", "_links", "_site", "_access", "_maintainer",
+    "_attachedFlagCount", "_attachedFeatures", "experimentCount", "metricGroupCount", "activeExperimentCount",
+    "activeGuardedRolloutCount", "category", "lastSeen", "archivedAt", "experiments", "metricGroups",
+    "lastUsedInExperiment", "lastUsedInGuardedRollout", "isActive", "randomizationUnits", "key",
+}
+HOSTED = "launchdarkly-hosted"
+SUPPORTED_KINDS = ("custom", "pageview", "click")
+# The order fields are written in: identity first, then what it measures, then organisation.
+ORDER = ("key", "name", "description", "kind", "eventKey", "isNumeric", "unit", "successCriteria",
+         "unitAggregationType", "analysisType", "percentileValue", "eventDefault", "selector", "urls",
+         "analysisUnits", "tags", "archived", "unmanagedFields")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    project: str
+    ownership_tag: str
+    single_file: bool = False
+    include_archived: bool = False
+    adopt: bool = False
+    tags: tuple[str, ...] = ()
+    prefix: str = ""
+    schema_ref: str = "metrics.schema.json"
+    tool_version: str = ""
+
+
+@dataclass
+class ExportResult:
+    files: dict[str, str] = field(default_factory=dict)  # file name -> YAML text
+    counts: dict[str, int] = field(default_factory=dict)  # file name -> metrics in it
+    exported: int = 0
+    archived_skipped: list[str] = field(default_factory=list)
+    filtered_out: int = 0
+    unsupported: list[tuple[str, str]] = field(default_factory=list)  # (key, why)
+    unmanaged: list[tuple[str, list[str]]] = field(default_factory=list)  # (key, field names)
+
+
+def _unsupported(rep: Mapping[str, Any]) -> str | None:
+    kind = rep.get("kind")
+    if kind not in SUPPORTED_KINDS:
+        return f"kind {kind} is not supported yet"
+    if rep.get("unitAggregationType") not in (None, "average", "sum"):
+        return f"unitAggregationType {rep.get('unitAggregationType')} is not supported yet"
+    if rep.get("analysisType") not in (None, "mean", "percentile"):
+        return f"analysisType {rep.get('analysisType')} is not supported yet"
+    return None
+
+
+def _unmanaged_fields(rep: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in rep.items():
+        if name in SERVER_OWNED or name in FIELDS or value in (None, [], {}):
+            continue
+        if name == "dataSource" and isinstance(value, Mapping) and value.get("key") == HOSTED:
+            continue  # the default data source of events sent by SDKs
+        if name == "dataSource" and isinstance(value, Mapping):
+            value = {k: v for k, v in value.items() if not k.startswith("_")}
+        out[name] = value
+    return dict(sorted(out.items()))
+
+
+def metric_document(rep: Mapping[str, Any], ownership_tag: str) -> dict[str, Any]:
+    """One metric as the YAML should define it: canonical, defaults left out."""
+    c = canonical(rep)
+    out: dict[str, Any] = {"key": rep["key"], "name": c["name"]}
+    if c["description"]:
+        out["description"] = c["description"]
+    out["kind"] = c["kind"]
+    numeric = c["isNumeric"]
+    if c["kind"] == "custom":
+        out["eventKey"] = c["eventKey"]
+        if numeric:
+            out["isNumeric"] = True
+            out["unit"] = c["unit"]
+        if numeric or c["successCriteria"] != "HigherThanBaseline":
+            out["successCriteria"] = c["successCriteria"]
+    if c["unitAggregationType"] != "average":
+        out["unitAggregationType"] = c["unitAggregationType"]
+    if c["analysisType"] != "mean":
+        out["analysisType"] = c["analysisType"]
+        out["percentileValue"] = c["percentileValue"]
+    default_event = {"disabled": c["analysisType"] == "percentile", "value": 0}
+    if c["eventDefault"] != default_event:
+        out["eventDefault"] = c["eventDefault"]
+    elif c["analysisType"] == "percentile":
+        out["eventDefault"] = {"disabled": True}  # the schema asks percentile metrics to say so
+    if c["kind"] == "click":
+        out["selector"] = c["selector"]
+    if c["kind"] in ("pageview", "click"):
+        out["urls"] = c["urls"]
+    if c.get("analysisUnits") and c["analysisUnits"] != ["user"]:
+        out["analysisUnits"] = c["analysisUnits"]
+    tags = [t for t in c["tags"] if t != ownership_tag]
+    if tags:
+        out["tags"] = tags
+    if c["archived"]:
+        out["archived"] = True
+    unmanaged = _unmanaged_fields(rep)
+    if unmanaged:
+        out["unmanagedFields"] = unmanaged
+    return {k: out[k] for k in ORDER if k in out}
+
+
+def _group(doc: Mapping[str, Any], ownership_tag: str, options: ExportOptions) -> str:
+    if options.single_file:
+        return f"{options.project}.yaml"
+    tags = [t for t in doc.get("tags", []) if t != ownership_tag]
+    return f"{sorted(tags)[0]}.yaml" if tags else "untagged.yaml"
+
+
+def render_file(metrics: Sequence[Mapping[str, Any]], options: ExportOptions, group: str) -> str:
+    lines = [
+        f"# yaml-language-server: $schema={options.schema_ref}",
+        "#",
+        f"# Exported from LaunchDarkly project `{options.project}` by metrics-sync {options.tool_version}.",
+        f"# {len(metrics)} metric{'s' if len(metrics) != 1 else ''}"
+        + (f" tagged `{group}`." if group else "."),
+        f"project: {yamlwrite.scalar(options.project)}",
+    ]
+    if not options.adopt:
+        lines += [
+            "# adopt: false keeps these metrics as they are in LaunchDarkly: metrics-sync shows their drift and",
+            "# applies your edits, but does not add its ownership tag (so --prune never archives them). Remove",
+            "# this line to hand them over to metrics-sync; the next apply adds the tag.",
+            "adopt: false",
+        ]
+    lines.append("metrics:")
+    for index, metric in enumerate(metrics):
+        if index:
+            lines.append("")
+        lines.extend(yamlwrite.sequence([metric], 2))
+    return "\n".join(lines) + "\n"
+
+
+def export(reps: Sequence[Mapping[str, Any]], options: ExportOptions) -> ExportResult:
+    result = ExportResult()
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for rep in sorted(reps, key=lambda r: str(r.get("key"))):
+        key = str(rep.get("key"))
+        tags = set(rep.get("tags") or [])
+        if not key.startswith(options.prefix) or not set(options.tags) <= tags:
+            result.filtered_out += 1
+            continue
+        if rep.get("archived") and not options.include_archived:
+            result.archived_skipped.append(key)
+            continue
+        why = _unsupported(rep)
+        if why:
+            result.unsupported.append((key, why))
+            continue
+        doc = metric_document(rep, options.ownership_tag)
+        problems = check_document(YamlDocument(key, {"project": options.project, "metrics": [doc]}))
+        if problems:  # e.g. a tag or name LaunchDarkly accepted but the schema does not
+            result.unsupported.append((key, problems[0].message))
+            continue
+        if "unmanagedFields" in doc:
+            result.unmanaged.append((key, list(doc["unmanagedFields"])))
+        groups[_group(doc, options.ownership_tag, options)].append(doc)
+        result.exported += 1
+    for name in sorted(groups):
+        group = "" if options.single_file or name == "untagged.yaml" else name.removesuffix(".yaml")
+        text = render_file(groups[name], options, group)
+        _check_reads_back(name, text, groups[name])
+        result.files[name] = text
+        result.counts[name] = len(groups[name])
+    return result
+
+
+def _check_reads_back(name: str, text: str, metrics: list[dict[str, Any]]) -> None:
+    """Never write a file that does not read back as exactly what was meant."""
+    doc, problems = parse_yaml_text(text, name)
+    if problems or doc is None or doc.data.get("metrics") != metrics:
+        raise MetricsSyncError(f"internal error: the exported {name} does not read back as written; "
+                               "please report this with the metric that caused it")
