@@ -1,66 +1,306 @@
-"""`make bench`: time the real CLI on generated repositories and print a table of figures.
+"""`make bench`: run the real CLI against generated repositories and a seeded emulator on loopback HTTP,
+and print a table of figures with the exact commands.
 
-    python benchmarks/run.py [--runs 5] [--sizes 10000] [--out benchmarks/out]
+    python benchmarks/run.py [--runs 5] [--quick] [--only NAME ...] [--out benchmarks/out]
 
-Each figure is the median of `--runs` runs of the installed command in a subprocess (wall time and the
-peak RSS of that process, from wait4). The exact commands are printed with the table so anyone can
-reproduce a figure by hand.
+Every figure is the median of `--runs` runs (wall time, and the peak RSS of the measured process from
+wait4). Request counts come from the emulator's own `/_emulator/stats`, not from the client. Scenarios:
+
+  startup       metrics-sync --version; validate of one small file
+  validate      validate of N = 1,000 / 10,000 / 50,000 metrics in 100 files
+  plan          plan of N metrics already in sync (same N), with list/per-metric request counts
+  apply-par     apply of 1,000 creates with --latency-ms 20, --parallelism 1 vs 4
+  apply-rate    apply of 300 updates against --rate-limit 100: 429 share, time vs the rate-limit floor
+  read-pattern  "one GET per metric, one at a time" (the Terraform provider's read) vs our paged read of
+                10,000 metrics with --latency-ms 20
+  eppo          eppo-metrics-sync --dryrun vs our validate on the same 10,000 metrics (eppo is installed
+                into benchmarks/out/eppo-venv, never into the project's environment)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from generate import generate  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+from eppo_repo import write as write_eppo_repo  # noqa: E402  (benchmarks/ is a folder of scripts)
+from generate import generate, seed_metrics  # noqa: E402
 
-CLI = [sys.executable, "-m", "metrics_sync"]
+PY = sys.executable
+CLI = [PY, "-m", "metrics_sync"]
+TOKEN = "emulator-token"
+OWNER = "managed-by-metrics-sync"
 
 
 @dataclass
-class Figure:
-    name: str
-    command: str
-    seconds: float
-    peak_mb: float
-    runs: int
+class Row:
+    scenario: str
+    figure: str
+    value: str
+    target: str = ""
+    verdict: str = ""
+    command: str = ""
 
 
-def measure(args: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MB, exit code) of one run of `args`."""
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        row = Row(*args, **kwargs)
+        self.rows.append(row)
+        print(f"  {row.scenario:<13} {row.figure:<52} {row.value:>14}  {row.target:<18} {row.verdict}", flush=True)
+
+
+def run_measured(args: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MB of that process, exit code) of one run."""
     started = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_maxrss / 1024, proc.returncode
+    return elapsed, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
 
 
-def median_of(name: str, args: list[str], runs: int, *, cwd: Path, ok: tuple[int, ...] = (0,)) -> Figure:
+def median_run(args: list[str], runs: int, *, cwd: Path, env: dict[str, str] | None = None,
+               ok: tuple[int, ...] = (0,), before: Callable[[], None] | None = None) -> tuple[float, float]:
     times, peaks = [], []
     for _ in range(runs):
-        seconds, peak, code = measure(args, cwd=cwd)
+        if before:
+            before()
+        seconds, peak, code = run_measured(args, cwd=cwd, env=env)
         if code not in ok:
-            raise SystemExit(f"bench: {shlex.join(args)} exited {code}")
+            raise SystemExit(f"bench: `{shlex.join(args)}` exited {code}")
         times.append(seconds)
         peaks.append(peak)
-    command = shlex.join(["metrics-sync", *args[len(CLI):]])
-    return Figure(name, command, statistics.median(times), statistics.median(peaks), runs)
+    return statistics.median(times), statistics.median(peaks)
+
+
+def shown(args: list[str]) -> str:
+    """The command as a person would type it: `metrics-sync ...`, `python benchmarks/...`."""
+    if args[:len(CLI)] == CLI:
+        return shlex.join(["metrics-sync", *args[len(CLI):]])
+    words = ["python" if a == PY else a.replace(str(HERE), "benchmarks") for a in args]
+    return shlex.join(words)
+
+
+# --- the emulator ------------------------------------------------------------------------------------
+
+@dataclass
+class Emulator:
+    url: str
+    proc: subprocess.Popen[str]
+
+    def stats(self) -> dict[str, Any]:
+        request = urllib.request.Request(f"{self.url}/_emulator/stats", headers={"Authorization": TOKEN})
+        with urllib.request.urlopen(request) as response:
+            data: dict[str, Any] = json.loads(response.read())
+            return data
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "LD_BASE_URL": self.url, "LD_ACCESS_TOKEN": TOKEN, "NO_COLOR": "1"}
+
+
+@contextmanager
+def emulator(*args: str) -> Iterator[Emulator]:
+    proc = subprocess.Popen([*CLI, "emulator", "--port", "0", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline().strip()
+    if not first.startswith("listening on "):
+        raise SystemExit(f"bench: the emulator did not start: {first!r}")
+    try:
+        yield Emulator(first.removeprefix("listening on "), proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def write_seed(path: Path, project: str, metrics: list[dict[str, Any]]) -> None:
+    path.write_text(json.dumps({"projects": {project: metrics}}), encoding="utf-8")
+
+
+# --- scenarios ----------------------------------------------------------------------------------------
+
+def startup(report: Report, out: Path, runs: int) -> None:
+    small = out / "small"
+    generate(small, 8, 1, "bench")
+    seconds, _ = median_run([*CLI, "--version"], runs, cwd=small)
+    report.add("startup", "metrics-sync --version", f"{seconds:.3f} s", "≤ 0.25 s", _ok(seconds <= 0.25),
+               "metrics-sync --version")
+    args = [*CLI, "validate", "metrics"]
+    seconds, _ = median_run(args, runs, cwd=small)
+    report.add("startup", "validate, one small file (8 metrics)", f"{seconds:.3f} s", "≤ 0.6 s",
+               _ok(seconds <= 0.6), shown(args))
+
+
+def repo(out: Path, n: int) -> tuple[Path, list[dict[str, Any]]]:
+    folder = out / f"repo-{n}"
+    metrics = generate(folder, n, 100, "bench")
+    return folder, metrics
+
+
+def validate(report: Report, out: Path, runs: int, sizes: list[int]) -> dict[int, float]:
+    times = {}
+    for n in sizes:
+        folder, _ = repo(out, n)
+        args = [*CLI, "validate", "metrics"]
+        seconds, peak = median_run(args, runs, cwd=folder)
+        times[n] = seconds
+        target = "≤ 2 s, ≤ 250 MB" if n == 10_000 else ""
+        verdict = _ok(seconds <= 2 and peak <= 250) if n == 10_000 else ""
+        report.add("validate", f"validate {n:,} metrics in 100 files", f"{seconds:.3f} s", target, verdict, shown(args))
+        report.add("validate", f"  peak RSS, {n:,} metrics", f"{peak:.0f} MB")
+    _growth(report, "validate", times)
+    return times
+
+
+def plan(report: Report, out: Path, runs: int, sizes: list[int]) -> dict[int, float]:
+    times = {}
+    for n in sizes:
+        folder, metrics = repo(out, n)
+        write_seed(folder / "seed.json", "bench", seed_metrics(metrics, 100, OWNER))
+        with emulator("--project", "bench", "--seed", str(folder / "seed.json")) as emu:
+            args = [*CLI, "plan", "metrics", "--detailed-exitcode"]
+            before = emu.stats()
+            seconds, peak = median_run(args, runs, cwd=folder, env=emu.env())
+            after = emu.stats()
+        lists = (after["byRoute"].get("GET /api/v2/metrics/{projectKey}", 0)
+                 - before["byRoute"].get("GET /api/v2/metrics/{projectKey}", 0)) / runs
+        per_metric = sum(v for k, v in after["byRoute"].items() if "{metricKey}" in k) - sum(
+            v for k, v in before["byRoute"].items() if "{metricKey}" in k)
+        expected = -(-n // 50)
+        times[n] = seconds
+        target = "≤ 5 s" if n == 10_000 else ""
+        report.add("plan", f"plan {n:,} metrics in sync (loopback emulator)", f"{seconds:.3f} s", target,
+                   _ok(seconds <= 5) if n == 10_000 else "", shown(args))
+        report.add("plan", f"  list requests per plan (⌈N/50⌉ = {expected})", f"{lists:.0f}", f"= {expected}",
+                   _ok(lists == expected))
+        report.add("plan", "  per-metric requests", f"{per_metric}", "= 0", _ok(per_metric == 0))
+        report.add("plan", f"  peak RSS, {n:,} metrics", f"{peak:.0f} MB")
+    _growth(report, "plan", times)
+    return times
+
+
+def apply_parallel(report: Report, out: Path, runs: int, n: int = 1000) -> None:
+    folder, _ = repo(out, n)
+    results = {}
+    for parallelism in (1, 4):
+        args = [*CLI, "apply", "metrics", "--auto-approve", "--parallelism", str(parallelism)]
+        times = []
+        for _ in range(runs):
+            with emulator("--project", "bench", "--latency-ms", "20") as emu:
+                seconds, _, code = run_measured(args, cwd=folder, env=emu.env())
+                if code != 0:
+                    raise SystemExit(f"bench: apply exited {code}")
+                created = emu.stats()["byRoute"].get("POST /api/v2/metrics/{projectKey}", 0)
+                assert created == n, created
+            times.append(seconds)
+        results[parallelism] = statistics.median(times)
+        report.add("apply-par", f"apply {n:,} creates, --latency-ms 20, parallelism {parallelism}",
+                   f"{results[parallelism]:.2f} s", command=shown(args))
+    speedup = results[1] / results[4]
+    report.add("apply-par", "  speed-up of parallelism 4 over 1", f"{speedup:.2f}×", "≥ 3×", _ok(speedup >= 3))
+
+
+def apply_rate_limited(report: Report, out: Path, runs: int, n: int = 300, limit: int = 100) -> None:
+    folder, metrics = repo(out, n)
+    write_seed(folder / "seed.json", "bench", seed_metrics(metrics, 100, OWNER))
+    for file in (folder / "metrics").glob("*.yaml"):  # change every metric: n updates
+        file.write_text(file.read_text().replace("description: \"Benchmark metric", "description: \"Bench metric"))
+    args = [*CLI, "apply", "metrics", "--auto-approve"]
+    times, limited, total, patches = [], [], [], []
+    for _ in range(runs):
+        with emulator("--project", "bench", "--seed", str(folder / "seed.json"), "--rate-limit", str(limit)) as emu:
+            seconds, _, code = run_measured(args, cwd=folder, env=emu.env())
+            if code != 0:
+                raise SystemExit(f"bench: apply exited {code}")
+            stats = emu.stats()
+        times.append(seconds)
+        limited.append(stats["byStatus"].get("429", 0))
+        total.append(stats["requests"])
+        patches.append(stats["byRoute"].get("PATCH /api/v2/metrics/{projectKey}/{metricKey}", 0))
+    seconds = statistics.median(times)
+    share = statistics.median(x / t for x, t in zip(limited, total, strict=True))
+    floor = statistics.median(patches) / limit * 10
+    report.add("apply-rate", f"apply {n} updates, --rate-limit {limit} per 10 s per route", f"{seconds:.2f} s",
+               command=shown(args))
+    report.add("apply-rate", "  429 answers / all requests", f"{share:.1%}", "≤ 2%", _ok(share <= 0.02))
+    report.add("apply-rate", f"  time / rate-limit floor ({floor:.0f} s)", f"{seconds / floor:.2f}×", "≤ 1.15×",
+               _ok(seconds / floor <= 1.15))
+
+
+def read_pattern(report: Report, out: Path, runs: int, n: int = 10_000) -> None:
+    folder, metrics = repo(out, n)
+    write_seed(folder / "seed.json", "bench", seed_metrics(metrics, 100, OWNER))
+    keys = folder / "keys.json"
+    keys.write_text(json.dumps([m["key"] for m in metrics]))
+    with emulator("--project", "bench", "--seed", str(folder / "seed.json"), "--latency-ms", "20") as emu:
+        paged = [PY, str(HERE / "read_pattern.py"), "paged", emu.url, "bench"]
+        seconds_paged, _ = median_run(paged, runs, cwd=folder, env=emu.env())
+        one_by_one = [PY, str(HERE / "read_pattern.py"), "per-metric", emu.url, "bench", str(keys)]
+        seconds_single, _ = median_run(one_by_one, 1, cwd=folder, env=emu.env())
+    report.add("read-pattern", f"paged list read of {n:,} metrics, --latency-ms 20 ({runs} runs)",
+               f"{seconds_paged:.2f} s", command=shown(paged))
+    report.add("read-pattern", f"one GET per metric, one at a time ({n:,} GETs, 1 run)", f"{seconds_single:.1f} s",
+               command=shown(one_by_one))
+    report.add("read-pattern", "  ratio", f"{seconds_single / seconds_paged:.0f}× faster")
+
+
+def eppo(report: Report, out: Path, runs: int, n: int = 10_000) -> None:
+    venv = out / "eppo-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([PY, "-m", "venv", str(venv)], check=True)
+        installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "eppo-metrics-sync"],
+                                   capture_output=True, text=True, check=False)
+        if installed.returncode != 0:
+            report.add("eppo", "eppo-metrics-sync could not be installed (no package index?)", "skipped")
+            return
+    version = subprocess.run([str(python), "-m", "pip", "show", "eppo-metrics-sync"], capture_output=True, text=True,
+                             check=False).stdout.split("Version: ")[-1].split()[0]
+    eppo_folder = out / f"eppo-{n}"
+    write_eppo_repo(eppo_folder, n, 100)
+    theirs = [str(python), "-m", "eppo_metrics_sync", str(eppo_folder), "--dryrun"]
+    seconds_theirs, _ = median_run(theirs, runs, cwd=out)
+    folder, _ = repo(out, n)
+    ours = [*CLI, "validate", "metrics"]
+    seconds_ours, _ = median_run(ours, runs, cwd=folder)
+    report.add("eppo", f"eppo-metrics-sync {version} --dryrun, {n:,} metrics", f"{seconds_theirs:.2f} s",
+               command=f"python -m eppo_metrics_sync {eppo_folder.name} --dryrun")
+    report.add("eppo", f"metrics-sync validate, {n:,} metrics", f"{seconds_ours:.2f} s", command=shown(ours))
+    report.add("eppo", "  ratio", f"{seconds_theirs / seconds_ours:.1f}× faster")
+
+
+def _growth(report: Report, scenario: str, times: dict[int, float]) -> None:
+    sizes = sorted(times)
+    for small, big in zip(sizes, sizes[1:], strict=False):
+        ratio = times[big] / times[small]
+        linear = big / small
+        report.add(scenario, f"  growth {small:,} → {big:,} metrics (linear = {linear:.0f}×)", f"{ratio:.2f}×",
+                   f"≤ {linear:.0f}×", _ok(ratio <= linear))
+
+
+def _ok(passed: bool) -> str:
+    return "met" if passed else "NOT MET"
 
 
 def machine() -> str:
-    cpus = os.cpu_count()
     model = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -69,32 +309,54 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{platform.system()} {platform.machine()}, {cpus} CPUs ({model}), Python {platform.python_version()}"
+    memory = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kb / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({model}){memory}, "
+            f"Python {platform.python_version()}")
+
+
+SCENARIOS = ("startup", "validate", "plan", "apply-par", "apply-rate", "read-pattern", "eppo")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000])
+    parser.add_argument("--quick", action="store_true", help="small sizes and 1 run: a smoke test of the script")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--out", type=Path, default=HERE / "out")
     args = parser.parse_args()
-
-    figures: list[Figure] = []
-    figures.append(median_of("--version", [*CLI, "--version"], args.runs, cwd=HERE))
-    small = args.out / "small"
-    generate(small, 8, 1, "bench")
-    figures.append(median_of("validate, 1 small file", [*CLI, "validate", "metrics"], args.runs, cwd=small))
-    for size in args.sizes:
-        repo = args.out / f"repo-{size}"
-        generate(repo, size, 100, "bench")
-        figures.append(median_of(f"validate, {size:,} metrics in 100 files", [*CLI, "validate", "metrics"],
-                                 args.runs, cwd=repo))
-
+    runs = 1 if args.quick else args.runs
+    sizes = [200, 1000] if args.quick else [1_000, 10_000, 50_000]
+    big = 1000 if args.quick else 10_000
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = Report()
     print(f"machine: {machine()}")
-    print(f"{'benchmark':<42} {'median s':>9} {'peak MB':>8}  runs  command (run in the generated repo)")
-    for f in figures:
-        print(f"{f.name:<42} {f.seconds:>9.3f} {f.peak_mb:>8.1f}  {f.runs:>4}  {f.command}")
-    return 0
+    print(f"runs per figure: {runs} (median)\n")
+    started = time.perf_counter()
+    if "startup" in args.only:
+        startup(report, args.out, runs)
+    if "validate" in args.only:
+        validate(report, args.out, runs, sizes)
+    if "plan" in args.only:
+        plan(report, args.out, runs, sizes)
+    if "apply-par" in args.only:
+        apply_parallel(report, args.out, runs, 100 if args.quick else 1000)
+    if "apply-rate" in args.only:
+        apply_rate_limited(report, args.out, runs, 30 if args.quick else 300, 10 if args.quick else 100)
+    if "read-pattern" in args.only:
+        read_pattern(report, args.out, runs, big)
+    if "eppo" in args.only:
+        eppo(report, args.out, runs, big)
+    print(f"\nall figures in {time.perf_counter() - started:.0f} s. Commands (run in the generated folder under "
+          f"{args.out}):")
+    for row in report.rows:
+        if row.command:
+            print(f"  {row.scenario:<13} {row.command}")
+    return 1 if any(row.verdict == "NOT MET" for row in report.rows) else 0
 
 
 if __name__ == "__main__":

@@ -160,12 +160,16 @@ def _make_plan(args: argparse.Namespace, streams: Streams, config: Config, clien
                definitions: Definitions) -> Plan:
     from urllib.parse import urlsplit
 
+    from metrics_sync.memory import gc_paused
+    from metrics_sync.normalize import PLANNED_REMOTE_FIELDS
     from metrics_sync.planner import PlanOptions, plan
 
-    remote = {project: client.list_metrics(project) for project in sorted(definitions.metrics)}
-    options = PlanOptions(ownership_tag=config.ownership_tag, prune=args.prune,
-                          base_url_host=urlsplit(client.base_url).netloc, tool_version=__version__)
-    return plan(definitions.metrics, remote, options)
+    with gc_paused():
+        remote = {project: client.list_metrics(project, only=PLANNED_REMOTE_FIELDS)
+                  for project in sorted(definitions.metrics)}
+        options = PlanOptions(ownership_tag=config.ownership_tag, prune=args.prune,
+                              base_url_host=urlsplit(client.base_url).netloc, tool_version=__version__)
+        return plan(definitions.metrics, remote, options)
 
 
 def _cmd_plan(args: argparse.Namespace, streams: Streams) -> int:
@@ -230,6 +234,7 @@ def _cmd_apply(args: argparse.Namespace, streams: Streams) -> int:
     from metrics_sync import render
     from metrics_sync.apply import apply_plan
     from metrics_sync.config import load_config
+    from metrics_sync.memory import settle
 
     if not 1 <= args.parallelism <= 64:
         raise UsageError("--parallelism must be between 1 and 64")
@@ -269,6 +274,7 @@ def _cmd_apply(args: argparse.Namespace, streams: Streams) -> int:
                     streams.stderr.write("\n")
                 streams.stderr.flush()
 
+        settle()
         result = apply_plan(the_plan, client, parallelism=args.parallelism, progress=progress)
         if args.format == "text" and not args.plan:
             streams.out("\n")

@@ -28,6 +28,9 @@ FIELDS = (
     "analysisType", "percentileValue", "eventDefault", "selector", "urls", "analysisUnits", "tags",
     "maintainerId", "archived",
 )
+# What plan needs of a remote metric (the rest of the representation is dropped as pages arrive).
+PLANNED_REMOTE_FIELDS = frozenset((*FIELDS, "key", "_version", "_maintainer", "randomizationUnits",
+                                   "experimentCount", "activeExperimentCount", "activeGuardedRolloutCount"))
 # LaunchDarkly assigns these when a metric is created without them; only compared when the YAML sets them.
 ASSIGNED_BY_SERVER = ("analysisUnits", "maintainerId")
 _URL_VALUE_FIELD = {"exact": "url", "canonical": "url", "substring": "substring", "regex": "pattern"}
@@ -82,7 +85,9 @@ def canonical(fields: Mapping[str, Any]) -> dict[str, Any]:
         out["selector"] = fields.get("selector")
     if kind in ("pageview", "click"):
         urls = [_url(u) for u in fields.get("urls") or [] if isinstance(u, Mapping)]
-        out["urls"] = sorted(urls, key=lambda u: json.dumps(u, sort_keys=True))
+        if len(urls) > 1:
+            urls.sort(key=lambda u: (str(u.get("kind")), str(u.get("url") or u.get("substring") or u.get("pattern"))))
+        out["urls"] = urls
     units = fields.get("analysisUnits") or fields.get("randomizationUnits")
     if units:
         out["analysisUnits"] = _sorted_set(units)

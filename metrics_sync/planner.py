@@ -117,7 +117,7 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
 
     return ProjectPlan(
         project=project,
-        definitions_hash=_hash(desired, tag),
+        definitions_hash=_hash(desired, wanted),
         changes=changes,
         unchanged=unchanged,
         unmanaged=unmanaged,
@@ -131,14 +131,13 @@ def _wanted(desired: Sequence[DesiredMetric], ownership_tag: str) -> dict[str, d
     return {m.key: desired_canonical(m, ownership_tag) for m in desired}
 
 
-def _hash(desired: Sequence[DesiredMetric], ownership_tag: str) -> str:
-    return definitions_hash((m.key, {"metric": desired_canonical(m, ownership_tag), "adopt": m.adopt})
-                            for m in desired)
+def _hash(desired: Sequence[DesiredMetric], wanted: Mapping[str, Mapping[str, Any]]) -> str:
+    return definitions_hash((m.key, {"metric": wanted[m.key], "adopt": m.adopt}) for m in desired)
 
 
 def definitions_hashes(desired: Mapping[str, Sequence[DesiredMetric]], ownership_tag: str) -> dict[str, str]:
     """Per project, the hash a plan records for its definitions (to refuse a plan the YAML moved away from)."""
-    return {p: _hash(metrics, ownership_tag) for p, metrics in desired.items()}
+    return {p: _hash(metrics, _wanted(metrics, ownership_tag)) for p, metrics in desired.items()}
 
 
 def _create_warnings(metric: DesiredMetric) -> tuple[str, ...]:

@@ -45,7 +45,7 @@ def test_a_create_whose_answer_was_lost_is_not_duplicated() -> None:
     assert result.count("created") == 8 and not result.failed
     notes = [r.message for r in result.results if r.message]
     assert notes == ["found created after an unclear answer"]
-    assert len(store.list("shop")) == 8
+    assert len(store.snapshot_metrics("shop")) == 8
 
 
 def test_an_update_whose_answer_was_lost_counts_once() -> None:
@@ -97,7 +97,7 @@ def test_stop_lets_running_changes_finish_and_skips_the_rest() -> None:
     result = apply_plan(the_plan, StopsAfterFirst(), parallelism=1, stop=stop)
     assert result.interrupted and result.failed
     assert result.count("created") == 1 and result.count("skipped") == 7
-    assert len(store.list("shop")) == 1
+    assert len(store.snapshot_metrics("shop")) == 1
 
 
 def test_check_stale_reports_created_deleted_and_changed() -> None:
@@ -108,7 +108,7 @@ def test_check_stale_reports_created_deleted_and_changed() -> None:
     the_plan = example_plan(store)
     store.patch("shop", "order-value", [{"op": "replace", "path": "/unit", "value": "GBP"}])
     store.delete("shop", "order-placed")
-    remote = {"shop": store.list("shop")}
+    remote = {"shop": store.snapshot_metrics("shop")}
     assert check_stale(the_plan, remote) == [
         "metric order-placed was deleted from LaunchDarkly since the plan",
         "metric order-value changed since the plan (version 2 → 3)",

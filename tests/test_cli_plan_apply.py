@@ -56,10 +56,10 @@ def test_apply_then_plan_is_empty_for_every_kind(shop: Shop) -> None:
     assert again.code == 0
     assert again.out == ("Project shop\n  no changes (8 metrics in sync)\n\n"
                          "No changes. 8 metrics match the definitions.\n")
-    kinds = {(m["kind"], m["isNumeric"], m["unitAggregationType"], m["analysisType"]) for m in shop.store.list("shop")}
+    kinds = {(m["kind"], m["isNumeric"], m["unitAggregationType"], m["analysisType"]) for m in shop.store.snapshot_metrics("shop")}
     assert ("custom", False, "average", "mean") in kinds and ("custom", False, "sum", "mean") in kinds
     assert ("custom", True, "average", "percentile") in kinds and ("pageview", False, "sum", "mean") in kinds
-    assert all("managed-by-metrics-sync" in m["tags"] for m in shop.store.list("shop"))
+    assert all("managed-by-metrics-sync" in m["tags"] for m in shop.store.snapshot_metrics("shop"))
 
 
 def test_drift_shows_as_an_update_with_exit_2_and_apply_repairs_it(shop: Shop) -> None:
@@ -106,7 +106,7 @@ def test_saved_plan_is_refused_when_the_definitions_changed(shop: Shop) -> None:
     refused = shop.run("apply", "--plan", "plan.json", "metrics")
     assert refused.code == 1
     assert refused.err == "error: the definitions of project shop changed since the plan (run plan again)\n"
-    assert shop.store.list("shop") == []
+    assert shop.store.snapshot_metrics("shop") == []
 
 
 def test_saved_plan_is_refused_for_another_launchdarkly(shop: Shop) -> None:
@@ -174,15 +174,15 @@ def test_apply_without_a_terminal_needs_auto_approve(shop: Shop) -> None:
     assert refused.code == 1
     assert refused.err.endswith("error: refusing to apply without confirmation: stdin is not a terminal (review "
                                 "the plan, then pass --auto-approve (or apply a saved plan with --plan))\n")
-    assert shop.store.list("shop") == []
+    assert shop.store.snapshot_metrics("shop") == []
 
 
 def test_apply_on_a_terminal_asks_first(shop: Shop) -> None:
     declined = shop.run("apply", tty=True, stdin="n\n")
     assert declined.code == 1 and "Apply these 8 changes? [y/N] " in declined.err
-    assert "Apply cancelled; nothing was changed." in declined.err and shop.store.list("shop") == []
+    assert "Apply cancelled; nothing was changed." in declined.err and shop.store.snapshot_metrics("shop") == []
     accepted = shop.run("apply", "--no-color", tty=True, stdin="yes\n")
-    assert accepted.code == 0 and len(shop.store.list("shop")) == 8
+    assert accepted.code == 0 and len(shop.store.snapshot_metrics("shop")) == 8
 
 
 def test_colours_only_on_a_terminal_without_no_color(shop: Shop) -> None:

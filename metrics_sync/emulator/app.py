@@ -264,27 +264,27 @@ class EmulatorApp:
             raise ApiProblem(400, "invalid_request", f"limit: must be between 1 and {MAX_LIMIT}")
         if offset < 0:
             raise ApiProblem(400, "invalid_request", "offset: must not be negative")
-        records = self.store.list(project)
         sort = (query.get("sort") or [""])[0]
-        if sort:
-            field_name = sort.lstrip("-")
-            if field_name not in ("createdAt", "name"):
-                raise ApiProblem(400, "invalid_request", "sort: must be createdAt or name")
-            sort_key = "_creationDate" if field_name == "createdAt" else "name"
-            records.sort(key=lambda r: (r.get(sort_key), r["key"]), reverse=sort.startswith("-"))
         raw_filter = (query.get("filter") or [""])[0]
-        if raw_filter:
-            try:
-                expressions = parse_filter(raw_filter)
-            except FilterError as exc:
-                raise ApiProblem(400, "invalid_request", f"filter: {exc}") from None
-            records = [r for r in records if matches(r, expressions)]
+        if sort and sort.lstrip("-") not in ("createdAt", "name"):
+            raise ApiProblem(400, "invalid_request", "sort: must be createdAt or name")
+        try:
+            expressions = parse_filter(raw_filter) if raw_filter else []
+        except FilterError as exc:
+            raise ApiProblem(400, "invalid_request", f"filter: {exc}") from None
+        if sort or expressions:
+            records = [r for r in self.store.records(project) if matches(r, expressions)]
+            if sort:
+                sort_key = "_creationDate" if sort.lstrip("-") == "createdAt" else "name"
+                records.sort(key=lambda r: (r.get(sort_key), r["key"]), reverse=sort.startswith("-"))
+            total, page = len(records), records[offset:offset + limit]
+        else:  # the common case (creation order, no filter): only the page is touched
+            total, page = self.store.count(project), self.store.page(project, offset, limit)
         expand = _expand(query) & {"experimentCount"}
-        page = records[offset:offset + limit]
         return {
             "items": [representation(project, r, detail=False, expand=expand) for r in page],
-            "totalCount": len(records),
-            "_links": _page_links(project, query, limit, offset, len(records)),
+            "totalCount": total,
+            "_links": _page_links(project, query, limit, offset, total),
         }
 
 

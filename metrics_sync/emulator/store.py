@@ -53,6 +53,7 @@ class Store:
         self._rng = rng or random.Random()
         self.state_file = state_file
         self.projects: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in projects}
+        self._keys: dict[str, list[str]] = {}  # creation-ordered keys per project, for O(page) listing
         if state_file is not None and state_file.exists():
             self._load_state(state_file)
 
@@ -123,6 +124,7 @@ class Store:
                     if record["archived"]:
                         record["archivedAt"] = self._now_ms()
                     self.projects[project][record["key"]] = record
+                    self._keys.pop(project, None)
                     added += 1
             self._persist()
         return added
@@ -165,9 +167,32 @@ class Store:
             "metricGroups": [],
         }
 
-    def list(self, project: str) -> list[dict[str, Any]]:
+    def snapshot_metrics(self, project: str) -> list[dict[str, Any]]:
+        """Deep copies of every metric of `project`, in creation order (for tests and tools)."""
         with self._lock:
             return [copy.deepcopy(m) for m in self.project(project).values()]
+
+    def count(self, project: str) -> int:
+        with self._lock:
+            return len(self.project(project))
+
+    def page(self, project: str, offset: int, limit: int) -> list[dict[str, Any]]:
+        """Records `offset`..`offset+limit` in creation order, without copying the whole project.
+
+        The records are the stored objects themselves: callers must only read them (the API layer turns
+        them into new representation dicts). Stored records are replaced, never mutated, on change.
+        """
+        with self._lock:
+            metrics = self.project(project)
+            keys = self._keys.get(project)
+            if keys is None:
+                keys = self._keys[project] = list(metrics)
+            return [metrics[k] for k in keys[offset:offset + limit]]
+
+    def records(self, project: str) -> list[dict[str, Any]]:
+        """All stored records (read-only, as for `page`), for sorting and filtering."""
+        with self._lock:
+            return list(self.project(project).values())
 
     def get(self, project: str, key: str) -> dict[str, Any]:
         with self._lock:
@@ -184,6 +209,7 @@ class Store:
                 raise Conflict(f"A metric with key {key!r} already exists in project {project!r}")
             record = self._new_record(body)
             metrics[record["key"]] = record
+            self._keys.pop(project, None)
             self._persist()
             return copy.deepcopy(record)
 
@@ -237,6 +263,7 @@ class Store:
             if key not in metrics:
                 raise NotFound(f"Unknown metric key {key!r}")
             del metrics[key]
+            self._keys.pop(project, None)
             self._persist()
 
     def is_valid_project_key(self, key: str) -> bool:
