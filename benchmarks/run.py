@@ -20,6 +20,7 @@ wait4). Request counts come from the emulator's own `/_emulator/stats`, not from
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -289,7 +290,7 @@ def eppo(report: Report, out: Path, runs: int, n: int = 10_000) -> None:
 
 def _growth(report: Report, scenario: str, times: dict[int, float]) -> None:
     sizes = sorted(times)
-    for small, big in zip(sizes, sizes[1:], strict=False):
+    for small, big in itertools.pairwise(sizes):
         ratio = times[big] / times[small]
         linear = big / small
         report.add(scenario, f"  growth {small:,} → {big:,} metrics (linear = {linear:.0f}×)", f"{ratio:.2f}×",

@@ -56,7 +56,8 @@ def test_apply_then_plan_is_empty_for_every_kind(shop: Shop) -> None:
     assert again.code == 0
     assert again.out == ("Project shop\n  no changes (8 metrics in sync)\n\n"
                          "No changes. 8 metrics match the definitions.\n")
-    kinds = {(m["kind"], m["isNumeric"], m["unitAggregationType"], m["analysisType"]) for m in shop.store.snapshot_metrics("shop")}
+    metrics = shop.store.snapshot_metrics("shop")
+    kinds = {(m["kind"], m["isNumeric"], m["unitAggregationType"], m["analysisType"]) for m in metrics}
     assert ("custom", False, "average", "mean") in kinds and ("custom", False, "sum", "mean") in kinds
     assert ("custom", True, "average", "percentile") in kinds and ("pageview", False, "sum", "mean") in kinds
     assert all("managed-by-metrics-sync" in m["tags"] for m in shop.store.snapshot_metrics("shop"))
