@@ -123,14 +123,17 @@ def apply_plan(
             return ChangeResult(project, change.key, change.action, "skipped", "not started: apply was interrupted")
         return _apply_one(api, project, change)
 
-    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
-        pending: dict[Future[ChangeResult], int] = {
-            pool.submit(run, i, project, change): i for i, (project, change) in enumerate(work)
-        }
+    pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply")
+    pending: dict[Future[ChangeResult], int] = {
+        pool.submit(run, i, project, change): i for i, (project, change) in enumerate(work)
+    }
+    try:
         while pending:
             try:
                 finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             except KeyboardInterrupt:
+                if stop.is_set():  # a second interrupt: abort without waiting
+                    raise
                 stop.set()
                 interrupted = True
                 continue
@@ -139,5 +142,7 @@ def apply_plan(
                 done += 1
                 if progress:
                     progress(done, len(work))
-        interrupted = interrupted or stop.is_set()
+    finally:
+        pool.shutdown(wait=not pending, cancel_futures=True)
+    interrupted = interrupted or stop.is_set()
     return ApplyResult([results[i] for i in range(len(work))], interrupted=interrupted)

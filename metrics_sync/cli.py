@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
@@ -36,6 +39,7 @@ class Streams:
     cwd: Path = field(default_factory=Path.cwd)
     transport: Any = None  # an httpx transport for tests (e.g. WSGITransport to an in-process emulator)
     sleep: Callable[[float], None] = time.sleep  # retry and rate-limit waits; tests pass a no-op
+    clock: Callable[[], float] = time.time  # for rate-limit windows; tests pass the emulator's fake clock
 
     def out(self, text: str) -> None:
         self.stdout.write(text)
@@ -60,6 +64,8 @@ def _common(parser: argparse.ArgumentParser, *, api: bool = False, project: bool
     if project:
         parser.add_argument("--project", metavar="KEY", help="project for files that do not name one")
     if api:
+        parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                            help="give up on a LaunchDarkly answer after this long (default 30; then retried)")
         parser.add_argument("--base-url", metavar="URL",
                             help="LaunchDarkly URL (env LD_BASE_URL; default https://app.launchdarkly.com; "
                                  "EU https://app.eu.launchdarkly.com, federal https://app.launchdarkly.us)")
@@ -153,7 +159,10 @@ def _client(args: argparse.Namespace, streams: Streams, config: Config) -> Clien
     token = streams.environ.get("LD_ACCESS_TOKEN") or streams.environ.get("LAUNCHDARKLY_ACCESS_TOKEN") or ""
     base_url = args.base_url or streams.environ.get("LD_BASE_URL") or config.base_url or DEFAULT_BASE_URL
     log = (lambda line: streams.err(f"[api] {line}")) if args.verbose else None
-    return Client(base_url, token, transport=streams.transport, log=log, sleep=streams.sleep)
+    if not 0 < args.timeout <= 600:
+        raise UsageError("--timeout must be between 0 and 600 seconds")
+    return Client(base_url, token, transport=streams.transport, log=log, sleep=streams.sleep, clock=streams.clock,
+                  timeout=args.timeout)
 
 
 def _make_plan(args: argparse.Namespace, streams: Streams, config: Config, client: Client,
@@ -275,14 +284,42 @@ def _cmd_apply(args: argparse.Namespace, streams: Streams) -> int:
                 streams.stderr.flush()
 
         settle()
-        result = apply_plan(the_plan, client, parallelism=args.parallelism, progress=progress)
+        stop = threading.Event()
+        with _graceful_interrupt(stop, streams):
+            result = apply_plan(the_plan, client, parallelism=args.parallelism, progress=progress, stop=stop)
         if args.format == "text" and not args.plan:
             streams.out("\n")
     if args.format == "json":
         streams.out(render.result_json(result))
     else:
         streams.out(render.result_text(result, color=color))
+    if result.interrupted:
+        return 130
     return 1 if result.failed else 0
+
+
+@contextmanager
+def _graceful_interrupt(stop: threading.Event, streams: Streams) -> Iterator[None]:
+    """During apply, the first Ctrl-C (or SIGTERM, as CI sends on cancel) stops new changes and lets those in
+    flight finish, so the summary is exact; a second one aborts at once (like a kill, re-running apply
+    converges)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        streams.err("\nInterrupted: finishing the changes in flight and starting no new ones "
+                    "(interrupt again to abort at once).")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _cmd_export(args: argparse.Namespace, streams: Streams) -> int:
@@ -375,6 +412,7 @@ def main(
     cwd: Path | None = None,
     transport: Any = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
 ) -> int:
     streams = Streams(
         stdout=stdout or sys.stdout,
@@ -384,6 +422,7 @@ def main(
         cwd=cwd or Path.cwd(),
         transport=transport,
         sleep=sleep,
+        clock=clock,
     )
     parser = build_parser()
     try:

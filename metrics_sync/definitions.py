@@ -64,6 +64,10 @@ class _AliasBomb(Exception):
     pass
 
 
+_COLLECTION_TAGS: dict[type[yaml.Node], str] = {yaml.SequenceNode: "tag:yaml.org,2002:seq",
+                                                yaml.MappingNode: "tag:yaml.org,2002:map"}
+
+
 class _Builder:
     """Turns a composed node tree into Python data, recording positions and problems."""
 
@@ -96,6 +100,11 @@ class _Builder:
         self.doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
+        expected_tag = _COLLECTION_TAGS[type(node)]
+        if node.tag != expected_tag:  # e.g. !!python/object/apply: only plain YAML data is accepted
+            shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self.problem(node, f"unsupported YAML tag {shown}", path, hint="remove the tag")
+            return None
         node_id = id(node)
         if node_id in self._active:
             self.problem(node, "recursive YAML alias (a node that contains itself)", path)

@@ -82,7 +82,7 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
                            f"{after['kind']} (LaunchDarkly cannot change a metric's kind or key); give the new "
                            f"definition a new key, and archive the old metric with --prune")
             continue
-        fields = _differences(after, before)
+        fields = _differences(after, before) + _missing_required(after, rep, before)
         if not fields:
             unchanged += 1
             continue
@@ -147,6 +147,16 @@ def _create_warnings(metric: DesiredMetric) -> tuple[str, ...]:
     names = ", ".join(f"`{name}`" for name in sorted(unmanaged))
     return (f"`{metric.key}` lists unmanagedFields ({names}); they are not sent, so the new metric will not "
             f"have them",)
+
+
+def _missing_required(after: Mapping[str, Any], rep: Mapping[str, Any],
+                      before: Mapping[str, Any]) -> list[FieldChange]:
+    """Fields the canonical form defaults but LaunchDarkly requires to be present: a conversion made numeric
+    needs `successCriteria` even when the default value already compares equal."""
+    if after.get("isNumeric") and "successCriteria" not in rep and after.get("successCriteria") == \
+            before.get("successCriteria"):
+        return [FieldChange("successCriteria", None, after["successCriteria"])]
+    return []
 
 
 def _differences(after: Mapping[str, Any], before: Mapping[str, Any]) -> list[FieldChange]:

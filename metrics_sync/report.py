@@ -23,7 +23,8 @@ def problem_line(problem: Problem) -> str:
         text += "warning: "
     text += problem.message
     if problem.path:
-        text += f" (at {problem.path})"
+        path = problem.path if len(problem.path) <= 80 else f"{problem.path[:40]}…{problem.path[-36:]}"
+        text += f" (at {path})"
     if problem.hint:
         text += f"; hint: {problem.hint}"
     return text

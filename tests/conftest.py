@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 import socket
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ def run_cli(
     stdin: str = "",
     tty: bool = False,
     transport: Any = None,
+    clock: Any = None,
+    real_time: bool = False,
 ) -> Result:
     """Run `metrics-sync argv...` in-process with captured output."""
     out, err = _TTYStringIO(tty=tty), _TTYStringIO(tty=tty)
@@ -55,7 +58,8 @@ def run_cli(
         environ=dict(env or {}),
         cwd=cwd or ROOT,
         transport=transport,
-        sleep=lambda seconds: None,
+        sleep=time.sleep if real_time else clock.sleep if clock is not None else (lambda seconds: None),
+        clock=clock if clock is not None else time.time,
     )
     return Result(code, out.getvalue(), err.getvalue())
 

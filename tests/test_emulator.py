@@ -359,6 +359,7 @@ def test_stats_count_every_api_request(raw: Raw, emulator: EmulatorApp) -> None:
     assert stats["requests"] == 3
     assert stats["byRoute"] == {"GET /api/v2/metrics/{projectKey}": 2, "POST /api/v2/metrics/{projectKey}": 1}
     assert stats["byStatus"] == {"200": 1, "201": 1, "401": 1}
+    assert stats["byRouteAndStatus"]["POST /api/v2/metrics/{projectKey} 201"] == 1
 
 
 # --- state and seed ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ Errors use LaunchDarkly's body `{"code", "message", "id"}` and status codes. Std
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import threading
@@ -55,13 +56,30 @@ class ApiProblem(Exception):
         self.headers = headers or []
 
 
+# A fault the HTTP layer must carry out (there is no WSGI way to reset a connection). The loopback server
+# acts on it and never sends the header; an in-process client can map it to its own transport errors.
+FAULT_HEADER = "X-Emulator-Fault"
+
+
 @dataclass
 class Faults:
-    """Knobs for realism and fault testing."""
+    """Knobs for realism and fault testing. Rates are shares of requests (0..1).
+
+    For writes, half of the error, reset and timeout faults strike *after* the change was made: the client
+    cannot know whether it happened, the case a careful client must handle.
+    """
 
     latency_ms: float = 0.0
-    fail_rate: float = 0.0  # share of requests answered with a random 500/502/503
+    fail_rate: float = 0.0  # answered with a random 500/502/503
     rate_limit: int | None = None  # requests per 10-second window per route
+    reset_rate: float = 0.0  # the connection is reset without an answer
+    timeout_rate: float = 0.0  # no answer for `hang_seconds` (the client times out)
+    hang_seconds: float = 30.0
+    throttle_rate: float = 0.0  # starts a burst of 429s lasting `burst_seconds`
+    throttle_header: str = "retry-after"  # how bursts say when to retry: retry-after | reset
+    burst_seconds: float = 1.0
+    slow_rate: float = 0.0  # answered after an extra `slow_ms`
+    slow_ms: float = 1000.0
 
 
 @dataclass
@@ -74,11 +92,16 @@ class _Window:
 class Stats:
     total: int = 0  # every API request, whatever its route or outcome
     requests: Counter[str] = field(default_factory=Counter)  # "METHOD /route/template" -> count
-    statuses: Counter[int] = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)  # what clients were told
+    route_statuses: Counter[str] = field(default_factory=Counter)  # "METHOD /route/template STATUS" -> count
+    faults: Counter[str] = field(default_factory=Counter)  # injected faults by kind
+    writes: Counter[str] = field(default_factory=Counter)  # changes really made: created/patched/deleted
 
     def as_json(self) -> dict[str, Any]:
         return {"requests": self.total, "byRoute": dict(sorted(self.requests.items())),
-                "byStatus": {str(k): v for k, v in sorted(self.statuses.items())}}
+                "byStatus": {str(k): v for k, v in sorted(self.statuses.items())},
+                "byRouteAndStatus": dict(sorted(self.route_statuses.items())),
+                "faults": dict(sorted(self.faults.items())), "writes": dict(sorted(self.writes.items()))}
 
 
 class EmulatorApp:
@@ -106,6 +129,7 @@ class EmulatorApp:
         self.log = log
         self.stats = Stats()
         self._windows: dict[str, _Window] = {}
+        self._burst_until = 0.0
         self._lock = threading.Lock()
 
     # --- WSGI entry ----------------------------------------------------------------------------
@@ -129,6 +153,7 @@ class EmulatorApp:
         if self.faults.latency_ms:
             self.sleep(self.faults.latency_ms / 1000.0)
         headers: list[tuple[str, str]] = []
+        route_id = f"{method} (no route)"
         try:
             if path == "/_emulator/stats":
                 self._authorize(environ, method)
@@ -143,28 +168,36 @@ class EmulatorApp:
                 self.stats.requests[route_id] += 1
             self._authorize(environ, method)
             headers.extend(self._rate_limit(route_id))
-            fail_after = self._maybe_fail(method)
+            self._throttle()
+            fault = self._draw_fault(method)
+            if fault is not None and not fault.after:
+                return self._fault(fault, route_id)
             status, body = self._dispatch(method, route, params, environ)
-            if fail_after is not None:  # the write happened, but the client never learns it did
-                return self._failure(fail_after)
-            self._count(status)
+            if fault is not None:  # the write happened, but the client never learns it did
+                return self._fault(fault, route_id)
+            self._count(status, route_id)
             return status, body, headers
         except ApiProblem as problem:
-            self._count(problem.status)
+            self._count(problem.status, route_id)
             return problem.status, _error(problem.code, problem.message), headers + problem.headers
-        except _InjectedFailure as failure:
-            return self._failure(failure.status)
 
-    def _count(self, status: int) -> None:
+    def _count(self, status: int, route_id: str) -> None:
         with self._lock:
             self.stats.statuses[status] += 1
+            self.stats.route_statuses[f"{route_id} {status}"] += 1
 
-    def _failure(self, status: int) -> tuple[int, Any, list[tuple[str, str]]]:
-        self._count(status)
-        if status == 500:
+    def _fault(self, fault: _Fault, route_id: str) -> tuple[int, Any, list[tuple[str, str]]]:
+        with self._lock:
+            self.stats.faults[fault.kind] += 1
+        if fault.kind == "reset":
+            return 500, _error("emulator_fault", "connection reset"), [(FAULT_HEADER, "reset")]
+        if fault.kind == "timeout":
+            return 500, _error("emulator_fault", "no answer"), [(FAULT_HEADER, f"hang {self.faults.hang_seconds}")]
+        self._count(fault.status, route_id)
+        if fault.status == 500:
             return 500, _error("internal_server_error", "An internal error occurred"), []
         # 502/503 usually come from a proxy in front of the API: not JSON.
-        return status, f"{status} {_REASONS[status]}\n".encode(), []
+        return fault.status, f"{fault.status} {_REASONS[fault.status]}\n".encode(), []
 
     # --- cross-cutting concerns -------------------------------------------------------------------
 
@@ -209,19 +242,42 @@ class EmulatorApp:
                     ("X-Ratelimit-Route-Remaining", str(limit - window.used)),
                     ("X-Ratelimit-Reset", str(reset_ms))]
 
-    def _maybe_fail(self, method: str) -> int | None:
-        """Maybe inject a 5xx. Returns a status to send *after* processing (writes only), or None."""
-        if not self.faults.fail_rate:
-            return None
+    def _throttle(self) -> None:
+        """429 bursts: while one lasts, every request is refused with Retry-After or X-Ratelimit-Reset."""
+        f = self.faults
+        if not f.throttle_rate:
+            return
+        now = self.clock()
         with self._lock:
-            hit = self.rng.random() < self.faults.fail_rate
-            status = self.rng.choice((500, 502, 503))
-            after = method != "GET" and self.rng.random() < 0.5
-        if not hit:
-            return None
-        if after:
-            return status
-        raise _InjectedFailure(status)
+            if now >= self._burst_until and self.rng.random() < f.throttle_rate:
+                self._burst_until = now + f.burst_seconds
+                self.stats.faults["throttle"] += 1
+            if now >= self._burst_until:
+                return
+            left = self._burst_until - now
+        if f.throttle_header == "reset":
+            header = ("X-Ratelimit-Reset", str(int(self._burst_until * 1000)))
+        else:
+            header = ("Retry-After", str(max(1, math.ceil(left))))
+        raise ApiProblem(429, "rate_limited", "You've exceeded the API rate limit. Try again later.", [header])
+
+    def _draw_fault(self, method: str) -> _Fault | None:
+        """Maybe pick a fault for this request; slow answers are only delayed."""
+        f = self.faults
+        with self._lock:
+            slow = f.slow_rate and self.rng.random() < f.slow_rate
+            chosen: _Fault | None = None
+            for kind, rate in (("error", f.fail_rate), ("reset", f.reset_rate), ("timeout", f.timeout_rate)):
+                if rate and self.rng.random() < rate:
+                    status = self.rng.choice((500, 502, 503))
+                    after = method != "GET" and self.rng.random() < 0.5
+                    chosen = _Fault(kind, status, after)
+                    break
+            if slow:
+                self.stats.faults["slow"] += 1
+        if slow:
+            self.sleep(f.slow_ms / 1000.0)
+        return chosen
 
     # --- endpoints -------------------------------------------------------------------------------
 
@@ -237,15 +293,19 @@ class EmulatorApp:
                 if not isinstance(body, dict):
                     raise ApiProblem(400, "invalid_request", "Invalid request body: expected a JSON object")
                 record = self.store.create(project, body)
+                self._wrote("created")
                 return 201, representation(project, record, detail=True, expand=set())
             key = params["key"]
             if method == "GET":
                 expand = _expand(query)
                 return 200, representation(project, self.store.get(project, key), detail=True, expand=expand)
             if method == "PATCH":
-                record = self.store.patch(project, key, _json_body(environ))
+                record, changed = self.store.patch_changed(project, key, _json_body(environ))
+                if changed:
+                    self._wrote("patched")
                 return 200, representation(project, record, detail=True, expand=set())
             self.store.delete(project, key)
+            self._wrote("deleted")
             return 204, None
         except NotFound as exc:
             raise ApiProblem(404, "not_found", str(exc)) from None
@@ -256,6 +316,10 @@ class EmulatorApp:
             raise ApiProblem(409, "optimistic_locking_error", f"Conflict. {exc}") from None
         except (RuleError, PatchError) as exc:
             raise ApiProblem(400, "invalid_request", str(exc)) from None
+
+    def _wrote(self, kind: str) -> None:
+        with self._lock:
+            self.stats.writes[kind] += 1
 
     def _list(self, project: str, query: dict[str, list[str]]) -> dict[str, Any]:
         limit = _int_param(query, "limit", DEFAULT_LIMIT)
@@ -288,10 +352,11 @@ class EmulatorApp:
         }
 
 
-class _InjectedFailure(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
+@dataclass(frozen=True)
+class _Fault:
+    kind: str  # error | reset | timeout
+    status: int  # for errors: 500, 502 or 503
+    after: bool  # strike after the change was made (writes only)
 
 
 def _error(code: str, message: str) -> dict[str, str]:

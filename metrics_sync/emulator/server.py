@@ -11,16 +11,19 @@ import gc
 import json
 import random
 import signal
+import socket
 import socketserver
+import struct
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any, NoReturn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
-from metrics_sync.emulator.app import EmulatorApp, Faults
+from metrics_sync.emulator.app import FAULT_HEADER, EmulatorApp, Faults
 from metrics_sync.emulator.store import Store
 
 DEFAULT_TOKEN = "emulator-token"
@@ -32,9 +35,50 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
     request_queue_size = 128
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _FaultAwareServerHandler(ServerHandler):
+    """Carries out the app's connection faults: a reset (RST, no answer) or a hang, then a reset."""
+
+    request_handler: _Handler
+
+    def finish_response(self) -> None:
+        headers = getattr(self, "headers", None)  # set by start_response
+        fault = headers.get(FAULT_HEADER) if headers is not None else None
+        if not fault:
+            super().finish_response()
+            return
+        if fault.startswith("hang"):
+            time.sleep(float(fault.split()[1]))
+        connection = self.request_handler.connection
+        # SO_LINGER with a zero timeout makes close() send RST: the client sees "connection reset".
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.request_handler.aborted = True
+        connection.close()
+
+
+class _Handler(WSGIRequestHandler):
+    aborted = False
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def handle(self) -> None:
+        # wsgiref's handle(), with a ServerHandler that can abort the connection.
+        self.raw_requestline = self.rfile.readline(65537)
+        if len(self.raw_requestline) > 65536:
+            self.requestline, self.request_version, self.command = "", "", ""
+            self.send_error(414)
+            return
+        if not self.parse_request():
+            return
+        handler = _FaultAwareServerHandler(self.rfile, self.wfile, self.get_stderr(),  # type: ignore[arg-type]
+                                           self.get_environ(), multithread=True)
+        handler.request_handler = self
+        handler.run(self.server.get_app())  # type: ignore[attr-defined]
+
+    def finish(self) -> None:
+        if self.aborted:
+            return  # the socket is gone on purpose; nothing to flush
+        super().finish()
 
 
 class _UsageError(Exception):
@@ -60,13 +104,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-ms", type=float, default=0.0, help="delay every answer by N milliseconds")
     p.add_argument("--fail-rate", type=float, default=0.0, help="answer this share of requests with a random 5xx")
     p.add_argument("--rate-limit", type=int, help="requests per 10-second window per route (then 429)")
+    p.add_argument("--reset-rate", type=float, default=0.0, help="reset this share of connections without an answer")
+    p.add_argument("--timeout-rate", type=float, default=0.0,
+                   help="leave this share of requests unanswered for --hang-seconds (the client times out)")
+    p.add_argument("--hang-seconds", type=float, default=30.0, help="how long an unanswered request hangs")
+    p.add_argument("--throttle-rate", type=float, default=0.0,
+                   help="start a burst of 429 answers on this share of requests")
+    p.add_argument("--throttle-header", choices=["retry-after", "reset"], default="retry-after",
+                   help="how a 429 burst says when to retry: Retry-After or X-Ratelimit-Reset")
+    p.add_argument("--burst-seconds", type=float, default=1.0, help="how long a 429 burst lasts")
+    p.add_argument("--slow-rate", type=float, default=0.0, help="answer this share of requests --slow-ms late")
+    p.add_argument("--slow-ms", type=float, default=1000.0, help="extra delay of a slow answer")
     p.add_argument("--random-seed", type=int, help="seed for --fail-rate, for repeatable runs")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p
 
 
 def create_server(app: EmulatorApp, host: str, port: int) -> WSGIServer:
-    return make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    return make_server(host, port, app, server_class=_ThreadingServer, handler_class=_Handler)
 
 
 def serve_in_thread(app: EmulatorApp, host: str = "127.0.0.1", port: int = 0) -> tuple[WSGIServer, str]:
@@ -81,8 +136,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:
         args = build_parser().parse_args(argv)
-        if not 0.0 <= args.fail_rate <= 1.0:
-            raise _UsageError("--fail-rate must be between 0 and 1")
+        for name in ("fail_rate", "reset_rate", "timeout_rate", "throttle_rate", "slow_rate"):
+            if not 0.0 <= getattr(args, name) <= 1.0:
+                raise _UsageError(f"--{name.replace('_', '-')} must be between 0 and 1")
         if args.rate_limit is not None and args.rate_limit < 1:
             raise _UsageError("--rate-limit must be at least 1")
         store = Store(args.project or ["default"], state_file=args.state)
@@ -104,7 +160,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
         err.flush()
 
     app = EmulatorApp(store, token=args.token, reader_token=args.reader_token,
-                      faults=Faults(args.latency_ms, args.fail_rate, args.rate_limit),
+                      faults=Faults(latency_ms=args.latency_ms, fail_rate=args.fail_rate, rate_limit=args.rate_limit,
+                                    reset_rate=args.reset_rate, timeout_rate=args.timeout_rate,
+                                    hang_seconds=args.hang_seconds, throttle_rate=args.throttle_rate,
+                                    throttle_header=args.throttle_header, burst_seconds=args.burst_seconds,
+                                    slow_rate=args.slow_rate, slow_ms=args.slow_ms),
                       rng=random.Random(args.random_seed), log=log if args.verbose else None)
     try:
         server = create_server(app, args.host, args.port)

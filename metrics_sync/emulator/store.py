@@ -54,8 +54,12 @@ class Store:
         self.state_file = state_file
         self.projects: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in projects}
         self._keys: dict[str, list[str]] = {}  # creation-ordered keys per project, for O(page) listing
-        if state_file is not None and state_file.exists():
-            self._load_state(state_file)
+        if state_file is not None:
+            # A kill between writing a temporary file and renaming it leaves the temporary file behind.
+            for leftover in state_file.parent.glob(f".{state_file.name}.*"):
+                leftover.unlink(missing_ok=True)
+            if state_file.exists():
+                self._load_state(state_file)
 
     # --- persistence -------------------------------------------------------------------------
 
@@ -214,6 +218,10 @@ class Store:
             return copy.deepcopy(record)
 
     def patch(self, project: str, key: str, operations: Any) -> dict[str, Any]:
+        return self.patch_changed(project, key, operations)[0]
+
+    def patch_changed(self, project: str, key: str, operations: Any) -> tuple[dict[str, Any], bool]:
+        """Apply a JSON Patch; returns (the metric, whether anything changed)."""
         with self._lock:
             metrics = self.project(project)
             if key not in metrics:
@@ -245,7 +253,7 @@ class Store:
             updated.setdefault("archived", False)
             check_metric(updated)
             if updated == current:
-                return copy.deepcopy(current)  # nothing changed: no new version
+                return copy.deepcopy(current), False  # nothing changed: no new version
             if updated["archived"] and not current.get("archived"):
                 updated["archivedAt"] = self._now_ms()
             elif not updated["archived"]:
@@ -255,7 +263,7 @@ class Store:
             updated["lastModified"] = self._modified()
             metrics[key] = updated
             self._persist()
-            return copy.deepcopy(updated)
+            return copy.deepcopy(updated), True
 
     def delete(self, project: str, key: str) -> None:
         with self._lock:
