@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test stress lint bench clean
 
 # Re-install whenever the project's metadata changes.
 $(STAMP): pyproject.toml
@@ -18,6 +18,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# A longer soak of the fault-injection tests: every fault with 25 random seeds.
+stress: $(STAMP)
+	METRICS_SYNC_STRESS_SEEDS=25 $(PY) -m pytest tests/test_faults.py tests/test_properties.py -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check metrics_sync tests benchmarks

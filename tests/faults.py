@@ -9,7 +9,7 @@ from metrics_sync.emulator.app import FAULT_HEADER, EmulatorApp
 
 class FaultTransport(httpx.BaseTransport):
     """WSGITransport to the emulator, turning its `X-Emulator-Fault` answers into the transport errors a
-    real connection would give: a reset becomes RemoteProtocolError, a hang a ReadTimeout."""
+    real connection gives (as seen over loopback): a reset becomes ReadError, a hang a ReadTimeout."""
 
     def __init__(self, app: EmulatorApp) -> None:
         self.inner = httpx.WSGITransport(app=app)
@@ -18,7 +18,7 @@ class FaultTransport(httpx.BaseTransport):
         response = self.inner.handle_request(request)
         fault = response.headers.get(FAULT_HEADER)
         if fault == "reset":
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+            raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
         if fault and fault.startswith("hang"):
             raise httpx.ReadTimeout("The read operation timed out", request=request)
         return response

@@ -65,3 +65,29 @@ def test_bad_options_exit_1_with_a_message() -> None:
     assert result.code == 1
     assert result.err == "error: --fail-rate must be between 0 and 1\n"
     assert run_cli("emulator", "--port", "x").code == 1
+
+
+def test_binds_loopback_by_default() -> None:
+    from metrics_sync.emulator.server import build_parser
+
+    assert build_parser().parse_args([]).host == "127.0.0.1"
+
+
+@pytest.mark.slow
+def test_connection_faults_over_loopback() -> None:
+    from metrics_sync.emulator import EmulatorApp, Faults, Store
+    from metrics_sync.emulator.server import serve_in_thread
+
+    app = EmulatorApp(Store(["shop"]), token="t", faults=Faults(reset_rate=1.0))
+    server, url = serve_in_thread(app)
+    try:
+        with pytest.raises(httpx.ReadError, match="Connection reset by peer"):
+            httpx.get(f"{url}/api/v2/metrics/shop", headers={"Authorization": "t"})
+        app.faults = Faults(timeout_rate=1.0, hang_seconds=2.0)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(f"{url}/api/v2/metrics/shop", headers={"Authorization": "t"}, timeout=0.3)
+        app.faults = Faults()
+        assert httpx.get(f"{url}/api/v2/metrics/shop", headers={"Authorization": "t"}).status_code == 200
+    finally:
+        server.shutdown()
+        server.server_close()

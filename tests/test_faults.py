@@ -4,6 +4,7 @@ exact accounting, under every fault the emulator can inject (in-process, and onc
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -97,11 +98,16 @@ FAULTS = {
 }
 
 
+# `make stress` soaks every fault with many random seeds; `make test` runs one.
+SEEDS = range(int(os.environ.get("METRICS_SYNC_STRESS_SEEDS", "1")))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", FAULTS)
-def test_apply_converges_under_faults(name: str, tmp_path: Path) -> None:
+def test_apply_converges_under_faults(name: str, seed: int, tmp_path: Path) -> None:
     store, versions = scenario(tmp_path / "repo")
     clock = FakeClock()
-    app = EmulatorApp(store, token=TOKEN, faults=FAULTS[name], rng=random.Random(11), clock=clock,
+    app = EmulatorApp(store, token=TOKEN, faults=FAULTS[name], rng=random.Random(11 + seed), clock=clock,
                       sleep=clock.sleep)
     runs = converge(tmp_path / "repo", app, clock)
     check_outcome(store, app, versions, runs)
