@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(export, api=True, project=False)
     export.set_defaults(handler=_cmd_export)
 
+    schema = sub.add_parser("schema", help="print the definitions' JSON Schema (for editors), or its path")
+    schema.add_argument("--path", action="store_true", help="print where the installed schema file is instead")
+    schema.set_defaults(handler=_cmd_schema)
+
     emulator = sub.add_parser("emulator", add_help=False, prefix_chars="\0",
                               help="run a local LaunchDarkly metrics API (see `metrics-sync emulator --help`)")
     emulator.add_argument("rest", nargs=argparse.REMAINDER)
@@ -378,6 +382,14 @@ def _export_summary(result: Any, args: argparse.Namespace, written: list[str] | 
     if result.exported and written is not None:
         lines.append(f"Next: metrics-sync plan {folder} --detailed-exitcode  (expect: No changes.)")
     return "\n".join(lines) + "\n"
+
+
+def _cmd_schema(args: argparse.Namespace, streams: Streams) -> int:
+    from metrics_sync.schema import schema_path
+
+    path = schema_path()
+    streams.out(f"{path}\n" if args.path else path.read_text(encoding="utf-8"))
+    return 0
 
 
 def _cmd_emulator(args: argparse.Namespace, streams: Streams) -> int:

@@ -90,3 +90,11 @@ def test_version_and_module_entry_point() -> None:
                           capture_output=True, text=True, cwd=ROOT, check=False)
     assert proc.returncode == 0
     assert proc.stdout == f"metrics-sync {__version__}\n"
+
+
+def test_schema_command_prints_the_schema_or_its_path() -> None:
+    printed = run_cli("schema")
+    assert printed.code == 0
+    assert json.loads(printed.out) == json.loads((ROOT / "schemas" / "metrics.schema.json").read_text())
+    path = run_cli("schema", "--path")
+    assert path.out == f"{ROOT / 'schemas' / 'metrics.schema.json'}\n"

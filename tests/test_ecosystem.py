@@ -1,0 +1,169 @@
+"""Fitting the ecosystem: the pre-commit hook for real, the GitHub workflow against GitHub's schema, the
+LaunchDarkly integration manifest, and packaging (pip and pipx from a fresh environment)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import venv
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from metrics_sync import __version__
+from tests.conftest import ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+# --- pre-commit ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def user_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("user-repo")
+    (repo / "metrics").mkdir()
+    (repo / "metrics-sync.yaml").write_text("project: shop\n")
+    (repo / "metrics" / "good.yaml").write_text(
+        "metrics:\n  - key: order-placed\n    name: Order placed\n    kind: custom\n    eventKey: order-placed\n")
+    (repo / "metrics" / "bad.yaml").write_text(
+        "metrics:\n  - key: order value\n    name: Order value\n    kind: custom\n    isNumeric: true\n"
+        "    eventKey: order-placed\n")
+    (repo / "docker-compose.yml").write_text("services: {}\n")  # not a definitions file: never checked
+    for args in (["init", "-q"], ["config", "user.email", "ci@example.com"], ["config", "user.name", "CI"],
+                 ["add", "."], ["commit", "-qm", "metrics"]):
+        assert run("git", *args, cwd=repo).returncode == 0
+    return repo
+
+
+@pytest.mark.slow
+def test_pre_commit_hook_for_real(user_repo: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "NO_COLOR": "1"}
+    bad = run(BIN / "pre-commit", "try-repo", ROOT, "metrics-sync-validate", "--files", "metrics/bad.yaml",
+              "metrics/good.yaml", "docker-compose.yml", cwd=user_repo, env=env)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "metrics-sync validate" in bad.stdout and "Failed" in bad.stdout
+    assert ("metrics/bad.yaml:2:5: missing required field `successCriteria` (at metrics[0]); hint: numeric "
+            "metrics need `successCriteria`: HigherThanBaseline or LowerThanBaseline") in bad.stdout
+    assert "metrics/bad.yaml:2:10: metric keys may only contain" in bad.stdout
+    assert "docker-compose.yml" not in bad.stdout
+    good = run(BIN / "pre-commit", "try-repo", ROOT, "metrics-sync-validate", "--files", "metrics/good.yaml",
+               "docker-compose.yml", cwd=user_repo, env=env)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "Passed" in good.stdout
+
+
+def test_hook_definition() -> None:
+    import yaml
+
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "metrics-sync-validate" and hook["entry"] == "metrics-sync validate"
+    assert hook["language"] == "python" and hook["require_serial"] is True
+    pattern = re.compile(hook["files"])
+    assert pattern.search("metrics/checkout.yaml") and pattern.search("app/metrics/x.yml")
+    assert not pattern.search(".github/workflows/ci.yml") and not pattern.search("docker-compose.yml")
+
+
+# --- GitHub Actions ---------------------------------------------------------------------------------
+
+WORKFLOW = ROOT / "examples" / "github" / "metrics-sync.yml"
+
+
+def test_workflow_validates_against_githubs_workflow_schema() -> None:
+    result = run(BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", WORKFLOW, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok -- validation done" in result.stdout
+
+
+def test_workflow_does_what_the_readme_says() -> None:
+    import yaml
+
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    plan, apply = flow["jobs"]["plan"], flow["jobs"]["apply"]
+    steps = "\n".join(str(step.get("run", "")) + str(step.get("with", "")) for step in plan["steps"])
+    assert "metrics-sync validate --format github" in steps
+    assert "--format markdown --out plan.json" in steps
+    assert "<!-- metrics-sync plan -->" in steps and "updateComment" in steps  # sticky, not stacked
+    assert any(step.get("uses", "").startswith("actions/upload-artifact") for step in plan["steps"])
+    assert apply["concurrency"] == {"group": "metrics-sync-apply", "cancel-in-progress": False}
+    applied = "\n".join(str(step.get("run", "")) for step in apply["steps"])
+    assert "metrics-sync apply --plan reviewed/plan.json" in applied and "metrics-sync apply --auto-approve" in applied
+    # The markdown plan starts with the marker the sticky-comment step looks for.
+    from metrics_sync.model import Plan
+    from metrics_sync.render import plan_markdown
+
+    assert plan_markdown(Plan([], False, "t", "h", "v")).startswith("<!-- metrics-sync plan -->\n")
+
+
+# --- LaunchDarkly integration manifest ---------------------------------------------------------------
+
+MANIFEST_DIR = ROOT / "integration"
+
+
+def test_integration_manifest_follows_launchdarklys_framework() -> None:
+    schema = json.loads((ROOT / "tests" / "data" / "integration-manifest.schema.json").read_text())
+    manifest = json.loads((MANIFEST_DIR / "manifest.json").read_text())
+    jsonschema.Draft7Validator(schema).validate(manifest)
+    assert manifest["otherCapabilities"] == ["external"]
+    assert manifest["overview"].endswith(".")  # the framework's own repository test
+    assert manifest["version"] == __version__
+    for icon in manifest["icons"].values():
+        path = MANIFEST_DIR / icon
+        assert path.is_file() and path.suffix == ".svg"
+        assert path.read_text().lstrip().startswith("<svg")
+
+
+# --- packaging ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    result = run(sys.executable, "-m", "hatchling", "build", "-d", out, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_sdist_and_wheel_contain_the_schema(dist: Path) -> None:
+    (wheel,) = dist.glob("*.whl")
+    (sdist,) = dist.glob("*.tar.gz")
+    assert "metrics_sync/schemas/metrics.schema.json" in zipfile.ZipFile(wheel).namelist()
+    names = tarfile.open(sdist).getnames()
+    assert f"metrics_sync-{__version__}/schemas/metrics.schema.json" in names
+
+
+@pytest.mark.slow
+def test_pip_install_from_a_fresh_venv_gives_a_working_command(dist: Path, tmp_path: Path) -> None:
+    (wheel,) = dist.glob("*.whl")
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    installed = run(python, "-m", "pip", "install", "--quiet", wheel, cwd=tmp_path)
+    assert installed.returncode == 0, installed.stderr
+    command = tmp_path / "venv" / "bin" / "metrics-sync"
+    assert run(command, "--version", cwd=tmp_path).stdout == f"metrics-sync {__version__}\n"
+    checked = run(command, "validate", ROOT / "examples" / "metrics", cwd=tmp_path)
+    assert checked.returncode == 0 and checked.stdout == "OK: 8 metrics in 2 files valid.\n"
+    where = run(command, "schema", "--path", cwd=tmp_path).stdout.strip()
+    assert "site-packages/metrics_sync/schemas/metrics.schema.json" in where and Path(where).is_file()
+
+
+@pytest.mark.slow
+def test_pipx_install_gives_a_working_command(tmp_path: Path) -> None:
+    if shutil.which("pipx", path=str(BIN)) is None:
+        pytest.skip("pipx is not installed in the test environment")
+    env = {**os.environ, "PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin"),
+           "PIPX_MAN_DIR": str(tmp_path / "man")}
+    installed = run(BIN / "pipx", "install", "--python", sys.executable, ROOT, cwd=tmp_path, env=env)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    result = run(tmp_path / "bin" / "metrics-sync", "validate", ROOT / "examples" / "metrics", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout == "OK: 8 metrics in 2 files valid.\n"
