@@ -10,12 +10,11 @@ percentile -> a percentile metric (0.95).
 from __future__ import annotations
 
 import argparse
-import random
 from pathlib import Path
 from typing import Any
 
 import yaml
-from generate import metric
+from generate import split
 
 
 def eppo_metric(m: dict[str, Any], fact: str) -> dict[str, Any]:
@@ -32,14 +31,8 @@ def eppo_metric(m: dict[str, Any], fact: str) -> dict[str, Any]:
 
 
 def write(out: Path, n_metrics: int, n_files: int, seed: int = 7) -> None:
-    rng = random.Random(seed)
-    metrics = [metric(i, rng) for i in range(n_metrics)]
     out.mkdir(parents=True, exist_ok=True)
-    per_file = -(-n_metrics // n_files)
-    for f in range(n_files):
-        chunk = metrics[f * per_file:(f + 1) * per_file]
-        if not chunk:
-            break
+    for f, chunk in enumerate(split(n_metrics, n_files, seed)[1]):
         facts = [{"name": f"{m['key']} fact", "column": "value"} for m in chunk]
         doc = {
             "fact_sources": [{"name": f"Events {f}", "sql": f"select * from events_{f}",

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from metrics_sync.emulator import EmulatorApp, Faults  # noqa: E402
-from tests.conftest import FakeClock  # noqa: E402
-from tests.test_faults import ARCHIVES, CREATES, FAULTS, UPDATES, converge, scenario  # noqa: E402
+from metrics_sync.emulator import EmulatorApp, Faults
+from tests.conftest import FakeClock
+from tests.test_faults import ARCHIVES, CREATES, FAULTS, UPDATES, converge, scenario
 
 
 def main() -> int:

@@ -78,16 +78,19 @@ def _yaml_metric(m: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generate(out: Path, n_metrics: int, n_files: int, project: str, seed: int = 7) -> list[dict[str, Any]]:
+def split(n_metrics: int, n_files: int, seed: int = 7) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    """The N metrics (deterministic for a seed), and the same metrics cut into at most F files' worth."""
     rng = random.Random(seed)
     metrics = [metric(i, rng) for i in range(n_metrics)]
+    per_file = -(-n_metrics // n_files)
+    return metrics, [metrics[i:i + per_file] for i in range(0, n_metrics, per_file)]
+
+
+def generate(out: Path, n_metrics: int, n_files: int, project: str, seed: int = 7) -> list[dict[str, Any]]:
+    metrics, files = split(n_metrics, n_files, seed)
     folder = out / "metrics"
     folder.mkdir(parents=True, exist_ok=True)
-    per_file = -(-n_metrics // n_files)
-    for f in range(n_files):
-        chunk = metrics[f * per_file:(f + 1) * per_file]
-        if not chunk:
-            break
+    for f, chunk in enumerate(files):
         team = TEAMS[f % len(TEAMS)]
         body = [MODELINE, f"# Generated benchmark definitions, file {f}.\n", f"project: {project}\n",
                 f"defaults:\n  tags: [{team}]\n  analysisUnits: [user]\n", "metrics:\n"]

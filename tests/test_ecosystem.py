@@ -138,7 +138,8 @@ def test_sdist_and_wheel_contain_the_schema(dist: Path) -> None:
     (wheel,) = dist.glob("*.whl")
     (sdist,) = dist.glob("*.tar.gz")
     assert "metrics_sync/schemas/metrics.schema.json" in zipfile.ZipFile(wheel).namelist()
-    names = tarfile.open(sdist).getnames()
+    with tarfile.open(sdist) as archive:
+        names = archive.getnames()
     assert f"metrics_sync-{__version__}/schemas/metrics.schema.json" in names
 
 

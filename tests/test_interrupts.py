@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -49,59 +51,62 @@ def finish(root: Path, url: str) -> subprocess.CompletedProcess[str]:
                           cwd=root, env=env, capture_output=True, text=True, check=False)
 
 
+@dataclass
+class Running:
+    root: Path
+    store: Store
+    app: EmulatorApp
+    url: str
+
+    def assert_a_rerun_finishes(self, created: int) -> None:
+        """Running apply again creates exactly the rest: nothing lost, nothing created twice."""
+        rest = finish(self.root, self.url)
+        assert rest.returncode == 0, rest.stderr
+        last = rest.stdout.splitlines()[-1]
+        assert last == f"Apply complete: {N - created} created, 0 updated, 0 archived, 0 failed."
+        assert len(self.store.snapshot_metrics("shop")) == N
+        assert self.app.stats.writes["created"] == N
+        assert self.app.stats.route_statuses["POST /api/v2/metrics/{projectKey} 409"] == 0
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Running]:
+    """An apply of N creates can be started against a slow emulator on loopback."""
+    store = Store(["shop"])
+    app = EmulatorApp(store, token=TOKEN, faults=Faults(latency_ms=150))
+    server, url = serve_in_thread(app)
+    try:
+        yield Running(project(tmp_path / "repo"), store, app, url)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupt_finishes_what_is_in_flight_and_reports_it(tmp_path: Path, sig: signal.Signals) -> None:
-    root = project(tmp_path / "repo")
-    store = Store(["shop"])
-    app = EmulatorApp(store, token=TOKEN, faults=Faults(latency_ms=150))
-    server, url = serve_in_thread(app)
-    try:
-        proc = start_apply(root, url)
-        wait_for_writes(app, 4)
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 130, err
-        assert "Interrupted: finishing the changes in flight and starting no new ones" in err
-        created = len(store.snapshot_metrics("shop"))
-        summary = out.splitlines()[-1]
-        assert summary.startswith(f"Apply interrupted: {created} created, 0 updated, 0 archived, 0 failed, "), out
-        assert summary.endswith(f"{N - created} not started.")  # every write that happened is accounted for
-        assert out.count("  + created ") == created and 0 < created < N
-        rest = finish(root, url)
-        assert rest.returncode == 0, rest.stderr
-        last = rest.stdout.splitlines()[-1]
-        assert last == f"Apply complete: {N - created} created, 0 updated, 0 archived, 0 failed."
-        assert len(store.snapshot_metrics("shop")) == N
-        assert app.stats.route_statuses["POST /api/v2/metrics/{projectKey} 409"] == 0
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_an_interrupt_finishes_what_is_in_flight_and_reports_it(running: Running, sig: signal.Signals) -> None:
+    proc = start_apply(running.root, running.url)
+    wait_for_writes(running.app, 4)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Interrupted: finishing the changes in flight and starting no new ones" in err
+    created = len(running.store.snapshot_metrics("shop"))
+    summary = out.splitlines()[-1]
+    assert summary.startswith(f"Apply interrupted: {created} created, 0 updated, 0 archived, 0 failed, "), out
+    assert summary.endswith(f"{N - created} not started.")  # every write that happened is accounted for
+    assert out.count("  + created ") == created and 0 < created < N
+    running.assert_a_rerun_finishes(created)
 
 
 @pytest.mark.slow
-def test_a_killed_apply_loses_nothing_and_a_rerun_converges(tmp_path: Path) -> None:
-    root = project(tmp_path / "repo")
-    store = Store(["shop"])
-    app = EmulatorApp(store, token=TOKEN, faults=Faults(latency_ms=150))
-    server, url = serve_in_thread(app)
-    try:
-        proc = start_apply(root, url)
-        wait_for_writes(app, 4)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        time.sleep(0.5)  # requests in flight when it died may still land
-        created = len(store.snapshot_metrics("shop"))
-        rest = finish(root, url)
-        assert rest.returncode == 0, rest.stderr
-        last = rest.stdout.splitlines()[-1]
-        assert last == f"Apply complete: {N - created} created, 0 updated, 0 archived, 0 failed."
-        assert len(store.snapshot_metrics("shop")) == N
-        assert app.stats.writes["created"] == N
-        assert app.stats.route_statuses["POST /api/v2/metrics/{projectKey} 409"] == 0
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_a_killed_apply_loses_nothing_and_a_rerun_converges(running: Running) -> None:
+    proc = start_apply(running.root, running.url)
+    wait_for_writes(running.app, 4)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    time.sleep(0.5)  # requests in flight when it died may still land
+    running.assert_a_rerun_finishes(len(running.store.snapshot_metrics("shop")))
 
 
 @pytest.mark.slow
