@@ -328,7 +328,7 @@ def _graceful_interrupt(stop: threading.Event, streams: Streams) -> Iterator[Non
 
 def _cmd_export(args: argparse.Namespace, streams: Streams) -> int:
     from metrics_sync.config import load_config
-    from metrics_sync.export import ExportOptions, export
+    from metrics_sync.export import ExportOptions, export, summary
     from metrics_sync.files import write_files
     from metrics_sync.schema import schema_path
 
@@ -343,45 +343,14 @@ def _cmd_export(args: argparse.Namespace, streams: Streams) -> int:
         result = export(client.list_metrics(args.project, tags=options.tags), options)
     if to_stdout:
         streams.out("".join(result.files.values()))
-        streams.err(_export_summary(result, args, None))
+        streams.err(summary(result, args.project, args.out, None))
         return 0
     files = dict(result.files)
     if result.files and not args.schema_ref:
         files["metrics.schema.json"] = schema_path().read_text(encoding="utf-8")
     written = write_files(streams.cwd / args.out, files, force=args.force)
-    streams.out(_export_summary(result, args, written))
+    streams.out(summary(result, args.project, args.out, written))
     return 0
-
-
-def _export_summary(result: Any, args: argparse.Namespace, written: list[str] | None) -> str:
-    folder = args.out.rstrip("/")
-    lines = []
-    if not result.exported:
-        lines.append(f"Nothing to export from project {args.project}.")
-    elif written is None:
-        lines.append(f"Exported {result.exported} metric(s) of project {args.project} to stdout.")
-    else:
-        lines.append(f"Exported {result.exported} metric(s) of project {args.project} to {folder}/ "
-                     f"({len(result.files)} definition file{'s' if len(result.files) != 1 else ''}):")
-        width = max(len(name) for name in written)
-        for name in written:
-            count = result.counts.get(name)
-            what = f"{count} metric{'s' if count != 1 else ''}" if count else "the schema, for editors"
-            lines.append(f"  {folder}/{name.ljust(width)}  {what}")
-    if result.filtered_out:
-        lines.append(f"Left out by --tag/--prefix: {result.filtered_out} metric(s).")
-    if result.archived_skipped:
-        lines.append(f"Skipped {len(result.archived_skipped)} archived metric(s) (use --include-archived): "
-                     + ", ".join(result.archived_skipped))
-    if result.unsupported:
-        lines.append("Not exported (metrics-sync cannot express them yet; they stay untouched in LaunchDarkly):")
-        lines.extend(f"  {key}: {why}" for key, why in result.unsupported)
-    if result.unmanaged:
-        lines.append("Kept under unmanagedFields (shown for reference, never compared or sent):")
-        lines.extend(f"  {key}: {', '.join(names)}" for key, names in result.unmanaged)
-    if result.exported and written is not None:
-        lines.append(f"Next: metrics-sync plan {folder} --detailed-exitcode  (expect: No changes.)")
-    return "\n".join(lines) + "\n"
 
 
 def _cmd_schema(args: argparse.Namespace, streams: Streams) -> int:

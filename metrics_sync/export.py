@@ -199,3 +199,35 @@ def _check_reads_back(name: str, text: str, metrics: list[dict[str, Any]]) -> No
     if problems or doc is None or doc.data.get("metrics") != metrics:
         raise MetricsSyncError(f"internal error: the exported {name} does not read back as written; "
                                "please report this with the metric that caused it")
+
+
+def summary(result: ExportResult, project: str, out: str, written: list[str] | None) -> str:
+    """What export did, for the person who ran it. `written` is None when the YAML went to stdout."""
+    folder = out.rstrip("/")
+    lines = []
+    if not result.exported:
+        lines.append(f"Nothing to export from project {project}.")
+    elif written is None:
+        lines.append(f"Exported {result.exported} metric(s) of project {project} to stdout.")
+    else:
+        lines.append(f"Exported {result.exported} metric(s) of project {project} to {folder}/ "
+                     f"({len(result.files)} definition file{'s' if len(result.files) != 1 else ''}):")
+        width = max(len(name) for name in written)
+        for name in written:
+            count = result.counts.get(name)
+            what = f"{count} metric{'s' if count != 1 else ''}" if count else "the schema, for editors"
+            lines.append(f"  {folder}/{name.ljust(width)}  {what}")
+    if result.filtered_out:
+        lines.append(f"Left out by --tag/--prefix: {result.filtered_out} metric(s).")
+    if result.archived_skipped:
+        lines.append(f"Skipped {len(result.archived_skipped)} archived metric(s) (use --include-archived): "
+                     + ", ".join(result.archived_skipped))
+    if result.unsupported:
+        lines.append("Not exported (metrics-sync cannot express them yet; they stay untouched in LaunchDarkly):")
+        lines.extend(f"  {key}: {why}" for key, why in result.unsupported)
+    if result.unmanaged:
+        lines.append("Kept under unmanagedFields (shown for reference, never compared or sent):")
+        lines.extend(f"  {key}: {', '.join(names)}" for key, names in result.unmanaged)
+    if result.exported and written is not None:
+        lines.append(f"Next: metrics-sync plan {folder} --detailed-exitcode  (expect: No changes.)")
+    return "\n".join(lines) + "\n"
