@@ -248,6 +248,7 @@ def _cmd_apply(args: argparse.Namespace, streams: Streams) -> int:
     from metrics_sync.apply import apply_plan
     from metrics_sync.config import load_config
     from metrics_sync.memory import settle
+    from metrics_sync.model import ApplyResult
 
     if not 1 <= args.parallelism <= 64:
         raise UsageError("--parallelism must be between 1 and 64")
@@ -274,7 +275,7 @@ def _cmd_apply(args: argparse.Namespace, streams: Streams) -> int:
                     return 1
         if not the_plan.has_changes:
             if args.format == "json":
-                streams.out(render.result_json(apply_plan(the_plan, client)))
+                streams.out(render.result_json(ApplyResult([])))
             elif args.plan:
                 streams.out("No changes. The saved plan has nothing to apply.\n")
             return 0

@@ -46,10 +46,6 @@ def check_file(path: Path, display: str, default_project: str | None, max_file_b
         return project, metrics, problems + more
 
 
-def _check_file_args(args: tuple[Path, str, str | None, int]) -> FileResult:
-    return check_file(*args)
-
-
 def _check_all(files: list[tuple[Path, str]], default_project: str | None, max_file_bytes: int) -> list[FileResult]:
     jobs = [(path, display, default_project, max_file_bytes) for path, display in files]
     workers = min(os.cpu_count() or 1, 8, len(files))
@@ -63,7 +59,7 @@ def _check_all(files: list[tuple[Path, str]], default_project: str | None, max_f
     # fork: workers start in milliseconds with every module already imported (spawn would re-import).
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(_check_file_args, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
+        return list(pool.map(check_file, *zip(*jobs, strict=True), chunksize=max(1, len(jobs) // (workers * 4))))
 
 
 def load_definitions(
