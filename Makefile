@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) examples/demo.py
 
+# The linters are part of the tests: CI runs `make test`, so it enforces them.
 test: $(STAMP)
+	$(VENV)/bin/ruff check metrics_sync tests benchmarks examples
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 # A longer soak of the fault-injection tests: every fault with 25 random seeds.
@@ -24,7 +27,7 @@ stress: $(STAMP)
 	METRICS_SYNC_STRESS_SEEDS=25 $(PY) -m pytest tests/test_faults.py tests/test_properties.py -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check metrics_sync tests benchmarks
+	$(VENV)/bin/ruff check metrics_sync tests benchmarks examples
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

@@ -8,7 +8,7 @@ A failed change never stops the others, and nothing is ever written blindly:
     did land), the change counts as done; otherwise it is reported as changed since the plan;
   * after every write the returned representation is compared with what was sent, and fields
     LaunchDarkly did not keep are reported (its API ignores unknown fields silently).
-Stale saved plans are refused before anything is written (`check_stale`).
+Saved plans are verified before anything is written (saved_plan.py).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
 from metrics_sync.errors import ApiError
+from metrics_sync.fields import METRIC
 from metrics_sync.model import ApplyResult, Change, ChangeResult, Outcome, Plan
-from metrics_sync.normalize import canonical
 
 Progress = Callable[[int, int], None]
 
@@ -37,26 +37,8 @@ class MetricsApi(Protocol):
     def patch_metric(self, project: str, key: str, operations: list[dict[str, Any]]) -> dict[str, Any]: ...
 
 
-def check_stale(plan: Plan, remote: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
-    """Why a saved plan no longer matches LaunchDarkly (empty when it still does)."""
-    problems = []
-    for project_plan in plan.projects:
-        current = {str(r["key"]): r for r in remote.get(project_plan.project, [])}
-        for change in project_plan.changes:
-            rep = current.get(change.key)
-            if change.action == "create":
-                if rep is not None:
-                    problems.append(f"metric {change.key} was created in LaunchDarkly since the plan")
-            elif rep is None:
-                problems.append(f"metric {change.key} was deleted from LaunchDarkly since the plan")
-            elif rep.get("_version") != change.remote_version:
-                problems.append(f"metric {change.key} changed since the plan "
-                                f"(version {change.remote_version} → {rep.get('_version')})")
-    return problems
-
-
 def _not_kept(sent: Mapping[str, Any], rep: Mapping[str, Any], fields: Sequence[str]) -> tuple[str, ...]:
-    kept = canonical(rep)
+    kept = METRIC.canonical(rep)
     return tuple(f for f in fields if f in sent and kept.get(f) != sent[f])
 
 
@@ -90,7 +72,7 @@ def _after_rejected_patch(api: MetricsApi, project: str, change: Change, error: 
     if rep is None:
         return ChangeResult(project, change.key, change.action, "failed",
                             f"metric {change.key} no longer exists in LaunchDarkly; run plan again")
-    now = canonical(rep)
+    now = METRIC.canonical(rep)
     planned = change.after or {}
     if all(now.get(f.field) == planned.get(f.field) for f in change.fields):
         outcome: Outcome = "archived" if change.action == "archive" else "updated"

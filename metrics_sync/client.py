@@ -29,17 +29,12 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from metrics_sync import __version__
-from metrics_sync.errors import REDACTED, ApiError, ConfigError
+from metrics_sync.errors import REDACTED, TOKEN_VARIABLES, ApiError, ConfigError
 
 API_VERSION = "20240415"
 USER_AGENT = f"metrics-sync/{__version__}"
 PAGE_SIZE = 50  # LaunchDarkly's maximum for the metrics list
 DEFAULT_BASE_URL = "https://app.launchdarkly.com"
-BASE_URLS = {
-    "commercial": "https://app.launchdarkly.com",
-    "eu": "https://app.eu.launchdarkly.com",
-    "federal": "https://app.launchdarkly.us",
-}
 
 JSONDict = dict[str, Any]
 Log = Callable[[str], None]
@@ -170,7 +165,7 @@ class Client:
     ) -> None:
         if not token:
             raise ConfigError("no LaunchDarkly access token",
-                              "set LD_ACCESS_TOKEN (or LAUNCHDARKLY_ACCESS_TOKEN) to an API access token")
+                              f"set {TOKEN_VARIABLES[0]} (or {TOKEN_VARIABLES[1]}) to an API access token")
         self.base_url = check_base_url(base_url)
         self._token = token
         self._retry = retry or RetryPolicy()
@@ -193,6 +188,11 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r}, token={REDACTED!r})"
+
+    @property
+    def host(self) -> str:
+        """Host (and port) of the LaunchDarkly instance, as plans record it."""
+        return urlsplit(self.base_url).netloc
 
     def close(self) -> None:
         self._http.close()
@@ -279,14 +279,6 @@ class Client:
         path = self._item_path(project, key)
         response = self._request("PATCH", path, "/api/v2/metrics/{projectKey}/{metricKey}", json_body=operations)
         return self._object(self._json(response, "PATCH", path), "PATCH", path)
-
-    def archive_metric(self, project: str, key: str) -> JSONDict:
-        # Metrics are archived like flags: `archived` is a patchable field of the representation.
-        return self.patch_metric(project, key, [{"op": "replace", "path": "/archived", "value": True}])
-
-    def delete_metric(self, project: str, key: str) -> None:
-        path = self._item_path(project, key)
-        self._request("DELETE", path, "/api/v2/metrics/{projectKey}/{metricKey}")
 
     # --- plumbing ----------------------------------------------------------------------------------
 

@@ -7,19 +7,17 @@ working directory.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from metrics_sync.definitions import DEFAULT_MAX_FILE_BYTES, load_yaml_file
 from metrics_sync.errors import ConfigError
+from metrics_sync.schema import follows_rule
+from metrics_sync.yaml_reader import DEFAULT_MAX_FILE_BYTES, load_yaml_file
 
 DEFAULT_CONFIG_FILE = "metrics-sync.yaml"
 DEFAULT_OWNERSHIP_TAG = "managed-by-metrics-sync"
 DEFAULT_PATHS = ("metrics",)
-_KEY = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
-_TAG = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -29,12 +27,12 @@ class Config:
     base_url: str | None = None
     ownership_tag: str = DEFAULT_OWNERSHIP_TAG
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-    file: str | None = None
 
 
 def load_config(explicit: str | None, cwd: Path) -> Config:
-    """Read `explicit` (must exist) or `./metrics-sync.yaml` (when present); else the defaults."""
-    path = Path(explicit) if explicit else cwd / DEFAULT_CONFIG_FILE
+    """Read `explicit` (must exist; relative to `cwd`) or `./metrics-sync.yaml` (when present); else the
+    defaults."""
+    path = cwd / explicit if explicit else cwd / DEFAULT_CONFIG_FILE
     if not path.is_file():
         if explicit:
             raise ConfigError(f"config file {explicit} not found")
@@ -59,7 +57,7 @@ def load_config(explicit: str | None, cwd: Path) -> Config:
         if key not in known:
             raise fail(key, f"unknown setting `{key}` (known: {', '.join(sorted(known))})")
     project = data.get("project")
-    if project is not None and (not isinstance(project, str) or not _KEY.match(project)):
+    if project is not None and (not isinstance(project, str) or not follows_rule(project, "properties", "project")):
         raise fail("project", "`project` must be a LaunchDarkly project key")
     paths_value: Any = data.get("paths", [])
     if isinstance(paths_value, str):
@@ -72,13 +70,12 @@ def load_config(explicit: str | None, cwd: Path) -> Config:
     if base_url is not None and not isinstance(base_url, str):
         raise fail("baseUrl", "`baseUrl` must be a URL such as https://app.launchdarkly.com")
     tag = data.get("ownershipTag", DEFAULT_OWNERSHIP_TAG)
-    if not isinstance(tag, str) or not _TAG.match(tag):
+    if not isinstance(tag, str) or not follows_rule(tag, "$defs", "metric", "properties", "tags", "items"):
         raise fail("ownershipTag", "`ownershipTag` must be a LaunchDarkly tag (letters, numbers, '.', '_', '-')")
     max_bytes = data.get("maxFileBytes", DEFAULT_MAX_FILE_BYTES)
     if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
         raise fail("maxFileBytes", "`maxFileBytes` must be a positive whole number")
-    return Config(project=project, paths=paths, base_url=base_url, ownership_tag=tag,
-                  max_file_bytes=max_bytes, file=display)
+    return Config(project=project, paths=paths, base_url=base_url, ownership_tag=tag, max_file_bytes=max_bytes)
 
 
 def _relative(path: Path, cwd: Path) -> str:

@@ -1,7 +1,7 @@
 """Turn LaunchDarkly's metrics into definition files that plan clean: `metrics-sync export`.
 
 Pure: API representations in, file names and texts out. For every metric it writes only what differs
-from the defaults (the canonical form of normalize.py, so a plan right after the export shows no
+from the defaults (the canonical form of fields.py, so a plan right after the export shows no
 changes), in a stable field order. What the schema cannot express is never dropped silently:
   * fields metrics-sync does not manage yet (filters, denominator, a warehouse data source, windows,
     winsorizing, ...) are kept under `unmanagedFields` and reported;
@@ -17,11 +17,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from metrics_sync import yamlwrite
-from metrics_sync.definitions import YamlDocument, parse_yaml_text
+from metrics_sync import yaml_writer
 from metrics_sync.errors import MetricsSyncError
-from metrics_sync.normalize import FIELDS, canonical
+from metrics_sync.fields import METRIC
 from metrics_sync.schema import check_document
+from metrics_sync.yaml_reader import YamlDocument, parse_yaml_text
 
 # Representation fields LaunchDarkly owns; never exported.
 SERVER_OWNED = {
@@ -32,10 +32,6 @@ SERVER_OWNED = {
 }
 HOSTED = "launchdarkly-hosted"
 SUPPORTED_KINDS = ("custom", "pageview", "click")
-# The order fields are written in: identity first, then what it measures, then organisation.
-ORDER = ("key", "name", "description", "kind", "eventKey", "isNumeric", "unit", "successCriteria",
-         "unitAggregationType", "analysisType", "percentileValue", "eventDefault", "selector", "urls",
-         "analysisUnits", "tags", "archived", "unmanagedFields")
 
 
 @dataclass(frozen=True)
@@ -76,7 +72,7 @@ def _unsupported(rep: Mapping[str, Any]) -> str | None:
 def _unmanaged_fields(rep: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
     for name, value in rep.items():
-        if name in SERVER_OWNED or name in FIELDS or value in (None, [], {}):
+        if name in SERVER_OWNED or name in METRIC.names or value in (None, [], {}):
             continue
         if name == "dataSource" and isinstance(value, Mapping) and value.get("key") == HOSTED:
             continue  # the default data source of events sent by SDKs
@@ -87,45 +83,13 @@ def _unmanaged_fields(rep: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def metric_document(rep: Mapping[str, Any], ownership_tag: str) -> dict[str, Any]:
-    """One metric as the YAML should define it: canonical, defaults left out."""
-    c = canonical(rep)
-    out: dict[str, Any] = {"key": rep["key"], "name": c["name"]}
-    if c["description"]:
-        out["description"] = c["description"]
-    out["kind"] = c["kind"]
-    numeric = c["isNumeric"]
-    if c["kind"] == "custom":
-        out["eventKey"] = c["eventKey"]
-        if numeric:
-            out["isNumeric"] = True
-            out["unit"] = c["unit"]
-        if numeric or c["successCriteria"] != "HigherThanBaseline":
-            out["successCriteria"] = c["successCriteria"]
-    if c["unitAggregationType"] != "average":
-        out["unitAggregationType"] = c["unitAggregationType"]
-    if c["analysisType"] != "mean":
-        out["analysisType"] = c["analysisType"]
-        out["percentileValue"] = c["percentileValue"]
-    default_event = {"disabled": c["analysisType"] == "percentile", "value": 0}
-    if c["eventDefault"] != default_event:
-        out["eventDefault"] = c["eventDefault"]
-    elif c["analysisType"] == "percentile":
-        out["eventDefault"] = {"disabled": True}  # the schema asks percentile metrics to say so
-    if c["kind"] == "click":
-        out["selector"] = c["selector"]
-    if c["kind"] in ("pageview", "click"):
-        out["urls"] = c["urls"]
-    if c.get("analysisUnits") and c["analysisUnits"] != ["user"]:
-        out["analysisUnits"] = c["analysisUnits"]
-    tags = [t for t in c["tags"] if t != ownership_tag]
-    if tags:
-        out["tags"] = tags
-    if c["archived"]:
-        out["archived"] = True
+    """One metric as the YAML should define it: canonical, defaults left out (the field table decides),
+    the key first and fields metrics-sync does not manage last."""
+    out: dict[str, Any] = {"key": rep["key"], **METRIC.document(METRIC.canonical(rep), leave_out=[ownership_tag])}
     unmanaged = _unmanaged_fields(rep)
     if unmanaged:
         out["unmanagedFields"] = unmanaged
-    return {k: out[k] for k in ORDER if k in out}
+    return out
 
 
 def _group(doc: Mapping[str, Any], ownership_tag: str, options: ExportOptions) -> str:
@@ -142,7 +106,7 @@ def render_file(metrics: Sequence[Mapping[str, Any]], options: ExportOptions, gr
         f"# Exported from LaunchDarkly project `{options.project}` by metrics-sync {options.tool_version}.",
         f"# {len(metrics)} metric{'s' if len(metrics) != 1 else ''}"
         + (f" tagged `{group}`." if group else "."),
-        f"project: {yamlwrite.scalar(options.project)}",
+        f"project: {yaml_writer.scalar(options.project)}",
     ]
     if not options.adopt:
         lines += [
@@ -155,7 +119,7 @@ def render_file(metrics: Sequence[Mapping[str, Any]], options: ExportOptions, gr
     for index, metric in enumerate(metrics):
         if index:
             lines.append("")
-        lines.extend(yamlwrite.sequence([metric], 2))
+        lines.extend(yaml_writer.sequence([metric], 2))
     return "\n".join(lines) + "\n"
 
 

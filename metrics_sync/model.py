@@ -7,7 +7,7 @@ are never mutated after construction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 JSON = Any  # a JSON-compatible value (dict, list, str, int, float, bool, None)
@@ -67,7 +67,6 @@ class Definitions:
 
     metrics: dict[str, list[DesiredMetric]]  # project -> metrics in file order
     files: list[str]
-    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def metric_count(self) -> int:

@@ -2,7 +2,7 @@
 
 Rules (the README's "How plan decides"):
   * a YAML key missing remotely is created, with the ownership tag;
-  * a YAML key present remotely is compared in canonical form (normalize.py); differences become an
+  * a YAML key present remotely is compared in canonical form (fields.py); differences become an
     update whose JSON Patch first `test`s every changed field against the value seen now, so an edit
     made in the UI before apply makes the update fail instead of being overwritten;
   * a remote metric without the ownership tag that the YAML defines is adopted (update + tag);
@@ -15,25 +15,18 @@ Rules (the README's "How plan decides"):
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from metrics_sync.fields import METRIC, metric_type
 from metrics_sync.model import Blocked, Change, DesiredMetric, FieldChange, Plan, ProjectPlan
-from metrics_sync.normalize import (
-    canonical,
-    compared_fields,
-    connections,
-    definitions_hash,
-    desired_canonical,
-    metric_type,
-    post_body,
-)
 
 # Changing these redefines what the metric measures (binary <-> count <-> numeric).
-SEMANTIC_FIELDS = ("isNumeric", "unitAggregationType")
-SET_FIELDS = ("tags", "analysisUnits")
+SEMANTIC_FIELDS = METRIC.semantic_fields
+SET_FIELDS = METRIC.with_compare("set")
 
 
 @dataclass(frozen=True)
@@ -71,9 +64,9 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
                 continue
             shown = [FieldChange(f, None, v) for f, v in after.items() if f != "archived" and v != ""]
             changes.append(Change("create", key, metric_type(after), None, after, shown, [],
-                                  body=post_body(key, after), warnings=_create_warnings(metrics[key])))
+                                  body=METRIC.post_body(key, after), warnings=_create_warnings(metrics[key])))
             continue
-        before = canonical(rep)
+        before = METRIC.canonical(rep)
         if tag not in before["tags"] and not metrics[key].adopt:
             # `adopt: false`: compare and update the metric, but leave it without the ownership tag.
             after = {**after, "tags": [t for t in after["tags"] if t != tag]}
@@ -97,7 +90,7 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
     unmanaged = 0
     for key in sorted(set(remote_by_key) - set(wanted)):
         rep = remote_by_key[key]
-        before = canonical(rep)
+        before = METRIC.canonical(rep)
         if tag not in before["tags"]:
             unmanaged += 1
             continue
@@ -127,12 +120,25 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
     )
 
 
+def desired_canonical(metric: DesiredMetric, ownership_tag: str) -> dict[str, Any]:
+    """The YAML metric in canonical form, carrying the ownership tag."""
+    fields = dict(metric.fields)
+    fields["tags"] = [*(fields.get("tags") or []), ownership_tag]
+    return METRIC.canonical(fields)
+
+
 def _wanted(desired: Sequence[DesiredMetric], ownership_tag: str) -> dict[str, dict[str, Any]]:
     return {m.key: desired_canonical(m, ownership_tag) for m in desired}
 
 
+def _definitions_hash(desired: Iterable[tuple[str, Mapping[str, Any]]]) -> str:
+    """A stable hash of a project's desired metrics (canonical, so formatting changes do not matter)."""
+    payload = json.dumps(sorted(desired, key=lambda item: item[0]), sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+
+
 def _hash(desired: Sequence[DesiredMetric], wanted: Mapping[str, Mapping[str, Any]]) -> str:
-    return definitions_hash((m.key, {"metric": wanted[m.key], "adopt": m.adopt}) for m in desired)
+    return _definitions_hash((m.key, {"metric": wanted[m.key], "adopt": m.adopt}) for m in desired)
 
 
 def definitions_hashes(desired: Mapping[str, Sequence[DesiredMetric]], ownership_tag: str) -> dict[str, str]:
@@ -160,7 +166,7 @@ def _missing_required(after: Mapping[str, Any], rep: Mapping[str, Any],
 
 
 def _differences(after: Mapping[str, Any], before: Mapping[str, Any]) -> list[FieldChange]:
-    changed = [f for f in compared_fields(after, before) if after.get(f) != before.get(f)]
+    changed = [f for f in METRIC.compared(after, before) if after.get(f) != before.get(f)]
     return [FieldChange(f, copy.deepcopy(before.get(f)), copy.deepcopy(after.get(f)),
                         _details(f, before.get(f), after.get(f))) for f in changed]
 
@@ -211,6 +217,13 @@ def _patch(rep: Mapping[str, Any], fields: Sequence[FieldChange]) -> list[dict[s
         else:
             sets.append({"op": "replace" if present else "add", "path": path, "value": copy.deepcopy(change.after)})
     return tests + sets
+
+
+def connections(remote: Mapping[str, Any]) -> tuple[int, int]:
+    """(experiments, guarded rollouts) a remote metric is used by, from its list representation."""
+    experiments = max(int(remote.get("experimentCount") or 0), int(remote.get("activeExperimentCount") or 0))
+    rollouts = int(remote.get("activeGuardedRolloutCount") or 0)
+    return experiments, rollouts
 
 
 def _version(rep: Mapping[str, Any]) -> int | None:

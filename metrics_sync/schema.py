@@ -10,15 +10,17 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-
-from metrics_sync.definitions import Path_, YamlDocument, describe_type, format_path
 from metrics_sync.model import Problem
+from metrics_sync.yaml_reader import Path_, YamlDocument, describe_type, format_path
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_FILENAME = "metrics.schema.json"
 
@@ -51,9 +53,24 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
+def follows_rule(value: str, *path: str) -> bool:
+    """Whether `value` passes the schema's pattern and length rules at `path`, e.g.
+    `follows_rule("shop", "properties", "project")`: other checks (the config file's) use the very rule
+    the definitions are held to. The whole string must match."""
+    node: Any = load_schema()
+    for part in path:
+        node = node[part]
+    if "pattern" in node and not re.fullmatch(node["pattern"], value):
+        return False
+    return bool(node.get("minLength", 0) <= len(value) <= node.get("maxLength", len(value)))
+
+
 @functools.cache
 def _validator() -> Draft202012Validator:
-    # Built once per process: compiling the validator dominates the cost of small runs.
+    # Built once per process: compiling the validator dominates the cost of small runs. Imported here so
+    # commands that only need the schema's text (config checks, `schema`) do not pay for jsonschema.
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(load_schema())
 
 

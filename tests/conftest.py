@@ -17,6 +17,7 @@ import pytest
 from metrics_sync.cli import main
 from metrics_sync.client import Client
 from metrics_sync.emulator import EmulatorApp, Store
+from metrics_sync.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -48,20 +49,28 @@ def run_cli(
     clock: Any = None,
     real_time: bool = False,
 ) -> Result:
-    """Run `metrics-sync argv...` in-process with captured output."""
+    """Run `metrics-sync argv...` in-process with captured output, in `cwd` (default: the test's own
+    temporary working directory)."""
     out, err = _TTYStringIO(tty=tty), _TTYStringIO(tty=tty)
-    code = main(
-        list(argv),
+    runtime = Runtime(
         stdout=out,
         stderr=err,
         stdin=_TTYStringIO(stdin, tty=tty),
         environ=dict(env or {}),
-        cwd=cwd or ROOT,
+        cwd=cwd or Path.cwd(),
         transport=transport,
         sleep=time.sleep if real_time else clock.sleep if clock is not None else (lambda seconds: None),
         clock=clock if clock is not None else time.time,
     )
+    code = main(list(argv), runtime)
     return Result(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(autouse=True)
+def _own_working_directory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own empty working directory: a test that forgets to say where its files are
+    cannot read or litter the checkout."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture(autouse=True)

@@ -8,11 +8,12 @@ from typing import Any
 
 import httpx
 
-from metrics_sync.apply import apply_plan, check_stale
+from metrics_sync.apply import apply_plan
+from metrics_sync.definitions import load_definitions
 from metrics_sync.emulator import EmulatorApp, Store
 from metrics_sync.model import Plan
 from metrics_sync.planner import PlanOptions, plan
-from metrics_sync.validate import load_definitions
+from metrics_sync.saved_plan import check_stale
 from tests.conftest import ROOT, TOKEN, make_client
 
 TAG = "managed-by-metrics-sync"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from metrics_sync.definitions import parse_yaml_text
 from metrics_sync.emulator import EmulatorApp, Store
+from metrics_sync.yaml_reader import parse_yaml_text
 from tests.conftest import FIXTURES, TOKEN, run_cli
 from tests.faults import FaultTransport
 

@@ -17,7 +17,7 @@ def test_json_format_is_versioned_and_complete() -> None:
     result = run_cli("validate", "--format", "json", "numeric-needs-unit-and-success-criteria.yaml", cwd=INVALID)
     payload = json.loads(result.out)
     assert result.code == 1
-    assert payload["version"] == 1 and payload["valid"] is False
+    assert payload["formatVersion"] == 1 and payload["valid"] is False
     assert payload["errors"] == 2 and payload["warnings"] == 0
     assert payload["problems"][1] == {
         "file": "numeric-needs-unit-and-success-criteria.yaml",

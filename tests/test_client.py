@@ -71,9 +71,8 @@ def test_every_request_carries_auth_user_agent_and_api_version(emulator: Emulato
         client.create_metric("shop", CUSTOM)
         client.patch_metric("shop", "order-placed", [{"op": "replace", "path": "/name", "value": "N"}])
         client.get_metric("shop", "order-placed", expand=["experimentCount"])
-        client.archive_metric("shop", "order-placed")
-        client.delete_metric("shop", "order-placed")
-    assert len(recorder.exchanges) == 6
+        client.find_metric("shop", "missing")
+    assert len(recorder.exchanges) == 5
     for request, _ in recorder.exchanges:
         assert request.headers["Authorization"] == TOKEN  # raw, no "Bearer"
         assert request.headers["User-Agent"] == f"metrics-sync/{__version__}"
@@ -88,8 +87,8 @@ def test_requests_and_responses_follow_launchdarkly_contract(emulator: EmulatorA
     client.list_metrics("shop")
     client.patch_metric("shop", "k0", [{"op": "test", "path": "/name", "value": "Order placed"},
                                       {"op": "replace", "path": "/name", "value": "K"}])
-    client.archive_metric("shop", "k1")
-    client.delete_metric("shop", "k2")
+    client.patch_metric("shop", "k1", [{"op": "test", "path": "/archived", "value": False},
+                                      {"op": "replace", "path": "/archived", "value": True}])
     with pytest.raises(ApiError):
         client.patch_metric("shop", "k0", [{"op": "test", "path": "/name", "value": "stale"}])
     for request, response in recorder.exchanges:

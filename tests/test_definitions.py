@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from metrics_sync import definitions
-from metrics_sync.definitions import find_definition_files, format_path, parse_yaml_bytes, parse_yaml_text
+from metrics_sync import yaml_reader
+from metrics_sync.definitions import load_definitions
+from metrics_sync.yaml_reader import find_definition_files, format_path, parse_yaml_bytes, parse_yaml_text
 
 
 def test_positions_point_at_values_and_keys() -> None:
@@ -24,7 +25,7 @@ def test_positions_point_at_values_and_keys() -> None:
 def test_c_and_python_loaders_give_the_same_positions(monkeypatch: pytest.MonkeyPatch, loader: str) -> None:
     if not hasattr(yaml, loader):
         pytest.skip("libyaml not available")
-    monkeypatch.setattr(definitions, "_Loader", getattr(yaml, loader))
+    monkeypatch.setattr(yaml_reader, "_Loader", getattr(yaml, loader))
     doc, _ = parse_yaml_text("a:\n  - x: on\n    y: 'q'\n", "f.yaml")
     assert doc is not None
     assert doc.data == {"a": [{"x": True, "y": "q"}]}
@@ -89,3 +90,29 @@ def test_find_files_reports_missing_paths_and_symlink_loops(tmp_path: Path) -> N
     files, problems = find_definition_files(["d", "nope.yaml"], base=tmp_path)
     assert [display for _, display in files] == ["d/m.yaml"]
     assert sorted(p.message for p in problems) == ["no such file or folder", "symbolic link loop; folder skipped"]
+
+
+def _many_files(folder: Path) -> None:
+    """Six files with valid metrics, mistakes, a deprecation warning and a key duplicated across files."""
+    folder.mkdir()
+    for n in range(6):
+        lines = ["project: shop", "metrics:"]
+        for i in range(30):
+            lines += [f"  - key: m{n}-{i}", f"    name: Metric {i}", "    kind: custom", f"    eventKey: e{i}"]
+            if i % 7 == 0:
+                lines.append("    isNumeric: true")  # numeric without unit and successCriteria: two errors
+            if i % 11 == 0:
+                lines.append("    randomizationUnits: [user]")  # a warning
+        lines += ["  - key: shared", "    name: Shared", "    kind: custom", "    eventKey: s"]
+        (folder / f"f{n}.yaml").write_text("\n".join(lines) + "\n")
+
+
+def test_parallel_and_serial_checking_give_identical_results(tmp_path: Path) -> None:
+    _many_files(tmp_path / "metrics")
+    serial = load_definitions(["metrics"], base=tmp_path, parallel=False)
+    parallel = load_definitions(["metrics"], base=tmp_path, parallel=True)
+    assert parallel == serial
+    definitions, problems = serial
+    assert definitions.metric_count == 181
+    assert sum(p.severity == "error" for p in problems) == 6 * 5 * 2 + 5  # 5 numeric per file, 5 duplicates
+    assert sum(p.severity == "warning" for p in problems) == 6 * 3

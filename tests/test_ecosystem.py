@@ -100,7 +100,7 @@ def test_workflow_does_what_the_readme_says() -> None:
     assert "metrics-sync apply --plan reviewed/plan.json" in applied and "metrics-sync apply --auto-approve" in applied
     # The markdown plan starts with the marker the sticky-comment step looks for.
     from metrics_sync.model import Plan
-    from metrics_sync.render import plan_markdown
+    from metrics_sync.output.plan import markdown as plan_markdown
 
     assert plan_markdown(Plan([], False, "t", "h", "v")).startswith("<!-- metrics-sync plan -->\n")
 

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from metrics_sync.definitions import parse_yaml_text
 from metrics_sync.emulator import EmulatorApp, Store
-from metrics_sync.yamlwrite import scalar
+from metrics_sync.yaml_reader import parse_yaml_text
+from metrics_sync.yaml_writer import scalar
 from tests.conftest import TOKEN, Result, run_cli
 
 ENV = {"LD_ACCESS_TOKEN": TOKEN, "LD_BASE_URL": "http://127.0.0.1:8765"}

@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from metrics_sync.apply import apply_plan
+from metrics_sync.definitions import load_definitions
 from metrics_sync.emulator import EmulatorApp, Store
 from metrics_sync.model import Plan, ProjectPlan
 from metrics_sync.planner import PlanOptions, plan_project
-from metrics_sync.validate import load_definitions
 from tests.conftest import FIXTURES, TOKEN, make_client
 from tests.ldspec import ITEM, validate_request
 

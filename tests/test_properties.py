@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 
 from metrics_sync import planfile
 from metrics_sync.apply import apply_plan
-from metrics_sync.definitions import YamlDocument
+from metrics_sync.definitions import _merge_defaults
 from metrics_sync.emulator import EmulatorApp, Store
 from metrics_sync.model import DesiredMetric, SourceRef
 from metrics_sync.planner import PlanOptions, plan
 from metrics_sync.schema import check_document
-from metrics_sync.validate import _merge_defaults
+from metrics_sync.yaml_reader import YamlDocument
 from tests.conftest import TOKEN, make_client
 
 OWNER = "managed-by-metrics-sync"

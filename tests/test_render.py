@@ -6,7 +6,10 @@ import json
 
 from metrics_sync import planfile
 from metrics_sync.model import ApplyResult, Blocked, Change, ChangeResult, FieldChange, Plan, ProjectPlan
-from metrics_sync.render import plan_markdown, plan_text, result_json, result_text
+from metrics_sync.output.plan import markdown as plan_markdown
+from metrics_sync.output.plan import text as plan_text
+from metrics_sync.output.results import json_text as result_json
+from metrics_sync.output.results import text as result_text
 
 
 def _update(key: str, adopt: bool = False, warnings: tuple[str, ...] = ()) -> Change:

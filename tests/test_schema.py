@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from metrics_sync.definitions import load_yaml_file
 from metrics_sync.schema import load_schema, schema_path
+from metrics_sync.yaml_reader import load_yaml_file
 from tests.conftest import ROOT, run_cli
 
 EXAMPLE_FILES = sorted((ROOT / "examples" / "metrics").glob("*.yaml"))

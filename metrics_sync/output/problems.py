@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from metrics_sync.model import Definitions, Problem
 
-REPORT_FORMAT_VERSION = 1
+FORMAT_VERSION = 1
 
 
 def problem_line(problem: Problem) -> str:
@@ -35,7 +35,7 @@ def _counts(problems: Sequence[Problem]) -> tuple[int, int]:
     return errors, len(problems) - errors
 
 
-def render_text(problems: Sequence[Problem], definitions: Definitions) -> str:
+def text(problems: Sequence[Problem], definitions: Definitions) -> str:
     lines = [problem_line(p) for p in problems]
     errors, warnings = _counts(problems)
     files = len(definitions.files)
@@ -49,10 +49,10 @@ def render_text(problems: Sequence[Problem], definitions: Definitions) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_json(problems: Sequence[Problem], definitions: Definitions) -> str:
+def json_text(problems: Sequence[Problem], definitions: Definitions) -> str:
     errors, warnings = _counts(problems)
     payload = {
-        "version": REPORT_FORMAT_VERSION,
+        "formatVersion": FORMAT_VERSION,
         "valid": errors == 0,
         "files": len(definitions.files),
         "metrics": definitions.metric_count,
@@ -83,7 +83,7 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render_github(problems: Sequence[Problem], definitions: Definitions) -> str:
+def github(problems: Sequence[Problem], definitions: Definitions) -> str:
     lines = []
     for p in problems:
         props = [f"file={_escape_property(p.file)}"]
@@ -99,4 +99,4 @@ def render_github(problems: Sequence[Problem], definitions: Definitions) -> str:
     return "\n".join(lines) + "\n"
 
 
-RENDERERS = {"text": render_text, "json": render_json, "github": render_github}
+RENDERERS = {"text": text, "json": json_text, "github": github}

@@ -1,33 +1,22 @@
-"""Plans and apply results as text (terraform style), JSON and Markdown (a PR comment). Pure functions.
+"""Plans as text (terraform style) and Markdown (a pull-request comment). Pure functions.
 
 Text uses `+ create`, `~ update`, `- archive`, one line per changed field (`old → new`) and one summary
-line. Colour is the caller's decision (`color=True` only on a terminal without NO_COLOR).
+line. Colour is the caller's decision (`color=True` only on a terminal without NO_COLOR). The JSON form
+of a plan is the plan file's (planfile.py).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from typing import Any
 
-from metrics_sync import planfile
-from metrics_sync.model import ApplyResult, Change, FieldChange, Plan, ProjectPlan
+from metrics_sync.model import Change, FieldChange, Plan, ProjectPlan
+from metrics_sync.output.paint import Painter
 from metrics_sync.planner import to_text
 
 MARKDOWN_LIMIT = 60_000  # GitHub rejects comments over 65,536 characters; keep a margin
 _SYMBOL = {"create": "+", "update": "~", "archive": "-"}
 # GitHub colours diff lines by their first character: "!" shows updates in orange (as terraform PR bots do).
 _MD_SYMBOL = {"create": "+", "update": "!", "archive": "-"}
-_COLOR = {"create": "32", "update": "33", "archive": "31", "warning": "33", "error": "31", "bold": "1"}
-
-
-class _Painter:
-    def __init__(self, color: bool) -> None:
-        self.color = color
-
-    def __call__(self, style: str, text: str) -> str:
-        return f"\x1b[{_COLOR[style]}m{text}\x1b[0m" if self.color else text
-
 
 def summary_line(plan: Plan) -> str:
     if plan.refused:
@@ -62,7 +51,7 @@ def _one_field(change: Change, f: FieldChange, width: int) -> Iterator[str]:
         yield f"{label} {before} → {after}"
 
 
-def _project_text(p: ProjectPlan, paint: _Painter) -> list[str]:
+def _project_text(p: ProjectPlan, paint: Painter) -> list[str]:
     lines = [paint("bold", f"Project {p.project}")]
     for change in p.changes:
         lines.append("  " + paint(change.action, _title(change)))
@@ -84,8 +73,8 @@ def _project_text(p: ProjectPlan, paint: _Painter) -> list[str]:
     return lines
 
 
-def plan_text(plan: Plan, *, color: bool = False) -> str:
-    paint = _Painter(color)
+def text(plan: Plan, *, color: bool = False) -> str:
+    paint = Painter(color)
     lines: list[str] = []
     for p in plan.projects:
         lines.extend(_project_text(p, paint))
@@ -94,15 +83,11 @@ def plan_text(plan: Plan, *, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plan_json(plan: Plan) -> str:
-    return planfile.to_json(plan)
-
-
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
+def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     """A PR comment: summary table first, then one collapsible diff per project, within `limit` chars."""
     head = ["<!-- metrics-sync plan -->", "### metrics-sync plan", "", f"**{summary_line(plan)}**", "",
             "| Project | Create | Update | Archive | Unchanged | Would archive with --prune | Blocked | Unmanaged |",
@@ -152,45 +137,3 @@ def plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
                  f"size limit. The summary above counts all of them; run `metrics-sync plan` or download the "
                  f"plan artifact for the full plan.\n")
     return text
-
-
-def result_text(result: ApplyResult, *, color: bool = False) -> str:
-    paint = _Painter(color)
-    verbs = {"created": ("create", "+"), "updated": ("update", "~"), "archived": ("archive", "-")}
-    lines = []
-    for r in result.results:
-        where = f"{r.key}" if len({x.project for x in result.results}) == 1 else f"{r.project}/{r.key}"
-        if r.outcome in verbs:
-            style, symbol = verbs[r.outcome]
-            note = f" ({r.message})" if r.message else ""
-            lines.append(paint(style, f"  {symbol} {r.outcome} {where}{note}"))
-        elif r.outcome == "failed":
-            lines.append(paint("error", f"  ! failed {where}: {r.message}"))
-        else:
-            lines.append(f"  . skipped {where}: {r.message}")
-        if r.not_kept:
-            lines.append(paint("warning", f"    warning: LaunchDarkly did not keep {', '.join(r.not_kept)} "
-                                          f"(it ignores fields it does not accept)"))
-    lines.append(paint("bold", apply_summary(result)))
-    return "\n".join(lines) + "\n"
-
-
-def apply_summary(result: ApplyResult) -> str:
-    prefix = "Apply interrupted" if result.interrupted else "Apply complete"
-    text = (f"{prefix}: {result.count('created')} created, {result.count('updated')} updated, "
-            f"{result.count('archived')} archived, {result.count('failed')} failed.")
-    skipped = result.count("skipped")
-    if skipped:
-        text = text[:-1] + f", {skipped} not started."
-    return text
-
-
-def result_json(result: ApplyResult) -> str:
-    payload: dict[str, Any] = {
-        "formatVersion": 1,
-        "interrupted": result.interrupted,
-        "summary": {k: result.count(k) for k in ("created", "updated", "archived", "failed", "skipped")},
-        "results": [{"project": r.project, "key": r.key, "action": r.action, "outcome": r.outcome,
-                     "message": r.message, "notKept": list(r.not_kept)} for r in result.results],
-    }
-    return json.dumps(payload, indent=2) + "\n"

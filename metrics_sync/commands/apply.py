@@ -1,0 +1,141 @@
+"""`metrics-sync apply`: make LaunchDarkly match the definitions, or carry out a saved plan.
+
+Without `--plan` it plans, shows the plan and asks for confirmation (on a terminal; `--auto-approve`
+otherwise). With `--plan` the saved plan is verified first (saved_plan.py). Ctrl-C or SIGTERM stops new
+changes and lets those in flight finish, so the summary is exact (exit 130).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from metrics_sync.commands import common
+from metrics_sync.errors import UsageError
+from metrics_sync.runtime import Runtime
+
+if TYPE_CHECKING:
+    from metrics_sync.client import Client
+    from metrics_sync.config import Config
+    from metrics_sync.model import Plan
+
+HELP = "make LaunchDarkly match the definitions"
+CALLS_API = True
+MAX_PARALLELISM = 64
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    common.add_paths(parser)
+    common.add_project(parser)
+    parser.add_argument("--plan", metavar="PLANFILE", help="apply a saved plan (refused when stale)")
+    parser.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    parser.add_argument("--prune", action="store_true", help="archive managed metrics that left the definitions")
+    parser.add_argument("--parallelism", type=int, default=4, metavar="N", help="concurrent API writes (default 4)")
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def run(args: argparse.Namespace, runtime: Runtime) -> int:
+    from metrics_sync.apply import apply_plan
+    from metrics_sync.model import ApplyResult
+    from metrics_sync.output import plan as plan_output
+    from metrics_sync.output import results
+
+    if not 1 <= args.parallelism <= MAX_PARALLELISM:
+        raise UsageError(f"--parallelism must be between 1 and {MAX_PARALLELISM}")
+    if args.plan and args.prune:
+        raise UsageError("--prune cannot be used with --plan: the saved plan already says what to archive")
+    cfg = common.config(args, runtime)
+    color = runtime.color(args.no_color)
+    with common.client(args, runtime, cfg) as client:
+        if args.plan:
+            the_plan = _verified_saved_plan(args, runtime, cfg, client)
+        else:
+            from metrics_sync.commands.plan import make_plan
+
+            the_plan = make_plan(args.prune, cfg, client, common.checked_definitions(args, runtime, cfg))
+            if args.format == "text":
+                runtime.out(plan_output.text(the_plan, color=color))
+            if the_plan.refused:
+                return 1
+            if the_plan.has_changes and not args.auto_approve and not _confirmed(runtime, len(the_plan.changes)):
+                runtime.err("Apply cancelled; nothing was changed.")
+                return 1
+        if not the_plan.has_changes:
+            if args.format == "json":
+                runtime.out(results.json_text(ApplyResult([])))
+            elif args.plan:
+                runtime.out("No changes. The saved plan has nothing to apply.\n")
+            return 0
+        stop = threading.Event()
+        with _graceful_interrupt(stop, runtime):
+            result = apply_plan(the_plan, client, parallelism=args.parallelism,
+                                progress=_progress(runtime, len(the_plan.changes)), stop=stop)
+        if args.format == "text" and not args.plan:
+            runtime.out("\n")
+    runtime.out(results.json_text(result) if args.format == "json" else results.text(result, color=color))
+    if result.interrupted:
+        return 130
+    return 1 if result.failed else 0
+
+
+def _verified_saved_plan(args: argparse.Namespace, runtime: Runtime, cfg: Config, client: Client) -> Plan:
+    from metrics_sync import planfile
+    from metrics_sync.planner import definitions_hashes
+    from metrics_sync.saved_plan import verify_saved_plan
+
+    saved = planfile.read(runtime.path(args.plan))
+    hashes = None
+    if args.paths:
+        hashes = definitions_hashes(common.checked_definitions(args, runtime, cfg).metrics, saved.ownership_tag)
+    verify_saved_plan(saved, host=client.host, definitions_hashes=hashes, list_metrics=client.list_metrics)
+    return saved
+
+
+def _confirmed(runtime: Runtime, count: int) -> bool:
+    if not runtime.stdin.isatty():
+        raise UsageError("refusing to apply without confirmation: stdin is not a terminal",
+                         "review the plan, then pass --auto-approve (or apply a saved plan with --plan)")
+    runtime.stderr.write(f"Apply these {count} change{'s' if count != 1 else ''}? [y/N] ")
+    runtime.stderr.flush()
+    return runtime.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _progress(runtime: Runtime, total: int) -> Callable[[int, int], None]:
+    show = runtime.stderr.isatty() and total > 1
+
+    def progress(done: int, total: int) -> None:
+        if show:
+            runtime.stderr.write(f"\r  applying: {done}/{total} changes done")
+            if done == total:
+                runtime.stderr.write("\n")
+            runtime.stderr.flush()
+
+    return progress
+
+
+@contextmanager
+def _graceful_interrupt(stop: threading.Event, runtime: Runtime) -> Iterator[None]:
+    """During apply, the first Ctrl-C (or SIGTERM, as CI sends on cancel) stops new changes and lets those in
+    flight finish, so the summary is exact; a second one aborts at once (like a kill, re-running apply
+    converges)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        runtime.err("\nInterrupted: finishing the changes in flight and starting no new ones "
+                    "(interrupt again to abort at once).")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,0 +1,67 @@
+"""What several commands share: the config, the definitions and the LaunchDarkly client, each read once."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from metrics_sync.errors import TOKEN_VARIABLES, DefinitionsError, UsageError
+from metrics_sync.runtime import Runtime
+
+if TYPE_CHECKING:
+    from metrics_sync.client import Client
+    from metrics_sync.config import Config
+    from metrics_sync.model import Definitions, Problem
+
+MAX_TIMEOUT = 600.0
+
+
+def add_paths(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="definition files or folders (default: the config's paths, else ./metrics)")
+
+
+def add_project(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--project", metavar="KEY", help="project for files that do not name one")
+
+
+def config(args: argparse.Namespace, runtime: Runtime) -> Config:
+    from metrics_sync.config import load_config
+
+    return load_config(args.config, runtime.cwd)
+
+
+def read_definitions(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> tuple[Definitions, list[Problem]]:
+    """Every definition and every problem under the PATHs (else the config's paths, else ./metrics)."""
+    from metrics_sync.config import DEFAULT_PATHS
+    from metrics_sync.definitions import load_definitions
+
+    paths = args.paths or list(cfg.paths) or list(DEFAULT_PATHS)
+    return load_definitions(paths, default_project=getattr(args, "project", None) or cfg.project,
+                            max_file_bytes=cfg.max_file_bytes, base=runtime.cwd, parallel=None)
+
+
+def checked_definitions(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> Definitions:
+    """The definitions, for commands that act on them: warnings are printed, and any error stops the run
+    (exit 1) before a single API call."""
+    from metrics_sync.output.problems import problem_line
+
+    definitions, problems = read_definitions(args, runtime, cfg)
+    for problem in problems:
+        runtime.err(problem_line(problem))
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise DefinitionsError(errors)
+    return definitions
+
+
+def client(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> Client:
+    from metrics_sync.client import DEFAULT_BASE_URL, Client
+
+    if not 0 < args.timeout <= MAX_TIMEOUT:
+        raise UsageError(f"--timeout must be between 0 and {MAX_TIMEOUT:.0f} seconds")
+    token = next((runtime.environ[name] for name in TOKEN_VARIABLES if runtime.environ.get(name)), "")
+    base_url = args.base_url or runtime.environ.get("LD_BASE_URL") or cfg.base_url or DEFAULT_BASE_URL
+    log = (lambda line: runtime.err(f"[api] {line}")) if args.verbose else None
+    return Client(base_url, token, transport=runtime.transport, log=log, sleep=runtime.sleep, clock=runtime.clock,
+                  timeout=args.timeout)

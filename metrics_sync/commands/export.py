@@ -1,0 +1,55 @@
+"""`metrics-sync export`: write definition files for the metrics already in LaunchDarkly."""
+
+from __future__ import annotations
+
+import argparse
+
+from metrics_sync import __version__
+from metrics_sync.commands import common
+from metrics_sync.runtime import Runtime
+
+HELP = "write definitions for the metrics already in LaunchDarkly"
+CALLS_API = True
+SCHEMA_COPY = "metrics.schema.json"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--project", metavar="KEY", required=True, help="the LaunchDarkly project to export")
+    parser.add_argument("--out", metavar="DIR", default="metrics",
+                        help="folder to write (default ./metrics); - for stdout")
+    parser.add_argument("--tag", action="append", default=[], metavar="TAG",
+                        help="only metrics with this tag (repeatable: all of them)")
+    parser.add_argument("--prefix", default="", metavar="PREFIX", help="only metrics whose key starts with PREFIX")
+    parser.add_argument("--single-file", action="store_true", help="one file for the project, not one per tag")
+    parser.add_argument("--include-archived", action="store_true", help="also export archived metrics")
+    parser.add_argument("--adopt", action="store_true",
+                        help="let the next apply add the ownership tag (hand the metrics to metrics-sync)")
+    parser.add_argument("--force", action="store_true", help="overwrite existing files")
+    parser.add_argument("--schema-ref", metavar="REF",
+                        help="schema path or URL for the editor modeline (default: a copy written next to the files)")
+
+
+def run(args: argparse.Namespace, runtime: Runtime) -> int:
+    from metrics_sync.export import ExportOptions, export, summary
+    from metrics_sync.files import write_files
+    from metrics_sync.schema import schema_path
+
+    cfg = common.config(args, runtime)
+    to_stdout = args.out == "-"
+    options = ExportOptions(project=args.project, ownership_tag=cfg.ownership_tag,
+                            single_file=args.single_file or to_stdout, include_archived=args.include_archived,
+                            adopt=args.adopt, tags=tuple(args.tag), prefix=args.prefix,
+                            schema_ref=args.schema_ref or (str(schema_path()) if to_stdout else SCHEMA_COPY),
+                            tool_version=__version__)
+    with common.client(args, runtime, cfg) as client:
+        result = export(client.list_metrics(args.project, tags=options.tags), options)
+    if to_stdout:
+        runtime.out("".join(result.files.values()))
+        runtime.err(summary(result, args.project, args.out, None))
+        return 0
+    files = dict(result.files)
+    if result.files and not args.schema_ref:
+        files[SCHEMA_COPY] = schema_path().read_text(encoding="utf-8")
+    written = write_files(runtime.path(args.out), files, force=args.force)
+    runtime.out(summary(result, args.project, args.out, written))
+    return 0

@@ -1,0 +1,65 @@
+"""`metrics-sync plan`: show what apply would change in LaunchDarkly, and optionally save it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from metrics_sync import __version__
+from metrics_sync.commands import common
+from metrics_sync.runtime import Runtime
+
+if TYPE_CHECKING:
+    from metrics_sync.client import Client
+    from metrics_sync.config import Config
+    from metrics_sync.model import Definitions, Plan
+
+HELP = "show what apply would change in LaunchDarkly"
+CALLS_API = True
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    common.add_paths(parser)
+    common.add_project(parser)
+    parser.add_argument("--out", metavar="PLANFILE", help="save the plan for `apply --plan`")
+    parser.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    parser.add_argument("--detailed-exitcode", action="store_true",
+                        help="exit 2 when there are changes (0 none, 1 error)")
+    parser.add_argument("--prune", action="store_true", help="archive managed metrics that left the definitions")
+
+
+def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions) -> Plan:
+    """Read every project the definitions name and plan it."""
+    from metrics_sync.fields import METRIC
+    from metrics_sync.gc_tuning import gc_frozen, gc_paused
+    from metrics_sync.planner import PlanOptions, plan
+
+    with gc_frozen():
+        remote = {project: client.list_metrics(project, only=METRIC.remote_fields)
+                  for project in sorted(definitions.metrics)}
+    options = PlanOptions(ownership_tag=cfg.ownership_tag, prune=prune, base_url_host=client.host,
+                          tool_version=__version__)
+    with gc_paused():
+        return plan(definitions.metrics, remote, options)
+
+
+def run(args: argparse.Namespace, runtime: Runtime) -> int:
+    from metrics_sync import planfile
+    from metrics_sync.output import plan as plan_output
+
+    cfg = common.config(args, runtime)
+    definitions = common.checked_definitions(args, runtime, cfg)
+    with common.client(args, runtime, cfg) as client:
+        the_plan = make_plan(args.prune, cfg, client, definitions)
+    if args.format == "json":
+        runtime.out(planfile.to_json(the_plan))
+    elif args.format == "markdown":
+        runtime.out(plan_output.markdown(the_plan))
+    else:
+        runtime.out(plan_output.text(the_plan, color=runtime.color(args.no_color)))
+    if the_plan.refused:
+        return 1
+    if args.out:
+        planfile.write(runtime.path(args.out), the_plan)
+        runtime.err(f"Saved the plan to {args.out}; apply it with: metrics-sync apply --plan {args.out}")
+    return 2 if args.detailed_exitcode and the_plan.has_changes else 0

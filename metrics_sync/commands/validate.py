@@ -1,0 +1,26 @@
+"""`metrics-sync validate`: check the definitions offline and report every problem."""
+
+from __future__ import annotations
+
+import argparse
+
+from metrics_sync.commands import common
+from metrics_sync.runtime import Runtime
+
+HELP = "check definitions offline against the schema and rules"
+CALLS_API = False
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    common.add_paths(parser)
+    parser.add_argument("--format", choices=["text", "json", "github"], default="text",
+                        help="text (default), json, or GitHub workflow annotations")
+    common.add_project(parser)
+
+
+def run(args: argparse.Namespace, runtime: Runtime) -> int:
+    from metrics_sync.output.problems import RENDERERS
+
+    definitions, problems = common.read_definitions(args, runtime, common.config(args, runtime))
+    runtime.out(RENDERERS[args.format](problems, definitions))
+    return 1 if any(p.severity == "error" for p in problems) else 0

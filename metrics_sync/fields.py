@@ -1,0 +1,258 @@
+"""What metrics-sync manages of a LaunchDarkly resource, as one table of fields.
+
+Each `Field` says which kinds use it, LaunchDarkly's default, how it compares, whether LaunchDarkly assigns
+it when omitted, whether it goes into the POST body, and whether export writes it. Everything that needs
+to know what a field *is* reads this table:
+  * `Resource.canonical()` — the one form YAML and API representations are compared in (defaults applied to
+    both sides, fields a kind does not use dropped, sets sorted), so "apply, then plan" shows no changes;
+  * `Resource.post_body()` — the exact create body;
+  * `Resource.document()` — what export writes (only what differs from the defaults);
+  * the planner — which fields to compare, which are sets, which change what a metric measures.
+`tests/test_fields.py` holds the table against `schemas/metrics.schema.json`, so the two cannot drift.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Compare = Literal["scalar", "set", "list", "object"]
+Export = Literal["always", "non-default", "never"]
+Fields = Mapping[str, Any]
+# A condition on the canonical form built so far (the fields before this one), e.g. "the metric is numeric".
+Condition = Callable[[Fields], bool]
+
+
+class _NoDefault:
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    compare: Compare = "scalar"
+    kinds: frozenset[str] | None = None  # the kinds that use this field; None: every kind
+    when: Condition | None = None  # a further condition, on the fields before this one in the table
+    # LaunchDarkly's value when the field is omitted; a callable computes it from the fields before it.
+    default: Any = NO_DEFAULT
+    assigned_by_server: bool = False  # LaunchDarkly picks a value when omitted: compared only when the YAML sets it
+    post: bool = True  # sent in the create body
+    export: Export = "non-default"
+    required: Condition | None = None  # the schema requires it (export writes it even when it equals the default)
+    explicit: Condition | None = None  # export writes it even at its default, so the file says so
+    semantic: bool = False  # changing it changes what the metric measures (binary <-> count <-> numeric)
+    # How a value read from YAML or the API becomes canonical; `read` finds it in the raw fields (aliases).
+    read: Callable[[Fields], Any] | None = None
+    normalize: Callable[[Any, Fields], Any] | None = None
+    to_document: Callable[[Any, Fields], Any] | None = None  # how export writes the canonical value
+
+    def applies(self, so_far: Fields) -> bool:
+        if self.kinds is not None and so_far.get("kind") not in self.kinds:
+            return False
+        return self.when is None or self.when(so_far)
+
+    def default_for(self, so_far: Fields) -> Any:
+        return self.default(so_far) if callable(self.default) else self.default
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A kind of LaunchDarkly resource metrics-sync manages, with its fields in display order."""
+
+    name: str  # "metric"
+    fields: tuple[Field, ...]
+    # Fields of a representation besides the table that the tool reads (identity, version, counts).
+    also_read: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: a field is listed twice")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def remote_fields(self) -> frozenset[str]:
+        """What plan keeps of each representation: the table's fields, their aliases and `also_read`."""
+        return frozenset(self.names) | self.also_read
+
+    def with_compare(self, compare: Compare) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.compare == compare)
+
+    @property
+    def semantic_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.semantic)
+
+    def canonical(self, raw: Fields) -> dict[str, Any]:
+        """The canonical form of `raw` (YAML fields or an API representation)."""
+        out: dict[str, Any] = {}
+        for f in self.fields:
+            if not f.applies(out):
+                continue
+            value = f.read(raw) if f.read else raw.get(f.name)
+            if value is None or value == "" or value == []:
+                if f.assigned_by_server:
+                    continue  # left open: LaunchDarkly's choice is not compared
+                value = f.default_for(out) if f.default is not NO_DEFAULT else None
+            if f.normalize is not None:
+                value = f.normalize(value, out)
+            elif f.compare == "set":
+                value = sorted({str(v) for v in value or []})
+            else:
+                value = _number(value)
+            out[f.name] = value
+        return out
+
+    def compared(self, desired: Fields, actual: Fields) -> list[str]:
+        """Fields to compare, in display order: what either side has, except server-assigned fields the
+        YAML leaves open."""
+        present = set(desired) | set(actual)
+        return [f.name for f in self.fields
+                if f.name in present and (not f.assigned_by_server or f.name in desired)]
+
+    def post_body(self, key: str, desired: Fields) -> dict[str, Any]:
+        """The create body for a desired canonical form. Every default is sent explicitly, so what
+        LaunchDarkly stores does not depend on its defaults; empty text is left out."""
+        body: dict[str, Any] = {"key": key}
+        for f in self.fields:
+            if f.post and f.name in desired and desired[f.name] != "":
+                body[f.name] = desired[f.name]
+        return body
+
+    def document(self, canonical_form: Fields, *, leave_out: Iterable[str] = ()) -> dict[str, Any]:
+        """What a definitions file says of a resource: only what differs from the defaults, plus what the
+        schema requires, in display order. `leave_out` drops tags (e.g. the ownership tag)."""
+        skip_tags = set(leave_out)
+        out: dict[str, Any] = {}
+        for f in self.fields:
+            if f.export == "never" or f.name not in canonical_form:
+                continue
+            value = canonical_form[f.name]
+            if f.name == "tags":
+                value = [t for t in value if t not in skip_tags]
+            default = f.default_for(canonical_form) if f.default is not NO_DEFAULT else NO_DEFAULT
+            needed = f.export == "always" or any(rule is not None and rule(canonical_form)
+                                                 for rule in (f.required, f.explicit))
+            if not needed and (value == default or value in ([], "")):
+                continue
+            out[f.name] = f.to_document(value, canonical_form) if f.to_document else value
+        return out
+
+
+def _number(value: Any) -> Any:
+    """1.0 and 1 are the same JSON number: keep whole floats as ints so they compare equal."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# --- the metric -------------------------------------------------------------------------------------------
+
+CUSTOM = frozenset({"custom"})
+WEB = frozenset({"pageview", "click"})
+URL_VALUE_FIELD = {"exact": "url", "canonical": "url", "substring": "substring", "regex": "pattern"}
+
+
+def _numeric(so_far: Fields) -> bool:
+    return bool(so_far.get("isNumeric"))
+
+
+def _percentile(so_far: Fields) -> bool:
+    return so_far.get("analysisType") == "percentile"
+
+
+def _is_numeric(value: Any, so_far: Fields) -> bool:
+    # Only custom metrics can be numeric; pageview and click are conversions.
+    return bool(value) if so_far.get("kind") == "custom" else False
+
+
+def _event_default(value: Any, so_far: Fields) -> dict[str, Any]:
+    # LaunchDarkly: `disabled` defaults to false, except that percentile metrics cannot include units
+    # without events; `value` must be 0 ("No other values are currently supported").
+    given = value if isinstance(value, Mapping) else {}
+    return {"disabled": bool(given.get("disabled", _percentile(so_far))), "value": _number(given.get("value", 0))}
+
+
+def _event_default_document(value: Any, so_far: Fields) -> Any:
+    # A percentile metric says so explicitly, as the schema's examples do.
+    if _percentile(so_far) and value == {"disabled": True, "value": 0}:
+        return {"disabled": True}
+    return value
+
+
+def _url_matcher(matcher: Mapping[str, Any]) -> dict[str, Any]:
+    kind = matcher.get("kind")
+    out: dict[str, Any] = {"kind": kind}
+    value_field = URL_VALUE_FIELD.get(str(kind))
+    if value_field and matcher.get(value_field) is not None:
+        out[value_field] = matcher[value_field]
+    return out
+
+
+def _urls(value: Any, so_far: Fields) -> list[dict[str, Any]]:
+    urls = [_url_matcher(u) for u in value or [] if isinstance(u, Mapping)]
+    if len(urls) > 1:
+        urls.sort(key=lambda u: (str(u.get("kind")), str(u.get("url") or u.get("substring") or u.get("pattern"))))
+    return urls
+
+
+def _analysis_units(raw: Fields) -> Any:
+    return raw.get("analysisUnits") or raw.get("randomizationUnits")  # the deprecated name is an alias
+
+
+def _maintainer(raw: Fields) -> Any:
+    maintainer = raw.get("_maintainer")
+    return raw.get("maintainerId") or (maintainer.get("_id") if isinstance(maintainer, Mapping) else None)
+
+
+METRIC = Resource(
+    name="metric",
+    fields=(
+        Field("name", export="always", read=lambda raw: raw.get("name") or raw.get("key")),
+        Field("description", default=""),
+        Field("kind", export="always"),
+        Field("eventKey", kinds=CUSTOM, required=lambda m: m.get("kind") == "custom"),
+        Field("isNumeric", default=False, normalize=_is_numeric, semantic=True),
+        Field("unit", kinds=CUSTOM, when=_numeric, required=_numeric),
+        Field("successCriteria", kinds=CUSTOM, default="HigherThanBaseline", required=_numeric),
+        Field("unitAggregationType", default="average", semantic=True),
+        Field("analysisType", default="mean"),
+        Field("percentileValue", when=_percentile, required=_percentile),
+        Field("eventDefault", compare="object", default=lambda m: {"disabled": _percentile(m), "value": 0},
+              normalize=_event_default, explicit=_percentile,
+              to_document=_event_default_document),
+        Field("selector", kinds=frozenset({"click"}), required=lambda m: m.get("kind") == "click"),
+        Field("urls", compare="list", kinds=WEB, normalize=_urls, required=lambda m: m.get("kind") in WEB),
+        Field("analysisUnits", compare="set", default=["user"], assigned_by_server=True, read=_analysis_units),
+        Field("tags", compare="set", default=[]),
+        Field("maintainerId", assigned_by_server=True, export="never", read=_maintainer),
+        Field("archived", default=False, post=False, normalize=lambda value, _: bool(value)),
+    ),
+    also_read=frozenset({"key", "_version", "_maintainer", "randomizationUnits", "experimentCount",
+                         "activeExperimentCount", "activeGuardedRolloutCount"}),
+)
+
+
+def metric_type(canonical_metric: Fields) -> str:
+    """The metric type people know from LaunchDarkly's UI, derived from kind/isNumeric/aggregation."""
+    kind = canonical_metric.get("kind")
+    percentile = canonical_metric.get("analysisType") == "percentile"
+    suffix = f", P{canonical_metric.get('percentileValue')}" if percentile else ""
+    if kind == "custom" and canonical_metric.get("isNumeric"):
+        return f"custom numeric{suffix}"
+    measure = "count" if canonical_metric.get("unitAggregationType") == "sum" else "binary"
+    return f"{kind} conversion {measure}{suffix}"

@@ -1,0 +1,397 @@
+"""Find definition files and load YAML safely, keeping the line and column of every value.
+
+This is the only module that imports `yaml`. It never executes YAML tags (safe loading only) and it
+builds Python data from the composed node tree itself, because PyYAML's own constructor:
+  * silently keeps the last of duplicate mapping keys (we must reject them),
+  * forgets where each value came from (we report problems as file:line:col),
+  * expands aliases without limit ("billion laughs").
+Parse failures are returned as `Problem` values, never raised, so one bad file never hides the others.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from metrics_sync.model import Problem
+
+# libyaml's C parser is several times faster and keeps marks (line/column) on nodes.
+_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+DEFAULT_MAX_FILE_BYTES = 5 * 1024 * 1024
+# A document may repeat anchored content through aliases, but not explode: beyond this many
+# expanded nodes (on top of the nodes actually written) we stop and report an alias bomb.
+ALIAS_EXPANSION_BUDGET = 100_000
+MAX_DEPTH = 64
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class YamlDocument:
+    """A loaded YAML file: its data and where each part of it is written."""
+
+    file: str
+    data: Any
+    # path -> (line, column), 1-based, of the value node / of the mapping key node
+    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    # path -> source text of plain scalars that YAML resolved to a non-string (e.g. `on`, `2024-01-01`)
+    resolved_scalars: dict[Path_, str] = field(default_factory=dict)
+
+    def position(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
+        """The best known position for `path`: the node itself, else its nearest ancestor."""
+        table = self.key_positions if key else self.positions
+        probe = tuple(path)
+        if probe in table:
+            return table[probe]
+        while probe:
+            probe = probe[:-1]
+            if probe in self.positions:
+                return self.positions[probe]
+        return (1, 1)
+
+
+class _AliasBomb(Exception):
+    pass
+
+
+_COLLECTION_TAGS: dict[type[yaml.Node], str] = {yaml.SequenceNode: "tag:yaml.org,2002:seq",
+                                                yaml.MappingNode: "tag:yaml.org,2002:map"}
+
+
+class _Builder:
+    """Turns a composed node tree into Python data, recording positions and problems."""
+
+    def __init__(self, file: str, distinct_nodes: int) -> None:
+        self.doc = YamlDocument(file=file, data=None)
+        self.problems: list[Problem] = []
+        self.budget = distinct_nodes + ALIAS_EXPANSION_BUDGET
+        self.constructor = yaml.constructor.SafeConstructor()
+        self._active: set[int] = set()
+
+    def problem(self, node: yaml.Node, message: str, path: Path_, hint: str | None = None) -> None:
+        self.problems.append(
+            Problem(
+                self.doc.file,
+                node.start_mark.line + 1,
+                node.start_mark.column + 1,
+                message,
+                path=format_path(path) or None,
+                hint=hint,
+            )
+        )
+
+    def build(self, node: yaml.Node, path: Path_, depth: int = 0) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _AliasBomb()
+        if depth > MAX_DEPTH:
+            self.problem(node, f"nesting deeper than {MAX_DEPTH} levels", path)
+            return None
+        self.doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, path)
+        expected_tag = _COLLECTION_TAGS[type(node)]
+        if node.tag != expected_tag:  # e.g. !!python/object/apply: only plain YAML data is accepted
+            shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self.problem(node, f"unsupported YAML tag {shown}", path, hint="remove the tag")
+            return None
+        node_id = id(node)
+        if node_id in self._active:
+            self.problem(node, "recursive YAML alias (a node that contains itself)", path)
+            return None
+        self._active.add(node_id)
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(child, (*path, i), depth + 1) for i, child in enumerate(node.value)]
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path, depth)
+        finally:
+            self._active.discard(node_id)
+        return None
+
+    def _scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:
+        if node.tag == "tag:yaml.org,2002:str":
+            return node.value
+        try:
+            value = self.constructor.construct_object(node)
+        except yaml.constructor.ConstructorError as exc:
+            self.problem(node, f"cannot read value: {exc.problem}", path)
+            return None
+        if not node.style:  # plain (unquoted) scalar that YAML gave a type to ('' from libyaml, None from PyYAML)
+            self.doc.resolved_scalars[path] = node.value
+        return value
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        own: list[tuple[yaml.Node, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                # `<<: *anchor` (or a list of anchors): merged first, so the mapping's own keys win.
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for source in sources:
+                    result.update(self._merge_source(source, path, depth))
+            else:
+                own.append((key_node, value_node))
+        first_seen: dict[str, int] = {}
+        for key_node, value_node in own:
+            key = self._key(key_node, path)
+            if key is None:
+                continue
+            child = (*path, key)
+            line = key_node.start_mark.line + 1
+            if key in first_seen:
+                self.problem(
+                    key_node,
+                    f"duplicate key `{key}` (first defined on line {first_seen[key]})",
+                    child,
+                    hint="YAML would silently keep only the last one; remove or rename one of them",
+                )
+                continue
+            first_seen[key] = line
+            self.doc.key_positions[child] = (line, key_node.start_mark.column + 1)
+            result[key] = self.build(value_node, child, depth + 1)
+        return result
+
+    def _merge_source(self, source: yaml.Node, path: Path_, depth: int) -> dict[str, Any]:
+        if not isinstance(source, yaml.MappingNode):
+            self.problem(source, "`<<` merge needs a mapping (or a list of mappings)", path)
+            return {}
+        self.budget -= 1
+        if self.budget < 0:
+            raise _AliasBomb()
+        if id(source) in self._active or depth > MAX_DEPTH:
+            self.problem(source, "recursive YAML merge", path)
+            return {}
+        self._active.add(id(source))
+        try:
+            return self._mapping(source, path, depth + 1)
+        finally:
+            self._active.discard(id(source))
+
+    def _key(self, key_node: yaml.Node, path: Path_) -> str | None:
+        if not isinstance(key_node, yaml.ScalarNode):
+            self.problem(key_node, "mapping keys must be plain names, not lists or mappings", path)
+            return None
+        if key_node.tag == "tag:yaml.org,2002:str":
+            return str(key_node.value)
+        value = self._scalar(key_node, path)
+        self.problem(
+            key_node,
+            f"key `{key_node.value}` was read as {describe_type(value)}, not a name",
+            path,
+            hint=f'YAML 1.1 gives unquoted `{key_node.value}` a type; quote it: "{key_node.value}"',
+        )
+        return None
+
+
+def _count_distinct(root: yaml.Node) -> int:
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                stack.append(k)
+                stack.append(v)
+    return len(seen)
+
+
+def describe_type(value: Any) -> str:
+    """Human words for the type YAML gave a value, e.g. 'a boolean (true)'."""
+    if value is None:
+        return "null (empty)"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int):
+        return f"an integer ({value})"
+    if isinstance(value, float):
+        return f"a number ({value})"
+    if isinstance(value, datetime.datetime):
+        return f"a timestamp ({value.isoformat()})"
+    if isinstance(value, datetime.date):
+        return f"a date ({value.isoformat()})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, bytes):
+        return "binary data"
+    return type(value).__name__
+
+
+def format_path(path: Iterable[str | int]) -> str:
+    """("metrics", 2, "unit") -> "metrics[2].unit"."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _line_col_of_offset(data: bytes, offset: int) -> tuple[int, int]:
+    line = data.count(b"\n", 0, offset) + 1
+    col = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return line, col
+
+
+def load_yaml_file(path: Path, *, display: str | None = None,
+                   max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[YamlDocument | None, list[Problem]]:
+    """Read and parse one YAML file. Returns (document or None, problems)."""
+    name = display or str(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            return None, [Problem(name, None, None,
+                                  f"file is {size:,} bytes, over the {max_bytes:,}-byte limit",
+                                  hint="split it into several files, or raise maxFileBytes in the config")]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(name, None, None, f"cannot read file: {exc.strerror or exc}")]
+    return parse_yaml_bytes(raw, name, max_bytes=max_bytes)
+
+
+def parse_yaml_bytes(raw: bytes, name: str, *,
+                     max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[YamlDocument | None, list[Problem]]:
+    if len(raw) > max_bytes:
+        return None, [Problem(name, None, None, f"file is {len(raw):,} bytes, over the {max_bytes:,}-byte limit")]
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, [Problem(name, 1, 1, "file is UTF-16 encoded, not UTF-8",
+                              hint="save it as UTF-8 (without a byte-order mark)")]
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return None, [Problem(name, 1, 1, "file starts with a UTF-8 byte-order mark (BOM)",
+                              hint="save it as UTF-8 without a byte-order mark")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _line_col_of_offset(raw, exc.start)
+        return None, [Problem(name, line, col, f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                              hint="save the file as UTF-8")]
+    return parse_yaml_text(text, name)
+
+
+def parse_yaml_text(text: str, name: str) -> tuple[YamlDocument | None, list[Problem]]:
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = "YAML syntax error: " + (exc.problem or exc.context or "cannot parse")
+        if exc.context and exc.problem:
+            message += f" ({exc.context})"
+        line = mark.line + 1 if mark else None
+        col = mark.column + 1 if mark else None
+        hint = None
+        if mark is not None and "\t" in _source_line(text, mark.line)[: mark.column + 1]:
+            hint = "YAML does not allow tabs for indentation; use spaces"
+        return None, [Problem(name, line, col, message, hint=hint)]
+    except yaml.YAMLError as exc:
+        return None, [Problem(name, None, None, f"YAML error: {exc}")]
+    except RecursionError:
+        return None, [Problem(name, None, None, "YAML nesting is too deep to read")]
+    finally:
+        loader.dispose()
+    if root is None:
+        return None, [Problem(name, 1, 1, "file is empty; expected a mapping with a `metrics:` list")]
+    builder = _Builder(name, _count_distinct(root))
+    try:
+        builder.doc.data = builder.build(root, ())
+    except _AliasBomb:
+        return None, [Problem(name, root.start_mark.line + 1, root.start_mark.column + 1,
+                              f"YAML aliases expand to more than {ALIAS_EXPANSION_BUDGET:,} extra values",
+                              hint="this looks like an alias bomb; write the values out instead")]
+    except RecursionError:
+        return None, [Problem(name, None, None, "YAML nesting is too deep to read")]
+    return builder.doc, builder.problems
+
+
+def _source_line(text: str, index: int) -> str:
+    lines = text.splitlines()
+    return lines[index] if 0 <= index < len(lines) else ""
+
+
+def find_definition_files(
+    paths: Iterable[str], base: Path | None = None
+) -> tuple[list[tuple[Path, str]], list[Problem]]:
+    """Expand files and folders (searched recursively for *.yaml / *.yml) into a sorted file list.
+
+    Relative paths are taken from `base` (the user's working directory). Returns
+    ([(path, display name)], problems); display names are the user's own spelling, so messages point
+    where the user looks. Symlink loops and unreadable folders are problems, not crashes. A folder
+    holding no YAML at all is a problem: it is almost always a wrong path.
+    """
+    found: dict[str, tuple[Path, str]] = {}
+    problems: list[Problem] = []
+    for arg in paths:
+        p = Path(arg) if base is None else base / arg
+        if not p.exists() and not p.is_symlink():
+            problems.append(Problem(arg, None, None, "no such file or folder"))
+            continue
+        if p.is_file():
+            found.setdefault(str(p.resolve()), (p, arg))
+            continue
+        if p.is_symlink() and not p.exists():
+            problems.append(Problem(arg, None, None, "broken symbolic link"))
+            continue
+        if not p.is_dir():
+            problems.append(Problem(arg, None, None, "not a regular file or folder"))
+            continue
+        before = len(found)
+        for file, display in _walk(p, arg, problems):
+            found.setdefault(str(file.resolve()), (file, display))
+        if len(found) == before:
+            problems.append(Problem(arg, None, None, "folder holds no *.yaml or *.yml files"))
+    files = sorted(found.values(), key=lambda item: item[1])
+    return files, problems
+
+
+def _walk(root: Path, display_root: str, problems: list[Problem]) -> Iterator[tuple[Path, str]]:
+    visited: set[tuple[int, int]] = set()
+
+    def shown(path: str | Path) -> str:
+        relative = os.path.relpath(path, root)
+        return display_root if relative == "." else os.path.normpath(os.path.join(display_root, relative))
+
+    def on_error(exc: OSError) -> None:
+        problems.append(Problem(shown(exc.filename or root), None, None,
+                                f"cannot read folder: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError as exc:
+            on_error(exc)
+            dirnames[:] = []
+            continue
+        ident = (st.st_dev, st.st_ino)
+        if ident in visited:  # a symlink loop back into a folder we already walked
+            problems.append(Problem(shown(dirpath), None, None, "symbolic link loop; folder skipped"))
+            dirnames[:] = []
+            continue
+        visited.add(ident)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
+                full = Path(dirpath) / name
+                if full.is_symlink() and not full.exists():
+                    problems.append(Problem(shown(full), None, None, "broken symbolic link"))
+                    continue
+                yield full, shown(full)
