@@ -1,7 +1,10 @@
 """Carry out a Plan against LaunchDarkly with bounded concurrency; every change gets its own outcome.
 
 A failed change never stops the others, and nothing is ever written blindly:
-  * creates go through the client's safe POST (a create is never duplicated after a timeout);
+  * creates go through the client's safe POST (a create is never duplicated after a timeout); fields
+    LaunchDarkly does not take in a POST (the maintainer) are then set with a guarded PATCH;
+  * a create refused because the key exists (409) reads that key: an archived metric the list did not show
+    is restored and updated to the definition ("restored"); an equal metric counts as already created;
   * updates send only the changed paths, after `test` operations on the values seen at plan time,
     so a concurrent edit makes the update fail instead of being overwritten. When such a patch is
     rejected, the metric is read again: if it already holds the planned values (an earlier attempt
@@ -20,7 +23,8 @@ from typing import Any, Protocol
 
 from metrics_sync.errors import ApiError
 from metrics_sync.fields import METRIC
-from metrics_sync.model import ApplyResult, Change, ChangeResult, Outcome, Plan
+from metrics_sync.model import ApplyResult, Change, ChangeResult, FieldChange, Outcome, Plan
+from metrics_sync.planner import diff, guarded_patch
 
 Progress = Callable[[int, int], None]
 
@@ -28,13 +32,12 @@ Progress = Callable[[int, int], None]
 class MetricsApi(Protocol):
     """What apply needs from LaunchDarkly; `client.Client` implements it."""
 
-    def list_metrics(self, project: str) -> list[dict[str, Any]]: ...
-
     def find_metric(self, project: str, key: str) -> dict[str, Any] | None: ...
 
     def create_metric(self, project: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]: ...
 
-    def patch_metric(self, project: str, key: str, operations: list[dict[str, Any]]) -> dict[str, Any]: ...
+    def patch_metric(self, project: str, key: str, operations: list[dict[str, Any]], *,
+                     comment: str | None = None) -> dict[str, Any]: ...
 
 
 def _not_kept(sent: Mapping[str, Any], rep: Mapping[str, Any], fields: Sequence[str]) -> tuple[str, ...]:
@@ -42,19 +45,17 @@ def _not_kept(sent: Mapping[str, Any], rep: Mapping[str, Any], fields: Sequence[
     return tuple(f for f in fields if f in sent and kept.get(f) != sent[f])
 
 
-def _apply_one(api: MetricsApi, project: str, change: Change) -> ChangeResult:
+def _apply_one(api: MetricsApi, project: str, change: Change, comment: str | None) -> ChangeResult:
     fields = [f.field for f in change.fields]
     after = change.after or {}
     try:
         if change.action == "create":
-            assert change.body is not None
-            rep, recovered = api.create_metric(project, change.body)
-            note = "found created after an unclear answer" if recovered else None
-            return ChangeResult(project, change.key, "create", "created", note, _not_kept(after, rep, fields))
-        outcome: Outcome = "archived" if change.action == "archive" else "updated"
+            return _create(api, project, change, comment)
+        outcome: Outcome = "archived" if change.action == "archive" else "restored" if change.restore else "updated"
         try:
-            rep = api.patch_metric(project, change.key, change.patch)
+            rep = api.patch_metric(project, change.key, change.patch, comment=comment)
         except ApiError as exc:
+            # The spec lists both 400 and 409 for a PATCH whose `test` fails; either way, read and decide.
             if exc.status not in (400, 409) or not any(op["op"] == "test" for op in change.patch):
                 raise
             return _after_rejected_patch(api, project, change, exc)
@@ -66,6 +67,48 @@ def _apply_one(api: MetricsApi, project: str, change: Change) -> ChangeResult:
                             f"internal error: {type(exc).__name__}: {exc}")
 
 
+def _create(api: MetricsApi, project: str, change: Change, comment: str | None) -> ChangeResult:
+    assert change.body is not None and change.after is not None
+    after = change.after
+    fields = [f.field for f in change.fields]
+    try:
+        rep, recovered = api.create_metric(project, change.body)
+    except ApiError as exc:
+        # An existing key is 409 by the spec; the API overview's example answers it with 400 `invalid_request`.
+        if exc.status not in (400, 409):
+            raise
+        return _after_create_conflict(api, project, change, comment, exc)
+    note = "found created after an unclear answer" if recovered else None
+    # What a POST does not set (LaunchDarkly sets the maintainer only after create, as its Terraform provider
+    # found): a PATCH guarded by the values the create answered with.
+    later = [f for f in METRIC.set_after_create if f in after and METRIC.canonical(rep).get(f) != after[f]]
+    if later:
+        follow = [FieldChange(f, METRIC.canonical(rep).get(f), after[f]) for f in later]
+        rep = api.patch_metric(project, change.key, guarded_patch(rep, follow), comment=comment)
+    return ChangeResult(project, change.key, "create", "created", note, _not_kept(after, rep, fields))
+
+
+def _after_create_conflict(api: MetricsApi, project: str, change: Change, comment: str | None,
+                           error: ApiError) -> ChangeResult:
+    """The key exists although the plan did not see it: an archived metric the list leaves out (LaunchDarkly
+    may hide archived metrics from the list), or one created meanwhile (another apply)."""
+    rep = api.find_metric(project, change.key)
+    if rep is None:
+        return ChangeResult(project, change.key, "create", "failed", str(error))
+    after = change.after or {}
+    fields, patch = diff(after, rep)
+    if METRIC.canonical(rep).get("archived"):
+        rep = api.patch_metric(project, change.key, patch, comment=comment)
+        return ChangeResult(project, change.key, "create", "restored",
+                            "it was archived in LaunchDarkly; restored and updated to the definition",
+                            _not_kept(after, rep, [f.field for f in fields]))
+    if not fields:
+        return ChangeResult(project, change.key, "create", "created", "already applied")
+    return ChangeResult(project, change.key, "create", "failed",
+                        f"metric {change.key} was created in LaunchDarkly since the plan, differently "
+                        f"({', '.join(f.field for f in fields)}); nothing was overwritten; run plan again")
+
+
 def _after_rejected_patch(api: MetricsApi, project: str, change: Change, error: ApiError) -> ChangeResult:
     """A guarded patch was refused: learn whether it already landed or the metric moved on."""
     rep = api.find_metric(project, change.key)
@@ -75,7 +118,7 @@ def _after_rejected_patch(api: MetricsApi, project: str, change: Change, error: 
     now = METRIC.canonical(rep)
     planned = change.after or {}
     if all(now.get(f.field) == planned.get(f.field) for f in change.fields):
-        outcome: Outcome = "archived" if change.action == "archive" else "updated"
+        outcome: Outcome = "archived" if change.action == "archive" else "restored" if change.restore else "updated"
         return ChangeResult(project, change.key, change.action, outcome, "already applied")
     moved = [f.field for f in change.fields if now.get(f.field) != f.before]
     if not moved:
@@ -92,8 +135,10 @@ def apply_plan(
     parallelism: int = 4,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    comment: str | None = None,
 ) -> ApplyResult:
-    """Apply every change. `stop` (set on SIGINT) stops new changes; those in flight finish."""
+    """Apply every change. `stop` (set on SIGINT) stops new changes; those in flight finish. `comment` goes
+    with every update to LaunchDarkly's audit log."""
     work = plan.changes
     stop = stop or threading.Event()
     results: dict[int, ChangeResult] = {}
@@ -103,7 +148,7 @@ def apply_plan(
     def run(index: int, project: str, change: Change) -> ChangeResult:
         if stop.is_set():
             return ChangeResult(project, change.key, change.action, "skipped", "not started: apply was interrupted")
-        return _apply_one(api, project, change)
+        return _apply_one(api, project, change, comment)
 
     pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply")
     pending: dict[Future[ChangeResult], int] = {

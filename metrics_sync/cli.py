@@ -15,12 +15,13 @@ from types import ModuleType
 from typing import IO, Any, NoReturn
 
 from metrics_sync import __version__
-from metrics_sync.commands import apply, emulator, export, plan, schema, validate
+from metrics_sync.commands import apply, doctor, emulator, export, plan, schema, validate
 from metrics_sync.errors import MetricsSyncError, UsageError, redact
 from metrics_sync.runtime import Runtime
 
 COMMANDS: dict[str, ModuleType] = {
-    "validate": validate, "plan": plan, "apply": apply, "export": export, "schema": schema, "emulator": emulator,
+    "validate": validate, "plan": plan, "apply": apply, "export": export, "doctor": doctor, "schema": schema,
+    "emulator": emulator,
 }
 # The common options: accepted before or after the command, so they are parsed with SUPPRESS defaults
 # (absent unless given) and filled in from here afterwards.
@@ -81,7 +82,7 @@ def parse(argv: Sequence[str], runtime: Runtime) -> argparse.Namespace:
     if not COMMANDS[args.command].CALLS_API:
         given = [flag for dest, flag in API_OPTIONS.items() if hasattr(args, dest)]
         if given:
-            raise UsageError(f"{given[0]} is only for commands that call LaunchDarkly (plan, apply, export), "
+            raise UsageError(f"{given[0]} is only for commands that call LaunchDarkly (plan, apply, export, doctor), "
                              f"not `{args.command}`")
     for name, value in DEFAULTS.items():
         if not hasattr(args, name):

@@ -147,6 +147,13 @@ class RateGate:
             b.remaining = min(b.remaining, left)  # answers arrive out of order: keep the lowest
 
 
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
 class Client:
     """LaunchDarkly's metric endpoints. Thread-safe: apply uses one client from several workers."""
 
@@ -173,6 +180,10 @@ class Client:
         self._clock, self._sleep = clock, sleep
         self._rng = rng or random.Random()
         self._gate = RateGate(clock, sleep, self._rng)
+        # LaunchDarkly documents a `{"comment", "patch"}` PATCH body, but the metric endpoint's schema
+        # declares only the bare array: when a wrapped patch is refused, the bare one is tried and the
+        # wrapper is not sent again (docs/launchdarkly-contract.md).
+        self._comments_accepted = True
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
@@ -275,10 +286,64 @@ class Client:
         assert last is not None
         raise last
 
-    def patch_metric(self, project: str, key: str, operations: list[JSONDict]) -> JSONDict:
+    def patch_metric(self, project: str, key: str, operations: list[JSONDict], *,
+                     comment: str | None = None) -> JSONDict:
+        """Apply a JSON Patch; `comment` goes to LaunchDarkly's audit log when the API accepts it."""
         path = self._item_path(project, key)
-        response = self._request("PATCH", path, "/api/v2/metrics/{projectKey}/{metricKey}", json_body=operations)
+        route = "/api/v2/metrics/{projectKey}/{metricKey}"
+        if comment and self._comments_accepted:
+            try:
+                response = self._request("PATCH", path, route, json_body={"comment": comment, "patch": operations})
+                return self._object(self._json(response, "PATCH", path), "PATCH", path)
+            except ApiError as exc:
+                if exc.status != 400:
+                    raise
+                wrapped_error = exc
+            try:
+                response = self._request("PATCH", path, route, json_body=operations)
+            except ApiError as exc:
+                if exc.status == 400:
+                    raise wrapped_error from None  # the patch itself is refused, wrapped or not
+                raise
+            self._comments_accepted = False
+            self._note("LaunchDarkly refused the comment wrapper on PATCH; sending bare JSON Patch from now on")
+            return self._object(self._json(response, "PATCH", path), "PATCH", path)
+        response = self._request("PATCH", path, route, json_body=operations)
         return self._object(self._json(response, "PATCH", path), "PATCH", path)
+
+    def experiment_units(self, project: str) -> list[str]:
+        """The context kinds available for experiments in `project` (its experimentation settings).
+
+        Older API clients list this endpoint as beta: when the pinned version gets 403, it is asked again with
+        `LD-API-Version: beta` (docs/launchdarkly-contract.md)."""
+        path = f"/api/v2/projects/{quote(project, safe='')}/experimentation-settings"
+        route = "/api/v2/projects/{projectKey}/experimentation-settings"
+        try:
+            response = self._request("GET", path, route)
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+            response = self._request("GET", path, route, headers={"LD-API-Version": "beta"})
+        data = self._object(self._json(response, "GET", path), "GET", path)
+        units = data.get("randomizationUnits")
+        if not isinstance(units, list):
+            raise ApiError("GET", path, response.status_code, "the experimentation settings have no "
+                           "`randomizationUnits` list")
+        return [u["randomizationUnit"] for u in units
+                if isinstance(u, dict) and isinstance(u.get("randomizationUnit"), str)]
+
+    def probe(self, method: str, path: str, route: str, *, params: Mapping[str, Any] | None = None,
+              json_body: Any = None, headers: Mapping[str, str] | None = None) -> Answer:
+        """One request whose answer is returned whatever its status (for `doctor`, which observes how
+        LaunchDarkly answers); rate limits and retries work as for every other call. Never retries a write
+        that failed ambiguously."""
+        response = self._request(method, path, route, params=params, json_body=json_body, headers=headers,
+                                 retry_failures=method == "GET", errors_as_answers=True)
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()}, body)
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -302,6 +367,8 @@ class Client:
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         retry_failures: bool = True,
+        headers: Mapping[str, str] | None = None,
+        errors_as_answers: bool = False,
     ) -> httpx.Response:
         """Send one logical request: rate-limit pacing, retries, and error mapping.
 
@@ -310,7 +377,7 @@ class Client:
         """
         route_id = f"{method} {route}"
         content = None if json_body is None else json.dumps(json_body).encode()
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        headers = {**(headers or {}), **({"Content-Type": "application/json"} if content is not None else {})}
         attempt = 0
         while True:
             attempt += 1
@@ -345,7 +412,7 @@ class Client:
             if status >= 500 and retry_failures and attempt < self._retry.max_attempts:
                 self._backoff(attempt, f"{method} {path} answered {status}")
                 continue
-            if status >= 400:
+            if status >= 400 and not errors_as_answers:
                 raise self._error(method, path, response)
             return response
 

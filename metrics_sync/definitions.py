@@ -134,8 +134,24 @@ def _desired_metrics(
             problems.append(_deprecated(doc, (*path, "randomizationUnits")))
         fields = _merge_defaults(raw, defaults)
         adopt = data.get("adopt") is not False
-        metrics.append(DesiredMetric(project, raw["key"], fields, SourceRef(doc.file, line, col), adopt))
+        metrics.append(DesiredMetric(project, raw["key"], fields, SourceRef(doc.file, line, col), adopt,
+                                     _field_sources(doc, path, raw, fields)))
     return project, metrics, problems
+
+
+def _field_sources(doc: YamlDocument, path: tuple[str | int, ...], raw: dict[str, Any],
+                   fields: dict[str, Any]) -> dict[str, SourceRef]:
+    """Where each field of a metric is written: its own key, else the `defaults` it inherits."""
+    sources = {}
+    for name in fields:
+        own = name if name in raw else "randomizationUnits" if name == "analysisUnits" and "randomizationUnits" in raw \
+            else None
+        at: tuple[str | int, ...] = (*path, own) if own else ("defaults", name)
+        if not own and name == "analysisUnits" and name not in (doc.data.get("defaults") or {}):
+            at = ("defaults", "randomizationUnits")
+        line, col = doc.position(at)
+        sources[name] = SourceRef(doc.file, line, col)
+    return sources
 
 
 def _merge_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

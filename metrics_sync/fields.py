@@ -43,6 +43,7 @@ class Field:
     default: Any = NO_DEFAULT
     assigned_by_server: bool = False  # LaunchDarkly picks a value when omitted: compared only when the YAML sets it
     post: bool = True  # sent in the create body
+    set_after_create: bool = False  # LaunchDarkly does not take it in a POST: apply sets it with a PATCH after
     export: Export = "non-default"
     required: Condition | None = None  # the schema requires it (export writes it even when it equals the default)
     explicit: Condition | None = None  # export writes it even at its default, so the file says so
@@ -92,6 +93,10 @@ class Resource:
 
     def with_compare(self, compare: Compare) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.compare == compare)
+
+    @property
+    def set_after_create(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.set_after_create)
 
     @property
     def semantic_fields(self) -> tuple[str, ...]:
@@ -204,10 +209,9 @@ def _url_matcher(matcher: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _urls(value: Any, so_far: Fields) -> list[dict[str, Any]]:
-    urls = [_url_matcher(u) for u in value or [] if isinstance(u, Mapping)]
-    if len(urls) > 1:
-        urls.sort(key=lambda u: (str(u.get("kind")), str(u.get("url") or u.get("substring") or u.get("pattern"))))
-    return urls
+    # An ordered list: LaunchDarkly keeps the order written (its Terraform provider's tests read back
+    # `urls.0`, `urls.1` as configured), so the UI and export show the author's order.
+    return [_url_matcher(u) for u in value or [] if isinstance(u, Mapping)]
 
 
 def _analysis_units(raw: Fields) -> Any:
@@ -239,7 +243,9 @@ METRIC = Resource(
         Field("urls", compare="list", kinds=WEB, normalize=_urls, required=lambda m: m.get("kind") in WEB),
         Field("analysisUnits", compare="set", default=["user"], assigned_by_server=True, read=_analysis_units),
         Field("tags", compare="set", default=[]),
-        Field("maintainerId", assigned_by_server=True, export="never", read=_maintainer),
+        # The Terraform provider: "Maintainer can only be set after create" (docs/launchdarkly-contract.md).
+        Field("maintainerId", assigned_by_server=True, export="never", read=_maintainer, post=False,
+              set_after_create=True),
         Field("archived", default=False, post=False, normalize=lambda value, _: bool(value)),
     ),
     also_read=frozenset({"key", "_version", "_maintainer", "randomizationUnits", "experimentCount",

@@ -12,6 +12,8 @@ from metrics_sync.errors import UsageError
 
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temporary file and a rename, so a reader never sees half a file."""
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write {path}: the folder {path.parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -7,7 +7,7 @@ are never mutated after construction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 JSON = Any  # a JSON-compatible value (dict, list, str, int, float, bool, None)
@@ -59,6 +59,9 @@ class DesiredMetric:
     fields: dict[str, JSON]
     source: SourceRef
     adopt: bool = True  # take ownership (add the tag) when the key exists in LaunchDarkly without it
+    # Where each field is written (the metric's own line, or the file's `defaults` for inherited ones),
+    # so that errors about a field point at it.
+    field_sources: dict[str, SourceRef] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ class Change:
     body: dict[str, JSON] | None = None  # exact POST body for create
     remote_version: int | None = None  # remote `_version` the change was planned against
     adopt: bool = False  # an existing unmanaged metric taken under management
+    restore: bool = False  # an archived metric the definitions still define is brought back
     warnings: tuple[str, ...] = ()
 
 
@@ -118,6 +122,7 @@ class ProjectPlan:
     would_archive: list[str]  # managed metrics that left the YAML, archived only with --prune
     blocked: list[Blocked]
     refused: list[str]  # changes LaunchDarkly cannot make (e.g. a kind change); plan fails
+    warnings: list[str] = field(default_factory=list)  # e.g. a check that could not be made
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -151,7 +156,7 @@ class Plan:
         return sum(p.unchanged for p in self.projects)
 
 
-Outcome = Literal["created", "updated", "archived", "failed", "skipped"]
+Outcome = Literal["created", "updated", "restored", "archived", "failed", "skipped"]
 
 
 @dataclass(frozen=True)

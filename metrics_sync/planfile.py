@@ -32,6 +32,7 @@ def _change(c: Change) -> dict[str, Any]:
         "key": c.key,
         "metricType": c.metric_type,
         "adopt": c.adopt,
+        "restore": c.restore,
         "remoteVersion": c.remote_version,
         "fields": [{"field": f.field, "before": f.before, "after": f.after, "details": list(f.details)}
                    for f in c.fields],
@@ -61,6 +62,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
                 "wouldArchive": p.would_archive,
                 "blocked": [{"key": b.key, "reason": b.reason} for b in p.blocked],
                 "refused": p.refused,
+                "warnings": p.warnings,
             }
             for p in plan.projects
         ],
@@ -89,7 +91,7 @@ def from_dict(data: Any) -> Plan:
                         fields=[FieldChange(f["field"], f["before"], f["after"], tuple(f.get("details", [])))
                                 for f in c["fields"]],
                         patch=c["patch"], body=c["body"], remote_version=c["remoteVersion"], adopt=c["adopt"],
-                        warnings=tuple(c["warnings"]),
+                        restore=c.get("restore", False), warnings=tuple(c["warnings"]),
                     )
                     for c in p["changes"]
                 ],
@@ -98,6 +100,7 @@ def from_dict(data: Any) -> Plan:
                 would_archive=list(p["wouldArchive"]),
                 blocked=[Blocked(b["key"], b["reason"]) for b in p["blocked"]],
                 refused=list(p["refused"]),
+                warnings=list(p.get("warnings", [])),
             )
             for p in data["projects"]
         ]

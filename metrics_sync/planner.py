@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,15 +38,32 @@ class PlanOptions:
 
 
 def plan(desired: Mapping[str, Sequence[DesiredMetric]], remote: Mapping[str, Sequence[Mapping[str, Any]]],
-         options: PlanOptions) -> Plan:
-    """Plan every project the definitions name. `remote` maps project -> API list representations."""
-    projects = [plan_project(p, desired[p], remote.get(p, []), options) for p in sorted(desired)]
+         options: PlanOptions, *, details: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+         experiment_units: Mapping[str, Collection[str] | None] | None = None,
+         notes: Mapping[str, Sequence[str]] | None = None) -> Plan:
+    """Plan every project the definitions name. `remote` maps project -> API list representations;
+    `details` project -> key -> single reads with expansions of the metrics that may be archived
+    (`prune_candidates`); `experiment_units` project -> the context kinds available for experiments (None:
+    not read); `notes` project -> warnings from reading LaunchDarkly."""
+    projects = [plan_project(p, desired[p], remote.get(p, []), options, details=(details or {}).get(p),
+                             experiment_units=(experiment_units or {}).get(p), notes=(notes or {}).get(p, ()))
+                for p in sorted(desired)]
     return Plan(projects=projects, prune=options.prune, ownership_tag=options.ownership_tag,
                 base_url_host=options.base_url_host, tool_version=options.tool_version)
 
 
+def prune_candidates(desired: Sequence[DesiredMetric], remote: Sequence[Mapping[str, Any]],
+                     ownership_tag: str) -> list[str]:
+    """Managed, unarchived metrics that left the definitions: the only ones plan reads one by one, to know
+    for certain whether running experiments or guarded rollouts use them."""
+    defined = {m.key for m in desired}
+    return sorted(str(r["key"]) for r in remote if str(r["key"]) not in defined
+                  and ownership_tag in (r.get("tags") or []) and not r.get("archived"))
+
+
 def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequence[Mapping[str, Any]],
-                 options: PlanOptions) -> ProjectPlan:
+                 options: PlanOptions, *, details: Mapping[str, Mapping[str, Any]] | None = None,
+                 experiment_units: Collection[str] | None = None, notes: Sequence[str] = ()) -> ProjectPlan:
     tag = options.ownership_tag
     remote_by_key = {str(r["key"]): r for r in remote}
     wanted = _wanted(desired, tag)
@@ -55,6 +72,8 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
     refused: list[str] = []
     unchanged = 0
 
+    if experiment_units is not None:
+        refused.extend(_unavailable_units(project, desired, wanted, experiment_units))
     for key in sorted(wanted):
         after = wanted[key]
         rep = remote_by_key.get(key)
@@ -71,18 +90,18 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
             # `adopt: false`: compare and update the metric, but leave it without the ownership tag.
             after = {**after, "tags": [t for t in after["tags"] if t != tag]}
         if before["kind"] != after["kind"]:
-            refused.append(f"metric `{key}` in project `{project}`: kind cannot change from {before['kind']} to "
-                           f"{after['kind']} (LaunchDarkly cannot change a metric's kind or key); give the new "
-                           f"definition a new key, and archive the old metric with --prune")
+            refused.append(f"{metrics[key].source}: metric `{key}` in project `{project}`: kind cannot change from "
+                           f"{before['kind']} to {after['kind']} (LaunchDarkly cannot change a metric's kind or "
+                           f"key); give the new definition a new key, and archive the old metric with --prune")
             continue
-        fields = _differences(after, before) + _missing_required(after, rep, before)
+        fields, patch = diff(after, rep)
         if not fields:
             unchanged += 1
             continue
         changes.append(Change(
-            "update", key, metric_type(after), before, after, fields, _patch(rep, fields),
+            "update", key, metric_type(after), before, after, fields, patch,
             remote_version=_version(rep), adopt=tag in after["tags"] and tag not in before["tags"],
-            warnings=_warnings(key, fields, rep),
+            restore=bool(before["archived"]) and not after["archived"], warnings=_warnings(key, fields, rep),
         ))
 
     would_archive: list[str] = []
@@ -96,9 +115,9 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
             continue
         if before["archived"]:
             continue  # left the YAML and already archived: nothing to do
-        experiments, rollouts = connections(rep)
-        if experiments or rollouts:
-            blocked.append(Blocked(key, _usage(experiments, rollouts)))
+        usage = usage_of((details or {}).get(key) or rep)
+        if usage.blocks:
+            blocked.append(Blocked(key, usage.reason))
             continue
         if not options.prune:
             would_archive.append(key)
@@ -106,7 +125,8 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
         after = {**before, "archived": True}
         fields = [FieldChange("archived", False, True)]
         changes.append(Change("archive", key, metric_type(before), before, after, fields,
-                              _patch(rep, fields), remote_version=_version(rep)))
+                              guarded_patch(rep, fields), remote_version=_version(rep),
+                              warnings=(usage.note,) if usage.note else ()))
 
     return ProjectPlan(
         project=project,
@@ -117,7 +137,33 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
         would_archive=would_archive,
         blocked=blocked,
         refused=refused,
+        warnings=list(notes),
     )
+
+
+def diff(after: Mapping[str, Any], rep: Mapping[str, Any]) -> tuple[list[FieldChange], list[dict[str, Any]]]:
+    """The fields in which the representation `rep` differs from the desired canonical form `after`, and the
+    guarded JSON Patch that makes it so (apply uses it too, to restore a metric the list did not show)."""
+    before = METRIC.canonical(rep)
+    fields = _differences(after, before) + _missing_required(after, rep, before)
+    return fields, guarded_patch(rep, fields)
+
+
+def _unavailable_units(project: str, desired: Sequence[DesiredMetric], wanted: Mapping[str, Mapping[str, Any]],
+                       available: Collection[str]) -> list[str]:
+    """Analysis units must be context kinds available for experiments in the project (LaunchDarkly answers
+    400 otherwise): refused here, with the place in the YAML, before anything is written."""
+    refused = []
+    shown = ", ".join(sorted(available)) or "none"
+    for metric in desired:
+        missing = [u for u in wanted[metric.key].get("analysisUnits", []) if u not in available]
+        if missing:
+            where = metric.field_sources.get("analysisUnits", metric.source)
+            names = ", ".join(f"`{u}`" for u in missing)
+            refused.append(f"{where}: metric `{metric.key}`: analysis unit {names} is not a context kind available "
+                           f"for experiments in project `{project}` (available: {shown}); make it available in "
+                           f"the project's experimentation settings, or use one of those")
+    return refused
 
 
 def desired_canonical(metric: DesiredMetric, ownership_tag: str) -> dict[str, Any]:
@@ -202,7 +248,7 @@ def to_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
-def _patch(rep: Mapping[str, Any], fields: Sequence[FieldChange]) -> list[dict[str, Any]]:
+def guarded_patch(rep: Mapping[str, Any], fields: Sequence[FieldChange]) -> list[dict[str, Any]]:
     """JSON Patch for the changed fields: `test` each on the raw value seen now, then set it."""
     tests: list[dict[str, Any]] = []
     sets: list[dict[str, Any]] = []
@@ -219,11 +265,38 @@ def _patch(rep: Mapping[str, Any], fields: Sequence[FieldChange]) -> list[dict[s
     return tests + sets
 
 
-def connections(remote: Mapping[str, Any]) -> tuple[int, int]:
-    """(experiments, guarded rollouts) a remote metric is used by, from its list representation."""
-    experiments = max(int(remote.get("experimentCount") or 0), int(remote.get("activeExperimentCount") or 0))
-    rollouts = int(remote.get("activeGuardedRolloutCount") or 0)
-    return experiments, rollouts
+@dataclass(frozen=True)
+class Usage:
+    """What uses a metric, as far as LaunchDarkly said (`reason` when that blocks archiving it)."""
+
+    blocks: bool
+    reason: str = ""
+    note: str = ""  # for a metric that may be archived but has history worth mentioning
+
+
+def usage_of(rep: Mapping[str, Any]) -> Usage:
+    """Whether running experiments or guarded rollouts use a metric, from a single read with expansions
+    (`experiments`, `guardedRollouts` and the active counters; the list documents only `experimentCount`).
+    When LaunchDarkly does not say whether they run, the metric is treated as in use."""
+    running = _count(rep.get("activeExperimentCount"))
+    rollouts = _count(rep.get("activeGuardedRolloutCount"))
+    experiments = [e for e in rep.get("experiments") or [] if isinstance(e, Mapping) and not e.get("archivedDate")]
+    total = max(_count(rep.get("experimentCount")) or 0, len(experiments))
+    guarded = [g for g in rep.get("guardedRollouts") or [] if isinstance(g, Mapping)]
+    if running or rollouts:
+        return Usage(True, _usage(running or 0, rollouts or 0, "running "))
+    unknown_experiments = running is None and total > 0
+    unknown_rollouts = rollouts is None and bool(guarded)
+    if unknown_experiments or unknown_rollouts:
+        return Usage(True, _usage(total if unknown_experiments else 0, len(guarded) if unknown_rollouts else 0)
+                     + " (LaunchDarkly did not say whether they are running)")
+    if total:
+        return Usage(False, note=f"{_usage(total, 0)}, none of them running; their results stay in LaunchDarkly")
+    return Usage(False)
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _version(rep: Mapping[str, Any]) -> int | None:
@@ -231,17 +304,18 @@ def _version(rep: Mapping[str, Any]) -> int | None:
     return version if isinstance(version, int) and not isinstance(version, bool) else None
 
 
-def _usage(experiments: int, rollouts: int) -> str:
+def _usage(experiments: int, rollouts: int, adjective: str = "") -> str:
     parts = []
     if experiments:
-        parts.append(f"{experiments} experiment{'s' if experiments != 1 else ''}")
+        parts.append(f"{experiments} {adjective}experiment{'s' if experiments != 1 else ''}")
     if rollouts:
-        parts.append(f"{rollouts} guarded rollout{'s' if rollouts != 1 else ''}")
+        parts.append(f"{rollouts} {adjective}guarded rollout{'s' if rollouts != 1 else ''}")
     return "used by " + " and ".join(parts)
 
 
 def _warnings(key: str, fields: Sequence[FieldChange], rep: Mapping[str, Any]) -> tuple[str, ...]:
-    experiments, rollouts = connections(rep)
+    experiments = max(_count(rep.get("experimentCount")) or 0, _count(rep.get("activeExperimentCount")) or 0)
+    rollouts = _count(rep.get("activeGuardedRolloutCount")) or 0
     semantic = [f.field for f in fields if f.field in SEMANTIC_FIELDS]
     if not semantic or not (experiments or rollouts):
         return ()

@@ -62,23 +62,23 @@ def test_an_update_whose_answer_was_lost_counts_once() -> None:
 
 
 def test_fields_launchdarkly_did_not_keep_are_reported() -> None:
-    class DropsMaintainer(httpx.BaseTransport):
+    class DropsDescription(httpx.BaseTransport):
         def __init__(self, app: EmulatorApp) -> None:
             self.inner = httpx.WSGITransport(app=app)
 
         def handle_request(self, request: httpx.Request) -> httpx.Response:
             if request.method == "POST":
                 body = json.loads(request.content)
-                body.pop("maintainerId", None)  # as if the API ignored it
+                body.pop("description", None)  # as if the API ignored it
                 request = httpx.Request("POST", request.url, headers=request.headers, json=body)
             return self.inner.handle_request(request)
 
     store = Store(["shop"])
     definitions, _ = load_definitions([str(ROOT / "tests" / "fixtures" / "apply" / "maintained.yaml")])
     the_plan = plan(definitions.metrics, {"shop": []}, PlanOptions(ownership_tag=TAG))
-    result = apply_plan(the_plan, make_client(None, transport=DropsMaintainer(EmulatorApp(store, token=TOKEN))))
+    result = apply_plan(the_plan, make_client(None, transport=DropsDescription(EmulatorApp(store, token=TOKEN))))
     assert result.results[0].outcome == "created"
-    assert result.results[0].not_kept == ("maintainerId",)
+    assert result.results[0].not_kept == ("description",)
 
 
 def test_stop_lets_running_changes_finish_and_skips_the_rest() -> None:
@@ -108,6 +108,7 @@ def test_check_stale_reports_created_deleted_and_changed() -> None:
     store.patch("shop", "order-placed", [{"op": "replace", "path": "/name", "value": "X"}])
     the_plan = example_plan(store)
     store.patch("shop", "order-value", [{"op": "replace", "path": "/unit", "value": "GBP"}])
+    store.patch("shop", "order-placed", [{"op": "replace", "path": "/archived", "value": True}])
     store.delete("shop", "order-placed")
     remote = {"shop": store.snapshot_metrics("shop")}
     assert check_stale(the_plan, remote) == [

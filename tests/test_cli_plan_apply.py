@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from metrics_sync.emulator import EmulatorApp, Store
+from metrics_sync.emulator.readings import Readings
 from tests.conftest import ROOT, TOKEN, Result, run_cli
 
 ENV = {"LD_ACCESS_TOKEN": TOKEN, "LD_BASE_URL": "http://127.0.0.1:8765"}
@@ -19,10 +20,10 @@ ENV = {"LD_ACCESS_TOKEN": TOKEN, "LD_BASE_URL": "http://127.0.0.1:8765"}
 class Shop:
     """A copy of examples/ in a temp folder, and an in-process emulator serving project `shop`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, readings: Readings | None = None) -> None:
         self.root = root
         shutil.copytree(ROOT / "examples", root, ignore=shutil.ignore_patterns("*.py", "github"))
-        self.store = Store(["shop"])
+        self.store = Store(["shop"], readings=readings)
         self.app = EmulatorApp(self.store, token=TOKEN)
         self.transport: httpx.BaseTransport = httpx.WSGITransport(app=self.app)
 
@@ -236,8 +237,8 @@ def test_json_and_markdown_plans(shop: Shop) -> None:
     as_json = json.loads(shop.run("plan", "--format", "json").out)
     assert as_json["summary"] == {"create": 8, "update": 0, "archive": 0, "unchanged": 0}
     first = as_json["projects"][0]["changes"][0]
-    assert set(first) == {"action", "key", "metricType", "adopt", "remoteVersion", "fields", "before", "after",
-                          "patch", "body", "warnings"}
+    assert set(first) == {"action", "key", "metricType", "adopt", "restore", "remoteVersion", "fields", "before",
+                          "after", "patch", "body", "warnings"}
     markdown = shop.run("plan", "--format", "markdown").out
     assert markdown.startswith("<!-- metrics-sync plan -->\n### metrics-sync plan\n\n"
                                "**Plan: 8 to create, 0 to update, 0 to archive, 0 unchanged.**\n")

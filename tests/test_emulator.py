@@ -67,11 +67,13 @@ def create(raw: Raw, body: dict[str, Any], project: str = "shop") -> dict[str, A
 def test_create_returns_201_with_the_full_representation(raw: Raw, body: dict[str, Any]) -> None:
     rep = create(raw, body)
     for field, value in body.items():
-        assert rep[field] == value
+        assert rep[field] == value, field
     assert rep["_version"] == 1 and len(rep["_id"]) == 24
     assert rep["_links"]["self"]["href"] == f"/api/v2/metrics/shop/{body['key']}"
     assert rep["dataSource"]["key"] == "launchdarkly-hosted"
     assert rep["maintainerId"] == TOKEN_MEMBER_ID and rep["_maintainer"]["_id"] == TOKEN_MEMBER_ID
+    assert rep.get("successCriteria") == body.get("successCriteria", "HigherThanBaseline" if body["kind"] == "custom"
+                                                 else None)
     assert rep["analysisType"] == body.get("analysisType", "mean")
     assert rep["eventDefault"] == {"disabled": body.get("analysisType") == "percentile", "value": 0}
     assert rep["randomizationUnits"] == rep["analysisUnits"] == ["user"]
@@ -83,7 +85,8 @@ def test_create_ignores_unknown_fields_silently(raw: Raw) -> None:
     assert "colour" not in rep and rep["_version"] == 1
 
 
-def test_create_accepts_the_deprecated_randomization_units(raw: Raw) -> None:
+def test_create_accepts_the_deprecated_randomization_units(raw: Raw, store: Store) -> None:
+    store.seed({"experimentationSettings": {"shop": ["user", "organization"]}})
     rep = create(raw, {**CUSTOM, "randomizationUnits": ["organization"]})
     assert rep["analysisUnits"] == rep["randomizationUnits"] == ["organization"]
 
@@ -118,7 +121,6 @@ def test_duplicate_key_is_a_conflict(raw: Raw) -> None:
     ({**CUSTOM, "isNumeric": "no"}, "isNumeric: invalid type"),
     ({**CUSTOM, "unitAggregationType": "median"}, "unitAggregationType: must be one of average, sum, count_distinct"),
     ({**CUSTOM, "tags": ["has space"]}, "tags: invalid value 'has space'"),
-    ({**CUSTOM, "maintainerId": "alice"}, "maintainerId: must be a member ID"),
 ])
 def test_create_enforces_launchdarkly_rules(raw: Raw, body: dict[str, Any], message: str) -> None:
     body = {k: v for k, v in body.items() if v is not None}
@@ -161,12 +163,37 @@ def test_list_pages_with_limit_offset_and_total_count(raw: Raw) -> None:
     assert len(raw.call("GET", "/api/v2/metrics/shop", params={"limit": 50}).json()["items"]) == 45
 
 
-@pytest.mark.parametrize("params", [{"limit": 51}, {"limit": 0}, {"limit": "x"}, {"offset": -1},
-                                    {"sort": "key"}, {"filter": "colour equals blue"}])
-def test_list_rejects_bad_parameters_with_400(raw: Raw, params: dict[str, Any]) -> None:
+@pytest.mark.parametrize("params", [{"limit": "x"}, {"filter": "colour equals blue"}, {"filter": "tags contains ["}])
+def test_list_rejects_malformed_parameters_with_400(raw: Raw, params: dict[str, Any]) -> None:
     response = raw.call("GET", "/api/v2/metrics/shop", params=params)
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_request"
+
+
+def test_list_invents_no_400s_for_values_the_spec_leaves_open(raw: Raw) -> None:
+    _fill(raw, 55)
+    assert len(raw.call("GET", "/api/v2/metrics/shop", params={"limit": 500}).json()["items"]) == 50
+    assert len(raw.call("GET", "/api/v2/metrics/shop", params={"limit": 0}).json()["items"]) == 1
+    assert raw.call("GET", "/api/v2/metrics/shop", params={"offset": -1}).json()["items"][0]["key"] == "m000"
+    unsorted = raw.call("GET", "/api/v2/metrics/shop", params={"sort": "key"}).json()["items"]
+    assert [m["key"] for m in unsorted][:3] == ["m000", "m001", "m002"]
+
+
+@pytest.mark.parametrize("expression, keys", [
+    ("dataSourceKeys anyOf [\"launchdarkly-hosted\"]", 3), ("dataSourceKeys notEquals [\"launchdarkly-hosted\"]", 0),
+    ("maintainerTeamKey equals 'growth'", 0), ("view equals 'checkout'", 3), ("query equals [\"m001\", \"m002\"]", 2),
+])
+def test_list_takes_every_filter_field_the_spec_lists(raw: Raw, expression: str, keys: int) -> None:
+    _fill(raw, 3)
+    response = raw.call("GET", "/api/v2/metrics/shop", params={"filter": expression})
+    assert response.status_code == 200 and len(response.json()["items"]) == keys
+
+
+def test_list_filters_by_version_ids(raw: Raw) -> None:
+    _fill(raw, 3)
+    version = raw.call("GET", "/api/v2/metrics/shop/m001").json()["_versionId"]
+    found = raw.call("GET", "/api/v2/metrics/shop", params={"filter": f"versionIds anyOf [\"{version}\"]"}).json()
+    assert [m["key"] for m in found["items"]] == ["m001"]
 
 
 def test_list_sorts_and_filters(raw: Raw) -> None:
@@ -247,7 +274,8 @@ def test_test_on_version_is_allowed(raw: Raw) -> None:
     ([{"op": "replace", "path": "/key", "value": "other"}], "key: cannot be changed"),
     ([{"op": "replace", "path": "/kind", "value": "pageview"}], "kind: cannot be changed"),
     ([{"op": "remove", "path": "/eventKey"}], "eventKey: required for custom metrics"),
-    ([{"op": "replace", "path": "/nothing", "value": 1}], "path /nothing does not exist"),
+    ([{"op": "replace", "path": "/nothing/deeper", "value": 1}], "path /nothing/deeper does not exist"),
+    ([{"op": "replace", "path": "/maintainerId", "value": "alice"}], "maintainerId: must be a member ID"),
     ([{"op": "jump", "path": "/name"}], "unknown patch operation 'jump'"),
     ({"op": "replace"}, "a JSON Patch must be an array of operations"),
 ])
@@ -274,7 +302,8 @@ def test_patch_ignores_fields_it_does_not_know(raw: Raw) -> None:
     assert "colour" not in rep and rep["_version"] == 1
 
 
-def test_patch_of_the_deprecated_units_name_updates_analysis_units(raw: Raw) -> None:
+def test_patch_of_the_deprecated_units_name_updates_analysis_units(raw: Raw, store: Store) -> None:
+    store.seed({"experimentationSettings": {"shop": ["user", "organization"]}})
     create(raw, CUSTOM)
     rep = raw.call("PATCH", "/api/v2/metrics/shop/order-placed", [
         {"op": "replace", "path": "/randomizationUnits", "value": ["organization"]}]).json()
@@ -288,11 +317,16 @@ def test_archive_by_patch(raw: Raw, store: Store) -> None:
     assert rep["archived"] is True and isinstance(rep["archivedAt"], int)
 
 
-def test_delete_is_204_then_404(raw: Raw) -> None:
+def test_delete_needs_the_metric_archived_and_unused(raw: Raw, store: Store) -> None:
     create(raw, CUSTOM)
+    refused = raw.call("DELETE", "/api/v2/metrics/shop/order-placed")
+    assert refused.status_code == 409 and "must be archived" in refused.json()["message"]
+    raw.call("PATCH", "/api/v2/metrics/shop/order-placed", [{"op": "replace", "path": "/archived", "value": True}])
     response = raw.call("DELETE", "/api/v2/metrics/shop/order-placed")
     assert response.status_code == 204 and response.content == b""
     assert raw.call("DELETE", "/api/v2/metrics/shop/order-placed").status_code == 404
+    store.seed({"projects": {"shop": [{**CUSTOM, "key": "used", "archived": True, "experimentCount": 1}]}})
+    assert raw.call("DELETE", "/api/v2/metrics/shop/used").status_code == 409
 
 
 def test_unknown_routes_and_methods(raw: Raw) -> None:
@@ -398,3 +432,94 @@ def test_seed_keeps_connection_counts_and_versions(store: Store) -> None:
     record = store.get("shop", "order-placed")
     assert record["_version"] == 4 and record["activeExperimentCount"] == 2
     assert store.seed({"projects": {"shop": [CUSTOM]}}) == 0  # existing keys are kept
+
+
+# --- what LaunchDarkly's sources say (docs/launchdarkly-contract.md) ------------------------------------
+
+def test_replace_of_an_absent_member_adds_it(raw: Raw) -> None:
+    create(raw, CUSTOM)
+    rep = raw.call("PATCH", "/api/v2/metrics/shop/order-placed", [
+        {"op": "replace", "path": "/description", "value": "added"}]).json()
+    assert rep["description"] == "added"
+
+
+def test_patch_accepts_the_comment_wrapper_and_records_the_comment(raw: Raw, emulator: EmulatorApp) -> None:
+    create(raw, CUSTOM)
+    rep = raw.call("PATCH", "/api/v2/metrics/shop/order-placed", {
+        "comment": "why", "patch": [{"op": "replace", "path": "/name", "value": "N"}]}).json()
+    assert rep["name"] == "N" and emulator.audit == [{"project": "shop", "key": "order-placed", "comment": "why"}]
+
+
+@pytest.mark.parametrize("status", [409, 400])
+def test_failed_test_status_follows_the_reading(status: int) -> None:
+    from metrics_sync.emulator.readings import Readings
+
+    raw = Raw(EmulatorApp(Store(["shop"], readings=Readings(failed_test_status=status)), token=TOKEN))
+    create(raw, CUSTOM)
+    refused = raw.call("PATCH", "/api/v2/metrics/shop/order-placed", [
+        {"op": "test", "path": "/name", "value": "stale"}, {"op": "replace", "path": "/name", "value": "N"}])
+    assert refused.status_code == status
+
+
+@pytest.mark.parametrize("kept", [False, True])
+def test_maintainer_on_create_follows_the_reading(kept: bool) -> None:
+    from metrics_sync.emulator.readings import Readings
+
+    readings = Readings(maintainer_on_create="kept" if kept else "ignored")
+    raw = Raw(EmulatorApp(Store(["shop"], readings=readings), token=TOKEN))
+    rep = create(raw, {**CUSTOM, "maintainerId": "6b1fdeadbeef1644facecafe"})
+    assert rep["maintainerId"] == ("6b1fdeadbeef1644facecafe" if kept else TOKEN_MEMBER_ID)
+
+
+def test_hidden_archived_metrics_and_omitted_counters_follow_the_readings() -> None:
+    from metrics_sync.emulator.readings import Readings
+
+    store = Store(["shop"], readings=Readings(archived_in_list="hidden", list_counters="omitted"))
+    raw = Raw(EmulatorApp(store, token=TOKEN))
+    create(raw, CUSTOM)
+    create(raw, {**CUSTOM, "key": "old"})
+    raw.call("PATCH", "/api/v2/metrics/shop/old", [{"op": "replace", "path": "/archived", "value": True}])
+    listed = raw.call("GET", "/api/v2/metrics/shop").json()
+    assert [m["key"] for m in listed["items"]] == ["order-placed"] and listed["totalCount"] == 1
+    assert "activeExperimentCount" not in listed["items"][0]
+    single = raw.call("GET", "/api/v2/metrics/shop/old").json()
+    assert single["archived"] is True and single["activeExperimentCount"] == 0
+
+
+def test_analysis_units_must_be_available_for_experiments(raw: Raw, store: Store) -> None:
+    refused = raw.call("POST", "/api/v2/metrics/shop", {**CUSTOM, "analysisUnits": ["device"]})
+    assert refused.status_code == 400 and "not a context kind available for experiments" in refused.json()["message"]
+    settings = raw.http.get("/api/v2/projects/shop/experimentation-settings", headers={"Authorization": TOKEN})
+    assert settings.json()["randomizationUnits"] == [{"randomizationUnit": "user", "default": True, "_hidden": False}]
+    put = raw.http.put("/api/v2/projects/shop/experimentation-settings", headers={"Authorization": TOKEN},
+                       json={"randomizationUnits": [{"randomizationUnit": "user", "default": True},
+                                                    {"randomizationUnit": "device"}]})
+    assert put.status_code == 200
+    assert create(raw, {**CUSTOM, "analysisUnits": ["device"]})["analysisUnits"] == ["device"]
+
+
+def test_newer_fields_of_the_spec(raw: Raw, store: Store) -> None:
+    rep = create(raw, {**NUMERIC, "valueColumn": "amount"})
+    assert rep["valueColumn"] == "amount"
+    store.seed({"projects": {"shop": [{**CUSTOM, "key": "seen", "category": "Error monitoring",
+                                       "lastSeen": 1_790_000_000_000}]}})
+    seen = raw.call("GET", "/api/v2/metrics/shop/seen").json()
+    assert seen["category"] == "Error monitoring" and seen["lastSeen"] == 1_790_000_000_000
+
+
+def test_single_read_expands_guarded_rollouts(raw: Raw, store: Store) -> None:
+    rollout = {"_id": "r1", "flagKey": "new-checkout", "flagName": "New checkout", "environmentKey": "production",
+               "environmentName": "Production", "status": "monitoring", "creationDate": 1, "_links": {}}
+    store.seed({"projects": {"shop": [{**CUSTOM, "activeGuardedRolloutCount": 1, "guardedRollouts": [rollout]}]}})
+    plain = raw.call("GET", "/api/v2/metrics/shop/order-placed").json()
+    assert "guardedRollouts" not in plain
+    expanded = raw.call("GET", "/api/v2/metrics/shop/order-placed",
+                        params={"expand": "guardedRollouts,guardedRolloutCount"}).json()
+    assert expanded["guardedRollouts"] == [rollout] and expanded["guardedRolloutCount"] == 1
+
+
+def test_members(raw: Raw) -> None:
+    me = raw.http.get("/api/v2/members/me", headers={"Authorization": TOKEN}).json()
+    assert me["_id"] == TOKEN_MEMBER_ID
+    listed = raw.http.get("/api/v2/members", headers={"Authorization": TOKEN}).json()
+    assert [m["_id"] for m in listed["items"]] == [TOKEN_MEMBER_ID, "6b1fdeadbeef1644facecafe"]

@@ -48,7 +48,7 @@ class Project:
         root.mkdir()
         self.root = root
         self.store = Store(["shop"])
-        self.store.seed({"projects": {"shop": metrics}})
+        self.store.seed({"projects": {"shop": metrics}, "experimentationSettings": {"shop": ["user", "organization"]}})
         self.transport = httpx.WSGITransport(app=EmulatorApp(self.store, token=TOKEN))
 
     def run(self, *args: str) -> Result:

@@ -145,7 +145,7 @@ def test_a_killed_emulator_never_leaves_a_corrupt_state_file(tmp_path: Path) -> 
         for worker in workers:
             worker.join(timeout=10)
         data = json.loads(state.read_text())  # never torn
-        assert data["version"] == 1 and isinstance(data["projects"]["shop"], list)
+        assert data["formatVersion"] == 1 and isinstance(data["projects"]["shop"], list)
         assert not [p for p in tmp_path.iterdir() if p.name != "state.json" and not p.name.startswith(".state.json.")]
     reopened = Store([], state_file=state)
     # An answered create was written before it was answered: every acknowledged metric survived the kills.

@@ -17,7 +17,7 @@ import yaml
 from metrics_sync.apply import apply_plan
 from metrics_sync.definitions import load_definitions
 from metrics_sync.emulator import EmulatorApp, Store
-from metrics_sync.model import Plan, ProjectPlan
+from metrics_sync.model import DesiredMetric, Plan, ProjectPlan, SourceRef
 from metrics_sync.planner import PlanOptions, plan_project
 from tests.conftest import FIXTURES, TOKEN, make_client
 from tests.ldspec import ITEM, validate_request
@@ -41,7 +41,8 @@ def test_planner_case(path: Path, tmp_path: Path) -> None:
     case = yaml.safe_load(path.read_text())
     expect = case["expect"]
     store = Store(["shop"])
-    store.seed({"projects": {"shop": case["remote"]}})
+    store.seed({"projects": {"shop": case["remote"]},
+                "experimentationSettings": {"shop": ["user", "organization", "device"]}})
     result = _plan(case, tmp_path, store)
 
     by_action: dict[str, dict[str, Any]] = {"create": {}, "update": {}, "archive": {}}
@@ -72,7 +73,8 @@ def test_planner_case(path: Path, tmp_path: Path) -> None:
     assert result.unmanaged == expect.get("unmanaged", 0)
     assert result.would_archive == expect.get("would_archive", [])
     assert {b.key: b.reason for b in result.blocked} == expect.get("blocked", {})
-    assert result.refused == expect.get("refused", [])
+    # Refusals start with the place in the YAML (`…/metrics.yaml:LINE:COL: `).
+    assert [r.split("metrics.yaml:", 1)[1].split(": ", 1)[1] for r in result.refused] == expect.get("refused", [])
 
     # Apply the plan to the same emulator: planning again must show no changes.
     if result.refused:
@@ -83,3 +85,14 @@ def test_planner_case(path: Path, tmp_path: Path) -> None:
     assert all(not r.not_kept for r in outcome.results), outcome.results
     again = _plan(case, tmp_path, store)
     assert again.changes == []
+
+
+def test_a_conversion_made_numeric_sends_success_criteria_when_launchdarkly_had_none() -> None:
+    """Under the reading where LaunchDarkly does not fill in successCriteria for conversions, the PATCH that
+    makes one numeric must still carry it (LaunchDarkly requires it for numeric metrics)."""
+    desired = [DesiredMetric("shop", "v", {"key": "v", "name": "V", "kind": "custom", "eventKey": "e",
+                                            "isNumeric": True, "unit": "ms"}, SourceRef("m.yaml", 3, 5))]
+    remote = [{"key": "v", "name": "V", "kind": "custom", "eventKey": "e", "isNumeric": False, "_version": 1,
+               "tags": [TAG]}]
+    (change,) = plan_project("shop", desired, remote, PlanOptions(ownership_tag=TAG)).changes
+    assert change.patch[-1] == {"op": "add", "path": "/successCriteria", "value": "HigherThanBaseline"}

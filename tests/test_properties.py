@@ -109,7 +109,7 @@ def test_plan_is_deterministic(case: tuple[list[dict[str, Any]], list[dict[str, 
                                shuffler: random.Random) -> None:
     desired, remote_bodies, prune = case
     store = Store(["shop"])
-    store.seed({"projects": {"shop": remote_bodies}})
+    store.seed({"projects": {"shop": remote_bodies}, "experimentationSettings": {"shop": ["user", "organization"]}})
     remote = remote_of(store)
     options = PlanOptions(ownership_tag=OWNER, prune=prune)
     first = plan({"shop": desired_metrics(desired)}, {"shop": remote}, options)
@@ -125,7 +125,7 @@ def test_plan_is_deterministic(case: tuple[list[dict[str, Any]], list[dict[str, 
 def test_plan_apply_plan_is_empty(case: tuple[list[dict[str, Any]], list[dict[str, Any]], bool]) -> None:
     desired, remote_bodies, prune = case
     store = Store(["shop"])
-    store.seed({"projects": {"shop": remote_bodies}})
+    store.seed({"projects": {"shop": remote_bodies}, "experimentationSettings": {"shop": ["user", "organization"]}})
     options = PlanOptions(ownership_tag=OWNER, prune=prune)
     metrics = {"shop": desired_metrics(desired)}
     first = plan(metrics, {"shop": remote_of(store)}, options)

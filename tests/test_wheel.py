@@ -28,6 +28,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_contains_the_schema(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "metrics_sync/schemas/metrics.schema.json" in names
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
+    metadata = next(zipfile.ZipFile(wheel).read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
+    assert "License-Expression: Apache-2.0" in metadata
+    assert "Project-URL: Issues, https://github.com/metrics-sync/metrics-sync/issues" in metadata
     packaged = zipfile.ZipFile(wheel).read("metrics_sync/schemas/metrics.schema.json")
     assert packaged == (ROOT / "schemas" / "metrics.schema.json").read_bytes()
 

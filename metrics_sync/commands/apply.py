@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 HELP = "make LaunchDarkly match the definitions"
 CALLS_API = True
 MAX_PARALLELISM = 64
+MAX_COMMENT = 500
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +37,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prune", action="store_true", help="archive managed metrics that left the definitions")
     parser.add_argument("--parallelism", type=int, default=4, metavar="N", help="concurrent API writes (default 4)")
     parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("--comment", metavar="TEXT",
+                        help="why, for LaunchDarkly's audit log (default: metrics-sync apply, with the commit and "
+                             "pull request when run in CI)")
 
 
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
@@ -73,7 +77,8 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
         stop = threading.Event()
         with _graceful_interrupt(stop, runtime):
             result = apply_plan(the_plan, client, parallelism=args.parallelism,
-                                progress=_progress(runtime, len(the_plan.changes)), stop=stop)
+                                progress=_progress(runtime, len(the_plan.changes)), stop=stop,
+                                comment=audit_comment(args.comment, runtime.environ))
         if args.format == "text" and not args.plan:
             runtime.out("\n")
     runtime.out(results.json_text(result) if args.format == "json" else results.text(result, color=color))
@@ -93,6 +98,28 @@ def _verified_saved_plan(args: argparse.Namespace, runtime: Runtime, cfg: Config
         hashes = definitions_hashes(common.checked_definitions(args, runtime, cfg).metrics, saved.ownership_tag)
     verify_saved_plan(saved, host=client.host, definitions_hashes=hashes, list_metrics=client.list_metrics)
     return saved
+
+
+def audit_comment(given: str | None, environ: Mapping[str, str]) -> str:
+    """What LaunchDarkly's audit log shows for each update: `--comment`, else `metrics-sync apply` with the
+    commit and pull request CI describes (GitHub Actions, GitLab CI). Control characters are dropped and
+    the length is bounded: the text comes from the environment."""
+    if given:
+        text = given
+    else:
+        parts = []
+        sha = environ.get("GITHUB_SHA") or environ.get("CI_COMMIT_SHA")
+        repo = environ.get("GITHUB_REPOSITORY") or environ.get("CI_PROJECT_PATH")
+        if sha:
+            parts.append(f"commit {sha[:12]}" + (f" of {repo}" if repo else ""))
+        ref = environ.get("GITHUB_REF", "")
+        pull = ref.split("/")[2] if ref.startswith("refs/pull/") and ref.count("/") >= 3 else \
+            environ.get("CI_MERGE_REQUEST_IID")
+        if pull:
+            parts.append(f"pull request #{pull}")
+        text = "metrics-sync apply" + (f" ({', '.join(parts)})" if parts else "")
+    cleaned = "".join(c for c in text if c.isprintable())
+    return cleaned[:MAX_COMMENT] or "metrics-sync apply"
 
 
 def _confirmed(runtime: Runtime, count: int) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from metrics_sync import __version__
 from metrics_sync.commands import common
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 HELP = "show what apply would change in LaunchDarkly"
 CALLS_API = True
+# What a single read expands to learn whether running experiments or guarded rollouts use a metric.
+USAGE_EXPANSIONS = ("experiments", "experimentCount", "guardedRollouts", "guardedRolloutCount", "metricGroups")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,18 +31,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions) -> Plan:
-    """Read every project the definitions name and plan it."""
+    """Read every project the definitions name and plan it.
+
+    Reads: the paged list; then, only for managed metrics that left the definitions (archive candidates),
+    one read each with expansions, since only that read says for certain whether running experiments or
+    guarded rollouts use them; and, only for projects whose definitions set analysis units, the project's
+    experimentation settings. An in-sync plan makes list calls only."""
+    from metrics_sync.errors import ApiError
     from metrics_sync.fields import METRIC
     from metrics_sync.gc_tuning import gc_frozen, gc_paused
-    from metrics_sync.planner import PlanOptions, plan
+    from metrics_sync.planner import PlanOptions, plan, prune_candidates
 
+    remote: dict[str, list[dict[str, Any]]] = {}
+    details: dict[str, dict[str, dict[str, Any]]] = {}
+    units: dict[str, list[str] | None] = {}
+    notes: dict[str, list[str]] = {}
     with gc_frozen():
-        remote = {project: client.list_metrics(project, only=METRIC.remote_fields)
-                  for project in sorted(definitions.metrics)}
+        for project in sorted(definitions.metrics):
+            desired = definitions.metrics[project]
+            remote[project] = client.list_metrics(project, only=METRIC.remote_fields)
+            details[project] = {key: client.get_metric(project, key, expand=USAGE_EXPANSIONS)
+                                for key in prune_candidates(desired, remote[project], cfg.ownership_tag)}
+            if any("analysisUnits" in m.fields for m in desired):
+                try:
+                    units[project] = client.experiment_units(project)
+                except ApiError as exc:
+                    units[project] = None
+                    notes[project] = [f"analysis units were not checked against the project's experimentation "
+                                      f"settings ({exc.status or 'no answer'}: {exc.api_message})"]
     options = PlanOptions(ownership_tag=cfg.ownership_tag, prune=prune, base_url_host=client.host,
                           tool_version=__version__)
     with gc_paused():
-        return plan(definitions.metrics, remote, options)
+        return plan(definitions.metrics, remote, options, details=details, experiment_units=units, notes=notes)
 
 
 def run(args: argparse.Namespace, runtime: Runtime) -> int:

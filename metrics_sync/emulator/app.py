@@ -4,9 +4,14 @@ Endpoints (LaunchDarkly REST API v2):
     GET    /api/v2/metrics/{projectKey}              list (limit ≤ 50, offset, sort, filter, expand)
     POST   /api/v2/metrics/{projectKey}              create → 201
     GET    /api/v2/metrics/{projectKey}/{metricKey}  get (expand)
-    PATCH  /api/v2/metrics/{projectKey}/{metricKey}  RFC 6902 JSON Patch → 200
-    DELETE /api/v2/metrics/{projectKey}/{metricKey}  → 204
-and, outside LaunchDarkly's namespace, GET /_emulator/stats (request counts, for tests and benchmarks).
+    PATCH  /api/v2/metrics/{projectKey}/{metricKey}  RFC 6902 JSON Patch (or {"comment", "patch"}) → 200
+    DELETE /api/v2/metrics/{projectKey}/{metricKey}  → 204 (archived and unused metrics only)
+    GET    /api/v2/projects/{projectKey}/experimentation-settings   context kinds available for experiments
+    PUT    /api/v2/projects/{projectKey}/experimentation-settings
+    GET    /api/v2/members, /api/v2/members/{id|me}   the account's members (the token's own and one more)
+and, outside LaunchDarkly's namespace, GET /_emulator/stats (request counts, for tests and benchmarks) and
+GET /_emulator/audit (the comments PATCH requests carried, as LaunchDarkly's audit log would show them).
+Where LaunchDarkly's behaviour is unconfirmed, `Readings` (readings.py) chooses it.
 
 Errors use LaunchDarkly's body `{"code", "message", "id"}` and status codes. Stdlib only.
 """
@@ -29,15 +34,21 @@ from urllib.parse import parse_qs, urlencode
 from metrics_sync.emulator.filters import FilterError, matches, parse_filter
 from metrics_sync.emulator.jsonpatch import PatchError, PatchTestFailed
 from metrics_sync.emulator.rules import RuleError
-from metrics_sync.emulator.store import TOKEN_MEMBER_ID, Conflict, NotFound, Store
+from metrics_sync.emulator.store import TOKEN_MEMBER_ID, Conflict, DuplicateKey, NotFound, Store
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 COLLECTION = "/api/v2/metrics/{projectKey}"
 ITEM = "/api/v2/metrics/{projectKey}/{metricKey}"
+SETTINGS = "/api/v2/projects/{projectKey}/experimentation-settings"
+MEMBERS = "/api/v2/members"
+MEMBER = "/api/v2/members/{id}"
 _ROUTES = [
+    (re.compile(r"^/api/v2/members/?$"), MEMBERS, ("GET",)),
+    (re.compile(r"^/api/v2/members/(?P<member>[^/]+)/?$"), MEMBER, ("GET",)),
     (re.compile(r"^/api/v2/metrics/(?P<project>[^/]+)/?$"), COLLECTION, ("GET", "POST")),
     (re.compile(r"^/api/v2/metrics/(?P<project>[^/]+)/(?P<key>[^/]+)/?$"), ITEM, ("GET", "PATCH", "DELETE")),
+    (re.compile(r"^/api/v2/projects/(?P<project>[^/]+)/experimentation-settings/?$"), SETTINGS, ("GET", "PUT")),
 ]
 RATE_WINDOW_SECONDS = 10.0
 MAX_LIMIT = 50
@@ -128,6 +139,7 @@ class EmulatorApp:
         self.sleep = sleep
         self.log = log
         self.stats = Stats()
+        self.audit: list[dict[str, Any]] = []  # {"project", "key", "comment"} of each PATCH that carried one
         self._windows: dict[str, _Window] = {}
         self._burst_until = 0.0
         self._lock = threading.Lock()
@@ -155,10 +167,11 @@ class EmulatorApp:
         headers: list[tuple[str, str]] = []
         route_id = f"{method} (no route)"
         try:
-            if path == "/_emulator/stats":
+            if path in ("/_emulator/stats", "/_emulator/audit"):
                 self._authorize(environ, method)
                 with self._lock:
-                    return 200, self.stats.as_json(), headers
+                    body = self.stats.as_json() if path.endswith("stats") else {"items": list(self.audit)}
+                    return 200, body, headers
             with self._lock:
                 self.stats.total += 1
             match = self._route(method, path)
@@ -283,9 +296,21 @@ class EmulatorApp:
 
     def _dispatch(self, method: str, route: str, params: dict[str, str],
                   environ: dict[str, Any]) -> tuple[int, Any]:
-        project = params["project"]
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        readings = self.store.readings
+        if route == MEMBERS:
+            items = [_member(m) for m in MEMBER_IDS]
+            return 200, {"items": items, "totalCount": len(items),
+                         "_links": {"self": {"href": MEMBERS, "type": "application/json"}}}
+        if route == MEMBER:
+            wanted = TOKEN_MEMBER_ID if params["member"] == "me" else params["member"]
+            if wanted not in MEMBER_IDS:
+                raise ApiProblem(404, "not_found", "Unknown member")
+            return 200, _member(wanted)
+        project = params["project"]
         try:
+            if route == SETTINGS:
+                return 200, self._settings(project, method, environ)
             if route == COLLECTION and method == "GET":
                 return 200, self._list(project, query)
             if route == COLLECTION:
@@ -300,44 +325,83 @@ class EmulatorApp:
                 expand = _expand(query)
                 return 200, representation(project, self.store.get(project, key), detail=True, expand=expand)
             if method == "PATCH":
-                record, changed = self.store.patch_changed(project, key, _json_body(environ))
+                operations, comment = self._patch_body(_json_body(environ))
+                record, changed = self.store.patch_changed(project, key, operations)
                 if changed:
                     self._wrote("patched")
+                    if comment is not None:
+                        with self._lock:
+                            self.audit.append({"project": project, "key": key, "comment": comment})
                 return 200, representation(project, record, detail=True, expand=set())
             self.store.delete(project, key)
             self._wrote("deleted")
             return 204, None
         except NotFound as exc:
             raise ApiProblem(404, "not_found", str(exc)) from None
+        except DuplicateKey as exc:
+            if readings.duplicate_key_status == 400:
+                raise ApiProblem(400, "invalid_request", str(exc)) from None
+            raise ApiProblem(409, "conflict", str(exc)) from None
         except Conflict as exc:
             raise ApiProblem(409, "conflict", str(exc)) from None
         except PatchTestFailed as exc:
-            # RFC 5789: a patch that cannot apply to the resource's current state is a conflict.
+            # The spec lists both 400 and 409 for a PATCH; which one a failed `test` gets is unconfirmed.
+            if readings.failed_test_status == 400:
+                raise ApiProblem(400, "invalid_request", str(exc)) from None
             raise ApiProblem(409, "optimistic_locking_error", f"Conflict. {exc}") from None
         except (RuleError, PatchError) as exc:
             raise ApiProblem(400, "invalid_request", str(exc)) from None
+
+    def _patch_body(self, body: Any) -> tuple[Any, str | None]:
+        """A bare JSON Patch array, or LaunchDarkly's documented `{"comment": ..., "patch": [...]}` wrapper."""
+        if isinstance(body, dict) and "patch" in body:
+            if self.store.readings.comment_wrapper == "rejected":
+                raise ApiProblem(400, "invalid_request", "Invalid request body: expected a JSON Patch array")
+            comment = body.get("comment")
+            if comment is not None and not isinstance(comment, str):
+                raise ApiProblem(400, "invalid_request", "comment: must be a string")
+            return body["patch"], comment
+        return body, None
+
+    def _settings(self, project: str, method: str, environ: dict[str, Any]) -> dict[str, Any]:
+        """RandomizationSettingsRep: the context kinds available for experiments in a project."""
+        if method == "PUT":
+            body = _json_body(environ)
+            units = body.get("randomizationUnits") if isinstance(body, dict) else None
+            if not isinstance(units, list) or not all(
+                    isinstance(u, dict) and isinstance(u.get("randomizationUnit"), str) for u in units):
+                raise ApiProblem(400, "invalid_request", "randomizationUnits: required, a list of objects")
+            saved = self.store.set_experimentation_settings(project, [
+                {"randomizationUnit": u["randomizationUnit"], "default": bool(u.get("default", False)),
+                 "_hidden": False} for u in units])
+        else:
+            saved = self.store.experimentation_settings(project)
+        return {"_projectKey": project, "randomizationUnits": saved,
+                "_links": {"self": {"href": f"/api/v2/projects/{project}/experimentation-settings",
+                                    "type": "application/json"}}}
 
     def _wrote(self, kind: str) -> None:
         with self._lock:
             self.stats.writes[kind] += 1
 
     def _list(self, project: str, query: dict[str, list[str]]) -> dict[str, Any]:
-        limit = _int_param(query, "limit", DEFAULT_LIMIT)
-        offset = _int_param(query, "offset", 0)
-        if limit < 1 or limit > MAX_LIMIT:
-            raise ApiProblem(400, "invalid_request", f"limit: must be between 1 and {MAX_LIMIT}")
-        if offset < 0:
-            raise ApiProblem(400, "invalid_request", "offset: must not be negative")
+        # The spec documents `limit` (default 20, maximum 50), `offset`, `sort` (createdAt or name) and the
+        # filter fields; what LaunchDarkly answers to values outside that is unconfirmed, so the emulator
+        # invents no 400s: a larger limit is served as 50, an unknown sort as creation order.
+        limit = min(max(_int_param(query, "limit", DEFAULT_LIMIT), 1), MAX_LIMIT)
+        offset = max(_int_param(query, "offset", 0), 0)
         sort = (query.get("sort") or [""])[0]
+        if sort.lstrip("-") not in ("createdAt", "name"):
+            sort = ""
         raw_filter = (query.get("filter") or [""])[0]
-        if sort and sort.lstrip("-") not in ("createdAt", "name"):
-            raise ApiProblem(400, "invalid_request", "sort: must be createdAt or name")
         try:
             expressions = parse_filter(raw_filter) if raw_filter else []
         except FilterError as exc:
             raise ApiProblem(400, "invalid_request", f"filter: {exc}") from None
-        if sort or expressions:
-            records = [r for r in self.store.records(project) if matches(r, expressions)]
+        hide_archived = self.store.readings.archived_in_list == "hidden"
+        if sort or expressions or hide_archived:
+            records = [r for r in self.store.records(project)
+                       if matches(r, expressions) and not (hide_archived and r.get("archived"))]
             if sort:
                 sort_key = "_creationDate" if sort.lstrip("-") == "createdAt" else "name"
                 records.sort(key=lambda r: (r.get(sort_key), r["key"]), reverse=sort.startswith("-"))
@@ -345,8 +409,13 @@ class EmulatorApp:
         else:  # the common case (creation order, no filter): only the page is touched
             total, page = self.store.count(project), self.store.page(project, offset, limit)
         expand = _expand(query) & {"experimentCount"}
+        items = [representation(project, r, detail=False, expand=expand) for r in page]
+        if self.store.readings.list_counters == "omitted":
+            for item in items:
+                item.pop("activeExperimentCount", None)
+                item.pop("activeGuardedRolloutCount", None)
         return {
-            "items": [representation(project, r, detail=False, expand=expand) for r in page],
+            "items": items,
             "totalCount": total,
             "_links": _page_links(project, query, limit, offset, total),
         }
@@ -382,7 +451,7 @@ def _int_param(query: dict[str, list[str]], name: str, default: int) -> int:
     try:
         return int(values[0])
     except ValueError:
-        raise ApiProblem(400, "invalid_request", f"{name}: must be an integer") from None
+        raise ApiProblem(400, "invalid_request", f"{name}: must be an integer") from None  # the spec's int64
 
 
 def _expand(query: dict[str, list[str]]) -> set[str]:
@@ -405,6 +474,10 @@ def _page_links(project: str, query: dict[str, list[str]], limit: int, offset: i
     return links
 
 
+# The account's members: the token's own and one more (so that a maintainer can be someone else).
+MEMBER_IDS = (TOKEN_MEMBER_ID, "6b1fdeadbeef1644facecafe")
+
+
 def _member(member_id: str) -> dict[str, Any]:
     known = member_id == TOKEN_MEMBER_ID
     return {
@@ -418,7 +491,9 @@ def _member(member_id: str) -> dict[str, Any]:
 
 
 _DETAIL_ONLY = ("isActive",)
-_EXPANDABLE = ("experimentCount", "metricGroupCount", "experiments", "metricGroups")
+# `expand` of the single-metric GET (the spec); `guardedRollouts` have no declared shape: the emulator returns
+# what a seed gave (DependentMeasuredRolloutRep-like items).
+_EXPANDABLE = ("experimentCount", "metricGroupCount", "experiments", "metricGroups", "guardedRollouts")
 
 
 def representation(project: str, record: dict[str, Any], *, detail: bool, expand: set[str]) -> dict[str, Any]:
@@ -427,6 +502,8 @@ def representation(project: str, record: dict[str, Any], *, detail: bool, expand
     for name in _EXPANDABLE:
         if name in expand and name in record:
             rep[name] = record[name]
+    if "guardedRolloutCount" in expand:
+        rep["guardedRolloutCount"] = len(record.get("guardedRollouts") or [])
     key = record["key"]
     rep["_links"] = {
         "self": {"href": f"/api/v2/metrics/{project}/{key}", "type": "application/json"},

@@ -23,17 +23,21 @@ class Expression:
     values: tuple[str, ...]
 
 
-# field -> allowed operators
+# field -> allowed operators, as the spec's `getMetrics` documents them.
 SUPPORTED = {
-    "tags": ("contains",),
-    "query": ("equals",),
-    "eventKind": ("equals",),
-    "isNumeric": ("equals",),
-    "hasConnections": ("equals",),
-    "unitAggregationType": ("equals",),
-    "maintainerIds": ("anyOf",),
+    "dataSourceKeys": ("anyOf", "notEquals"),
     "eventKeys": ("anyOf",),
+    "eventKind": ("equals",),
+    "hasConnections": ("equals",),
+    "isNumeric": ("equals",),
+    "maintainerIds": ("anyOf",),
+    "maintainerTeamKey": ("equals",),
     "metricUsedIn": ("equals",),
+    "query": ("equals",),  # a string or a list
+    "tags": ("contains",),
+    "unitAggregationType": ("equals",),
+    "versionIds": ("anyOf",),
+    "view": ("equals",),
 }
 
 
@@ -105,9 +109,18 @@ def matches(record: dict[str, Any], expressions: list[Expression]) -> bool:
         if e.field == "tags" and not set(e.values) <= set(record.get("tags") or []):
             return False
         if e.field == "query":
-            needle = e.values[0].lower()
-            if needle not in record["key"].lower() and needle not in str(record.get("name", "")).lower():
+            text = (record["key"] + " " + str(record.get("name", ""))).lower()
+            if not any(value.lower() in text for value in e.values):
                 return False
+        if e.field == "dataSourceKeys":
+            source = (record.get("dataSource") or {}).get("key")
+            if (source in e.values) != (e.op == "anyOf"):
+                return False
+        if e.field == "versionIds" and record.get("_versionId") not in e.values:
+            return False
+        if e.field == "maintainerTeamKey":
+            return False  # the emulator's metrics are maintained by members, never by teams
+        # `view` (LaunchDarkly's views feature) is accepted and does not narrow: the emulator has no views.
         if e.field == "eventKind" and record.get("kind") != e.values[0]:
             return False
         if e.field == "isNumeric" and str(bool(record.get("isNumeric"))).lower() != e.values[0].lower():

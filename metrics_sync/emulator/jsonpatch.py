@@ -1,7 +1,9 @@
-"""RFC 6902 JSON Patch, as the emulator's PATCH endpoints apply it (stdlib only).
+"""RFC 6902 JSON Patch, as LaunchDarkly's PATCH endpoints apply it (stdlib only).
 
 All operations are applied to a deep copy; the patch is atomic: any failing operation (including a
-failed `test`) rejects the whole patch and leaves the document unchanged.
+failed `test`) rejects the whole patch and leaves the document unchanged. One departure from the RFC,
+as LaunchDarkly behaves: `replace` of an absent object member adds it (the Terraform provider replaces
+`/unit`, `/selector`, `/percentileValue` … on every update whether or not they are set).
 """
 
 from __future__ import annotations
@@ -112,6 +114,14 @@ def _equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _member_absent(doc: Any, tokens: list[str]) -> bool:
+    """True when `tokens` names a missing member of an existing object."""
+    if not tokens:
+        return False
+    parent = _parent(doc, tokens)
+    return isinstance(parent, dict) and tokens[-1] not in parent
+
+
 def apply_patch(doc: Any, operations: Any) -> Any:
     """Apply `operations` (a JSON Patch array) to a copy of `doc` and return the copy."""
     if not isinstance(operations, list):
@@ -129,7 +139,10 @@ def apply_patch(doc: Any, operations: Any) -> Any:
         elif kind == "remove":
             result, _ = _remove(result, tokens)
         elif kind == "replace":
-            get(result, path)  # must exist
+            if _member_absent(result, tokens):
+                result = _add(result, tokens, copy.deepcopy(op["value"]))
+                continue
+            get(result, path)  # an array index must exist
             result, _ = _remove(result, tokens) if tokens else (result, None)
             result = _add(result, tokens, copy.deepcopy(op["value"]))
         elif kind in ("move", "copy"):

@@ -29,7 +29,7 @@ EDITABLE_FIELDS = (
     "tags", "randomizationUnits", "analysisUnits", "maintainerId", "unitAggregationType", "analysisType",
     "percentileValue", "eventDefault", "archived", "dataSource", "filters", "windowStartOffset",
     "windowEndOffset", "winsorLowerPercentile", "winsorUpperPercentile", "winsorIncludeImputed", "traceQuery",
-    "traceValueLocation", "unitAggregationField", "denominator",
+    "traceValueLocation", "unitAggregationField", "denominator", "valueColumn",
 )
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -41,6 +41,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "windowStartOffset": (int,), "windowEndOffset": (int,), "winsorLowerPercentile": (int, float),
     "winsorUpperPercentile": (int, float), "winsorIncludeImputed": (bool,), "traceQuery": (str,),
     "traceValueLocation": (str,), "unitAggregationField": (str,), "denominator": (dict,),
+    "valueColumn": (str,),
 }
 
 

@@ -24,6 +24,7 @@ from typing import IO, Any, NoReturn
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
 from metrics_sync.emulator.app import FAULT_HEADER, EmulatorApp, Faults
+from metrics_sync.emulator.readings import CHOICES, Readings
 from metrics_sync.emulator.store import Store
 
 DEFAULT_TOKEN = "emulator-token"
@@ -117,7 +118,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slow-ms", type=float, default=1000.0, help="extra delay of a slow answer")
     p.add_argument("--random-seed", type=int, help="seed for --fail-rate, for repeatable runs")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    readings = p.add_argument_group(
+        "readings of LaunchDarkly's contract where its sources are silent (docs/launchdarkly-contract.md)")
+    helps = {
+        "archived_in_list": "whether the metric list shows archived metrics",
+        "failed_test_status": "the status of a PATCH whose `test` operation fails",
+        "maintainer_on_create": "whether a maintainerId sent in a POST is kept",
+        "list_counters": "whether list items carry activeExperimentCount/activeGuardedRolloutCount",
+        "comment_wrapper": 'whether PATCH accepts {"comment", "patch"}',
+        "duplicate_key_status": "the status of a POST whose key exists",
+    }
+    for name, choices in CHOICES.items():
+        readings.add_argument(f"--{name.replace('_', '-')}", choices=[str(c) for c in choices],
+                              default=str(choices[0]), help=helps[name])
     return p
+
+
+def readings_from(args: argparse.Namespace) -> Readings:
+    return Readings(**{name: type(choices[0])(getattr(args, name)) for name, choices in CHOICES.items()})
 
 
 def create_server(app: EmulatorApp, host: str, port: int) -> WSGIServer:
@@ -141,7 +159,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
                 raise _UsageError(f"--{name.replace('_', '-')} must be between 0 and 1")
         if args.rate_limit is not None and args.rate_limit < 1:
             raise _UsageError("--rate-limit must be at least 1")
-        store = Store(args.project or ["default"], state_file=args.state)
+        store = Store(args.project or ["default"], state_file=args.state, readings=readings_from(args))
         if args.seed:
             store.seed(json.loads(args.seed.read_text(encoding="utf-8")))
     except _UsageError as exc:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from metrics_sync.emulator.jsonpatch import apply_patch
-from metrics_sync.emulator.rules import EDITABLE_FIELDS, KEY_PATTERN, RuleError, check_metric
+from metrics_sync.emulator.readings import Readings
+from metrics_sync.emulator.rules import EDITABLE_FIELDS, RuleError, check_metric
 
 STATE_FORMAT_VERSION = 1
 # The member the emulator's token belongs to; it becomes the maintainer of metrics created without one.
@@ -28,7 +29,14 @@ TOKEN_MEMBER_ID = "569fdeadbeef1644facecafe"
 HOSTED_DATA_SOURCE = {"key": "launchdarkly-hosted", "_name": "LaunchDarkly"}
 # Connection data a seed may preload (experiments, guarded rollouts); read-only through the API.
 CONNECTION_FIELDS = ("experimentCount", "activeExperimentCount", "activeGuardedRolloutCount",
-                     "metricGroupCount", "experiments", "metricGroups")
+                     "metricGroupCount", "experiments", "metricGroups", "guardedRollouts")
+# Read-only fields of a representation that only LaunchDarkly sets; a seed may preload them.
+SERVER_SET_FIELDS = ("category", "lastSeen")
+# The context kinds a new project has available for experiments (LaunchDarkly's default `user`).
+DEFAULT_EXPERIMENT_UNITS = ({"randomizationUnit": "user", "default": True, "_hidden": False},)
+# The custom-metric success criteria LaunchDarkly fills in when a POST leaves it out (Terraform provider,
+# commit 147d7f4a: "add default to metric successCriteria field to comply with API update").
+DEFAULT_SUCCESS_CRITERIA = "HigherThanBaseline"
 
 
 class NotFound(Exception):
@@ -39,6 +47,10 @@ class Conflict(Exception):
     pass
 
 
+class DuplicateKey(Conflict):
+    """A create whose key exists in the project."""
+
+
 class Store:
     def __init__(
         self,
@@ -47,12 +59,16 @@ class Store:
         state_file: Path | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        readings: Readings | None = None,
     ) -> None:
         self._lock = threading.RLock()
         self._clock = clock
         self._rng = rng or random.Random()
+        self.readings = readings or Readings()
         self.state_file = state_file
         self.projects: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in projects}
+        # Per project: the randomization units (context kinds) available for experiments.
+        self.experiment_units: dict[str, list[dict[str, Any]]] = {}
         self._keys: dict[str, list[str]] = {}  # creation-ordered keys per project, for O(page) listing
         if state_file is not None:
             # A kill between writing a temporary file and renaming it leaves the temporary file behind.
@@ -65,15 +81,17 @@ class Store:
 
     def _load_state(self, path: Path) -> None:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or data.get("version") != STATE_FORMAT_VERSION:
+        if not isinstance(data, dict) or data.get("formatVersion", data.get("version")) != STATE_FORMAT_VERSION:
             raise ValueError(f"{path}: not an emulator state file (version {STATE_FORMAT_VERSION})")
         for project, metrics in data["projects"].items():
             self.projects[project] = {m["key"]: m for m in metrics}
+        self.experiment_units.update(data.get("experimentationSettings", {}))
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"version": STATE_FORMAT_VERSION,
-                    "projects": {p: list(copy.deepcopy(ms).values()) for p, ms in self.projects.items()}}
+            return {"formatVersion": STATE_FORMAT_VERSION,
+                    "projects": {p: list(copy.deepcopy(ms).values()) for p, ms in self.projects.items()},
+                    "experimentationSettings": copy.deepcopy(self.experiment_units)}
 
     def _persist(self) -> None:
         if self.state_file is None:
@@ -113,16 +131,24 @@ class Store:
     # --- operations --------------------------------------------------------------------------
 
     def seed(self, data: dict[str, Any]) -> int:
-        """Preload metrics (a seed file); existing keys are kept. Returns how many were added."""
+        """Preload metrics (a seed file); existing keys are kept. Returns how many were added.
+
+        A seed holds `{"projects": {key: [metric, ...]}}` and optionally `{"experimentationSettings": {key:
+        ["user", "organization", ...]}}`, the context kinds available for experiments in a project."""
         added = 0
         with self._lock:
+            for project, units in data.get("experimentationSettings", {}).items():
+                self.projects.setdefault(project, {})
+                self.experiment_units[project] = [
+                    {"randomizationUnit": unit, "default": index == 0, "_hidden": False}
+                    for index, unit in enumerate(units)]
             for project, metrics in data.get("projects", {}).items():
                 self.projects.setdefault(project, {})
                 for metric in metrics:
                     if metric.get("key") in self.projects[project]:
                         continue
-                    record = self._new_record(metric)
-                    for field in (*CONNECTION_FIELDS, "_version", "_creationDate", "archived"):
+                    record = self._new_record(project, metric, seeding=True)
+                    for field in (*CONNECTION_FIELDS, *SERVER_SET_FIELDS, "_version", "_creationDate", "archived"):
                         if field in metric:
                             record[field] = copy.deepcopy(metric[field])
                     if record["archived"]:
@@ -133,16 +159,22 @@ class Store:
             self._persist()
         return added
 
-    def _new_record(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _new_record(self, project: str, body: dict[str, Any], *, seeding: bool = False) -> dict[str, Any]:
         metric = {k: copy.deepcopy(v) for k, v in body.items() if k in EDITABLE_FIELDS or k == "key"}
         metric.pop("archived", None)
+        if not seeding and self.readings.maintainer_on_create == "ignored":
+            metric.pop("maintainerId", None)  # set by a PATCH after create, as the Terraform provider does
         # `randomizationUnits` is the deprecated name of `analysisUnits`; both are stored as one.
         units = metric.pop("randomizationUnits", None)
         if "analysisUnits" not in metric and units is not None:
             metric["analysisUnits"] = units
         check_metric(metric)
+        if not seeding:
+            self._check_units(project, metric)
         if metric["kind"] != "custom":
             metric.setdefault("isNumeric", False)
+        else:
+            metric.setdefault("successCriteria", DEFAULT_SUCCESS_CRITERIA)
         metric.setdefault("name", metric["key"])
         metric.setdefault("unitAggregationType", "average")
         metric.setdefault("analysisType", "mean")
@@ -210,8 +242,8 @@ class Store:
             metrics = self.project(project)
             key = body.get("key")
             if isinstance(key, str) and key in metrics:
-                raise Conflict(f"A metric with key {key!r} already exists in project {project!r}")
-            record = self._new_record(body)
+                raise DuplicateKey(f"A metric with key {key!r} already exists in project {project!r}")
+            record = self._new_record(project, body)
             metrics[record["key"]] = record
             self._keys.pop(project, None)
             self._persist()
@@ -252,6 +284,8 @@ class Store:
             updated["key"], updated["kind"] = current["key"], current["kind"]
             updated.setdefault("archived", False)
             check_metric(updated)
+            if updated.get("analysisUnits") != current.get("analysisUnits"):
+                self._check_units(project, updated)
             if updated == current:
                 return copy.deepcopy(current), False  # nothing changed: no new version
             if updated["archived"] and not current.get("archived"):
@@ -266,16 +300,45 @@ class Store:
             return copy.deepcopy(updated), True
 
     def delete(self, project: str, key: str) -> None:
+        """LaunchDarkly deletes only archived metrics, and none that experiments, guarded rollouts or metric
+        groups use (the Terraform provider's pull request #534: "The LaunchDarkly API now requires a metric to
+        be archived before it can be deleted"; a delete blocked by connections "also return[s] 409")."""
         with self._lock:
             metrics = self.project(project)
             if key not in metrics:
                 raise NotFound(f"Unknown metric key {key!r}")
+            record = metrics[key]
+            if not record.get("archived"):
+                raise Conflict(f"Metric {key!r} must be archived before it can be deleted")
+            if any(record.get(count) for count in ("experimentCount", "activeExperimentCount",
+                                                    "activeGuardedRolloutCount", "metricGroupCount")):
+                raise Conflict(f"Metric {key!r} is used by experiments, guarded rollouts or metric groups")
             del metrics[key]
             self._keys.pop(project, None)
             self._persist()
 
-    def is_valid_project_key(self, key: str) -> bool:
-        return bool(KEY_PATTERN.match(key))
+    # --- experimentation settings ---------------------------------------------------------------------
+
+    def experimentation_settings(self, project: str) -> list[dict[str, Any]]:
+        with self._lock:
+            self.project(project)
+            return copy.deepcopy(self.experiment_units.get(project, list(DEFAULT_EXPERIMENT_UNITS)))
+
+    def set_experimentation_settings(self, project: str, units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        with self._lock:
+            self.project(project)
+            self.experiment_units[project] = copy.deepcopy(units)
+            self._persist()
+            return copy.deepcopy(units)
+
+    def _check_units(self, project: str, metric: dict[str, Any]) -> None:
+        """Analysis units must be context kinds available for experiments in the project (the Terraform
+        provider's docs; its tests configure the project's experimentation settings first)."""
+        available = {u.get("randomizationUnit") for u in self.experimentation_settings(project)}
+        for unit in metric.get("analysisUnits") or []:
+            if unit not in available:
+                raise RuleError(f"analysisUnits: {unit!r} is not a context kind available for experiments in "
+                                f"project {project!r}")
 
 
 def _check_paths(operations: Any, current: dict[str, Any]) -> None:

@@ -29,7 +29,7 @@ def summary_line(plan: Plan) -> str:
 
 
 def _title(change: Change, symbols: dict[str, str] = _SYMBOL) -> str:
-    verb = "adopt" if change.adopt else change.action
+    verb = "adopt" if change.adopt else "restore" if change.restore else change.action
     return f"{symbols[change.action]} {verb} {change.key} ({change.metric_type})"
 
 
@@ -68,6 +68,8 @@ def _project_text(p: ProjectPlan, paint: Painter) -> list[str]:
         lines.append(f"  Not managed by metrics-sync (left alone): {p.unmanaged} metric{s}")
     for refusal in p.refused:
         lines.append("  " + paint("error", f"error: {refusal}"))
+    for warning in p.warnings:
+        lines.append("  " + paint("warning", f"warning: {warning}"))
     if len(lines) == 1:
         lines.append(f"  no changes ({p.unchanged} metric{'s' if p.unchanged != 1 else ''} in sync)")
     return lines

@@ -13,7 +13,8 @@ FORMAT_VERSION = 1
 
 def text(result: ApplyResult, *, color: bool = False) -> str:
     paint = Painter(color)
-    verbs = {"created": ("create", "+"), "updated": ("update", "~"), "archived": ("archive", "-")}
+    verbs = {"created": ("create", "+"), "updated": ("update", "~"), "restored": ("update", "~"),
+             "archived": ("archive", "-")}
     lines = []
     for r in result.results:
         where = f"{r.key}" if len({x.project for x in result.results}) == 1 else f"{r.project}/{r.key}"
@@ -34,8 +35,10 @@ def text(result: ApplyResult, *, color: bool = False) -> str:
 
 def apply_summary(result: ApplyResult) -> str:
     prefix = "Apply interrupted" if result.interrupted else "Apply complete"
+    restored = result.count("restored")
     text = (f"{prefix}: {result.count('created')} created, {result.count('updated')} updated, "
-            f"{result.count('archived')} archived, {result.count('failed')} failed.")
+            + (f"{restored} restored, " if restored else "")
+            + f"{result.count('archived')} archived, {result.count('failed')} failed.")
     skipped = result.count("skipped")
     if skipped:
         text = text[:-1] + f", {skipped} not started."
@@ -46,7 +49,7 @@ def json_text(result: ApplyResult) -> str:
     payload: dict[str, Any] = {
         "formatVersion": FORMAT_VERSION,
         "interrupted": result.interrupted,
-        "summary": {k: result.count(k) for k in ("created", "updated", "archived", "failed", "skipped")},
+        "summary": {k: result.count(k) for k in ("created", "updated", "restored", "archived", "failed", "skipped")},
         "results": [{"project": r.project, "key": r.key, "action": r.action, "outcome": r.outcome,
                      "message": r.message, "notKept": list(r.not_kept)} for r in result.results],
     }

@@ -1,0 +1,55 @@
+"""Switches for what LaunchDarkly's sources leave open: one per unconfirmed behaviour, so that the tests can
+run metrics-sync against every reading of its contract (docs/launchdarkly-contract.md lists the sources).
+
+The defaults are the reading the emulator considers most likely; `metrics-sync doctor --write` observes
+the real answer on a LaunchDarkly account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+CHOICES: dict[str, tuple[Any, ...]] = {
+    # Does the metric list include archived metrics? No source says; no filter for them exists.
+    "archived_in_list": ("listed", "hidden"),
+    # The status of a JSON Patch whose `test` fails: the spec lists both 400 and 409 for PATCH.
+    "failed_test_status": (409, 400),
+    # Is `maintainerId` in a POST kept? The Terraform provider sets it by PATCH after create, because it
+    # "can't be done during create".
+    "maintainer_on_create": ("ignored", "kept"),
+    # Do list items carry activeExperimentCount / activeGuardedRolloutCount? The spec documents only
+    # `expand=experimentCount` for the list.
+    "list_counters": ("included", "omitted"),
+    # Is the documented `{"comment", "patch"}` wrapper accepted by the metric PATCH? The metric endpoint's
+    # schema declares only the bare array.
+    "comment_wrapper": ("accepted", "rejected"),
+    # The status of a POST whose key exists: the spec lists 409 (and 400); the API overview's example error
+    # for an existing key is a 400 `invalid_request`.
+    "duplicate_key_status": (409, 400),
+}
+
+
+@dataclass(frozen=True)
+class Readings:
+    archived_in_list: str = "listed"
+    failed_test_status: int = 409
+    maintainer_on_create: str = "ignored"
+    list_counters: str = "included"
+    comment_wrapper: str = "accepted"
+    duplicate_key_status: int = 409
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if getattr(self, f.name) not in CHOICES[f.name]:
+                raise ValueError(f"{f.name} must be one of {', '.join(map(str, CHOICES[f.name]))}")
+
+
+def every_reading() -> list[Readings]:
+    """Each switch flipped on its own, plus all flipped together: what the end-to-end tests run under."""
+    variants = [Readings()]
+    for name, choices in CHOICES.items():
+        for choice in choices[1:]:
+            variants.append(Readings(**{name: choice}))
+    variants.append(Readings(**{name: choices[-1] for name, choices in CHOICES.items()}))
+    return variants

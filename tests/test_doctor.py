@@ -1,0 +1,84 @@
+"""`metrics-sync doctor`: read-only by default, exit 1 when an assumption metrics-sync needs is broken, a
+report without the token, and never a touch on metrics other than its own throw-away one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from metrics_sync.emulator import EmulatorApp, Store
+from tests.conftest import TOKEN, run_cli
+
+ENV = {"LD_ACCESS_TOKEN": TOKEN, "LD_BASE_URL": "http://127.0.0.1:8765"}
+EXISTING = {"key": "order-placed", "name": "Order placed", "kind": "custom", "eventKey": "order-placed",
+            "isNumeric": False}
+
+
+def _emulator() -> tuple[Store, EmulatorApp]:
+    store = Store(["shop"])
+    store.seed({"projects": {"shop": [EXISTING]}})
+    return store, EmulatorApp(store, token=TOKEN)
+
+
+def test_read_only_doctor_makes_no_write(tmp_path: Path) -> None:
+    _, app = _emulator()
+    result = run_cli("doctor", "--project", "shop", cwd=tmp_path, env=ENV, transport=httpx.WSGITransport(app=app))
+    assert result.code == 0, result.out
+    assert result.out.startswith("Checking LaunchDarkly at 127.0.0.1:8765, project shop (read-only; --write adds "
+                                 "the checks that create a metric)\n")
+    assert "  ok A1   the access token authenticates and may read the project's metrics" in result.out
+    assert sum(app.stats.writes.values()) == 0
+    assert all(route.startswith("GET") for route in app.stats.requests)
+    report = json.loads((tmp_path / "metrics-sync-doctor.json").read_text())
+    assert report["write"] is False and report["ok"] is True and TOKEN not in json.dumps(report)
+    assert result.err == "Report written to metrics-sync-doctor.json (it holds no access token).\n"
+
+
+def test_write_doctor_touches_only_its_own_metric(tmp_path: Path) -> None:
+    store, app = _emulator()
+    before = store.get("shop", "order-placed")
+    result = run_cli("doctor", "--project", "shop", "--write", "--report", "out/doctor.json", cwd=tmp_path,
+                     env=ENV, transport=httpx.WSGITransport(app=app))
+    assert result.code == 1
+    assert result.err.endswith(f"error: cannot write {tmp_path}/out/doctor.json: the folder {tmp_path}/out does "
+                               "not exist\n")
+    (tmp_path / "out").mkdir()
+    result = run_cli("doctor", "--project", "shop", "--write", "--report", "out/doctor.json", cwd=tmp_path,
+                     env=ENV, transport=httpx.WSGITransport(app=app))
+    assert result.code == 0, result.out
+    assert store.get("shop", "order-placed") == before
+    assert [m["key"] for m in store.snapshot_metrics("shop")] == ["order-placed"]
+    assert "Clean-up: metrics-sync-doctor-" in result.out and "was archived, then deleted." in result.out
+    created = [e for e in app.audit]  # the comment-wrapper check wrote to the throw-away metric only
+    assert all(e["key"].startswith("metrics-sync-doctor-") for e in created)
+
+
+def test_a_broken_assumption_exits_1_and_says_which(tmp_path: Path) -> None:
+    """A LaunchDarkly that ignored failed `test` operations would let guarded updates overwrite edits."""
+    store, app = _emulator()
+    inner = httpx.WSGITransport(app=app)
+
+    def ignoring_tests(request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            body = json.loads(request.content)
+            ops = body["patch"] if isinstance(body, dict) else body
+            if any(op["op"] == "test" and op["path"] == "/name" for op in ops):
+                current = store.get("shop", request.url.path.rsplit("/", 1)[1])
+                return httpx.Response(200, json=current)
+        return inner.handle_request(request)
+
+    result = run_cli("doctor", "--project", "shop", "--write", cwd=tmp_path, env=ENV,
+                     transport=httpx.MockTransport(ignoring_tests))
+    assert result.code == 1
+    assert "FAIL A8   a PATCH whose `test` fails is refused (400 or 409) and changes nothing" in result.out
+    assert "Broken: 1 assumption(s) metrics-sync needs: A8." in result.out
+    assert json.loads((tmp_path / "metrics-sync-doctor.json").read_text())["ok"] is False
+
+
+def test_an_unreadable_project_fails_the_first_check(tmp_path: Path) -> None:
+    _, app = _emulator()
+    result = run_cli("doctor", "--project", "nope", cwd=tmp_path, env=ENV, transport=httpx.WSGITransport(app=app))
+    assert result.code == 1
+    assert "FAIL A1   the access token authenticates and may read the project's metrics  404 not_found" in result.out
