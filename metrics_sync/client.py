@@ -1,12 +1,15 @@
-"""LaunchDarkly REST API client for metrics; the only module that imports `httpx`.
+"""LaunchDarkly REST API client for metrics; the only module that imports `httpx` (and `httpcore`).
 
-What it guarantees (see docs/security.md and the LaunchDarkly API overview):
+What it guarantees (see docs/security.md and docs/launchdarkly-contract.md):
   * every call carries `Authorization: <token>` (raw, no "Bearer"), `User-Agent: metrics-sync/<version>`
     (LaunchDarkly's partner guide asks integrations for a custom User-Agent) and `LD-API-Version: 20240415`;
-  * the token never appears in a log line, an exception, or this object's repr, and is never sent over
-    plain http:// except to a loopback host (the local emulator);
-  * rate limits are honoured: it waits for `Retry-After` / `X-Ratelimit-Reset` (epoch ms) with jitter,
-    and slows down before the `X-Ratelimit-*-Remaining` budget runs out;
+  * the token never appears in a log line, an exception, or this object's repr, and never travels over
+    plain http:// except straight to a loopback host (the local emulator): no proxy hop, no redirect;
+  * every answer is bounded: `timeout` bounds each whole request (connecting, headers and body), the body
+    is read up to `MAX_ANSWER_BYTES`, JSON is parsed strictly (remote.py), and only 2xx answers are data;
+  * every rate-limit wait is capped and long ones are announced (rate_limits.py);
+  * paging ends when the offset passes `totalCount`, when a page adds no new metric, or at a page cap
+    derived from `totalCount`; a count that makes no sense is an error;
   * GET/PATCH/DELETE are retried on 5xx, timeouts and connection errors with capped exponential
     backoff; a POST is never retried blindly: after an ambiguous failure it GETs the key to learn
     whether the metric was created.
@@ -14,27 +17,34 @@ What it guarantees (see docs/security.md and the LaunchDarkly API overview):
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
+import math
 import random
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import httpcore
 import httpx
 
 from metrics_sync import __version__
 from metrics_sync.errors import REDACTED, TOKEN_VARIABLES, ApiError, ConfigError
+from metrics_sync.rate_limits import RateGate, retry_after
+from metrics_sync.remote import KEY, BadJson, decode, metric_problem
 
 API_VERSION = "20240415"
 USER_AGENT = f"metrics-sync/{__version__}"
 PAGE_SIZE = 50  # LaunchDarkly's maximum for the metrics list
 DEFAULT_BASE_URL = "https://app.launchdarkly.com"
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a page of 50 metrics is well under 1 MB
+MAX_METRICS = 1_000_000  # a totalCount above this is not believed
+ROUTE_LIST = "/api/v2/metrics/{projectKey}"
+ROUTE_ITEM = "/api/v2/metrics/{projectKey}/{metricKey}"
 
 JSONDict = dict[str, Any]
 Log = Callable[[str], None]
@@ -69,89 +79,88 @@ class RetryPolicy:
     max_rate_limit_wait: float = 60.0
 
 
-class _Budget:
-    __slots__ = ("in_flight", "remaining", "reset_at")
-
-    def __init__(self) -> None:
-        self.remaining: int | None = None
-        self.reset_at = 0.0
-        self.in_flight = 0
-
-
-class RateGate:
-    """Paces requests so they stay inside LaunchDarkly's rate-limit windows.
-
-    Buckets: one per route (method + path template) for `X-Ratelimit-Route-*`, plus the account-wide
-    `X-Ratelimit-Global-*` and per-token `X-Ratelimit-Auth-Token-*` budgets. A request may start when
-    the last reported remaining budget, minus requests already in flight, is above zero; otherwise it
-    waits for the window's reset (plus jitter, so parallel workers do not stampede).
-    """
-
-    def __init__(self, clock: Callable[[], float], sleep: Callable[[float], None], rng: random.Random) -> None:
-        self._clock, self._sleep, self._rng = clock, sleep, rng
-        self._lock = threading.Lock()
-        self._buckets: dict[str, _Budget] = {}
-
-    def _bucket_names(self, route: str) -> tuple[str, ...]:
-        return (route, "global", "token")
-
-    def acquire(self, route: str) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                wait = 0.0
-                for name in self._bucket_names(route):
-                    b = self._buckets.get(name)
-                    if b is None or b.remaining is None:
-                        continue
-                    if now >= b.reset_at:  # the window has rolled over: its new budget is unknown
-                        b.remaining = None
-                        continue
-                    if b.remaining - b.in_flight <= 0:
-                        wait = max(wait, b.reset_at - now)
-                if wait <= 0:
-                    for name in self._bucket_names(route):
-                        self._buckets.setdefault(name, _Budget()).in_flight += 1
-                    return
-            self._sleep(wait + self._rng.uniform(0.01, 0.1))
-
-    def release(self, route: str, headers: Mapping[str, str] | None) -> None:
-        with self._lock:
-            for name in self._bucket_names(route):
-                b = self._buckets.setdefault(name, _Budget())
-                b.in_flight = max(0, b.in_flight - 1)
-            if headers is None:
-                return
-            self._observe(route, headers.get("x-ratelimit-route-remaining"), headers.get("x-ratelimit-reset"))
-            self._observe("global", headers.get("x-ratelimit-global-remaining"), headers.get("x-ratelimit-reset"))
-            self._observe("token", headers.get("x-ratelimit-auth-token-remaining"),
-                          headers.get("x-ratelimit-auth-token-reset"))
-
-    def block_until(self, route: str, reset_at: float) -> None:
-        """After a 429: nobody sends on this route before `reset_at`."""
-        with self._lock:
-            b = self._buckets.setdefault(route, _Budget())
-            b.remaining, b.reset_at = 0, max(b.reset_at, reset_at)
-
-    def _observe(self, name: str, remaining: str | None, reset: str | None) -> None:
-        if remaining is None or reset is None:
-            return
-        try:
-            left, reset_at = int(remaining), int(reset) / 1000.0
-        except ValueError:
-            return
-        b = self._buckets.setdefault(name, _Budget())
-        if b.remaining is None or reset_at > b.reset_at + 0.5:
-            b.remaining, b.reset_at = left, reset_at  # a new window
-        elif abs(reset_at - b.reset_at) <= 0.5:
-            b.remaining = min(b.remaining, left)  # answers arrive out of order: keep the lowest
-
-
 @dataclass(frozen=True)
 class Answer:
     status: int
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     body: Any
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    target: str  # the path and query asked for, for the --verbose log
+
+
+# --- a deadline for each whole request -------------------------------------------------------------------
+
+_deadline = threading.local()  # the monotonic time by which the current thread's request must be done
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose reads and writes never wait past the current request's deadline: httpx's own
+    timeouts bound each read, so a server sending one byte a second would never time out."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    @staticmethod
+    def _left(timeout: float | None) -> float | None:
+        deadline: float | None = getattr(_deadline, "at", None)
+        if deadline is None:
+            return timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout("the whole request took longer than --timeout")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._left(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, self._left(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(super().connect_tcp(host, port, _DeadlineStream._left(timeout), local_address,
+                                                   socket_options))
+
+
+def _install_deadlines(http: httpx.Client) -> None:
+    """Give every network transport of `http` (the direct one and the proxy mounts httpx built from the
+    environment) connections that respect the per-request deadline. Transports passed in by tests (the
+    in-process emulator) have no network to bound."""
+    for transport in (getattr(http, "_transport", None), *getattr(http, "_mounts", {}).values()):
+        pool = getattr(transport, "_pool", None) if isinstance(transport, httpx.HTTPTransport) else None
+        if pool is not None and hasattr(pool, "_network_backend"):
+            pool._network_backend = _DeadlineBackend()  # tests/test_hostile.py: a slow answer times out
+
+
+@contextmanager
+def _request_deadline(seconds: float) -> Iterator[None]:
+    _deadline.at = time.monotonic() + seconds
+    try:
+        yield
+    finally:
+        _deadline.at = None
+
+
+class _NoAuth(httpx.Auth):
+    """No credentials from a .netrc file: the Authorization header is the token, always."""
 
 
 class Client:
@@ -166,6 +175,7 @@ class Client:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         log: Log | None = None,
+        notice: Log | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -175,20 +185,27 @@ class Client:
                               f"set {TOKEN_VARIABLES[0]} (or {TOKEN_VARIABLES[1]}) to an API access token")
         self.base_url = check_base_url(base_url)
         self._token = token
+        self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._log = log
         self._clock, self._sleep = clock, sleep
         self._rng = rng or random.Random()
-        self._gate = RateGate(clock, sleep, self._rng)
+        self._gate = RateGate(clock, sleep, self._rng, max_wait=self._retry.max_rate_limit_wait,
+                              announce=notice)
         # LaunchDarkly documents a `{"comment", "patch"}` PATCH body, but the metric endpoint's schema
         # declares only the bare array: when a wrapped patch is refused, the bare one is tried and the
-        # wrapper is not sent again (docs/launchdarkly-contract.md).
+        # wrapper is not sent again (docs/launchdarkly-contract.md, A10).
         self._comments_accepted = True
+        # Environment settings (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE) are honoured for https: a proxy only
+        # tunnels the TLS connection, so the token stays encrypted end to end. For plain http, which only ever
+        # goes to loopback, they are not: a proxy would be a plain-text hop that sees the token.
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
             timeout=timeout,
             follow_redirects=False,  # a redirect could carry the token elsewhere
+            trust_env=self.base_url.startswith("https://"),
+            auth=_NoAuth(),
             headers={
                 "Authorization": token,
                 "User-Agent": USER_AGENT,
@@ -196,6 +213,7 @@ class Client:
                 "Accept": "application/json",
             },
         )
+        _install_deadlines(self._http)
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r}, token={REDACTED!r})"
@@ -218,38 +236,55 @@ class Client:
 
     def list_metrics(self, project: str, *, tags: Sequence[str] = (),
                      only: Collection[str] | None = None) -> list[JSONDict]:
-        """Every metric of `project` (having all `tags`), read with paged list calls only (limit 50, offset)
-        until totalCount. With `only`, each metric keeps just those fields (less memory on large projects)."""
-        path = f"/api/v2/metrics/{quote(project, safe='')}"
+        """Every metric of `project` (having all `tags`), read with paged list calls only (limit 50, offset).
+
+        Paging ends when the offset passes `totalCount`, when a page adds no new metric (a server that
+        repeats a page), or fails at a page cap derived from the first `totalCount` (a server that never
+        stops). With `only`, each metric keeps just those fields (less memory on large projects)."""
+        path = self._project_path(project)
         found: dict[str, JSONDict] = {}
         offset = 0
         params: dict[str, Any] = {"limit": PAGE_SIZE, "expand": "experimentCount"}
         if tags:
             params["filter"] = f"tags contains {json.dumps(list(tags))}"
+        max_pages: int | None = None
+        pages = 0
         while True:
             params["offset"] = offset
-            data = self._json(self._request("GET", path, "/api/v2/metrics/{projectKey}", params=dict(params)),
-                              "GET", path)
+            data = self._decode(self._request("GET", path, ROUTE_LIST, params=dict(params)), "GET", path)
             items = data.get("items") if isinstance(data, dict) else None
+            total = data.get("totalCount") if isinstance(data, dict) else None
             if not isinstance(items, list):
                 raise ApiError("GET", path, 200, "the metric list has no `items` array")
+            if not isinstance(total, int) or isinstance(total, bool) or not 0 <= total <= MAX_METRICS:
+                raise ApiError("GET", path, 200, f"the metric list gives no usable totalCount ({_brief(total)})",
+                               hint="LaunchDarkly's answer makes no sense; try again later")
+            if len(items) > PAGE_SIZE:
+                raise ApiError("GET", path, 200, f"a page holds {len(items)} metrics, more than the {PAGE_SIZE} "
+                               "asked for")
+            if max_pages is None:  # room for metrics created while the list is read
+                max_pages = math.ceil(total / PAGE_SIZE) + max(2, math.ceil(total / PAGE_SIZE / 10))
+            pages += 1
+            new = 0
             for item in items:
-                if isinstance(item, dict) and isinstance(item.get("key"), str):
-                    if only is not None:
-                        item = {k: v for k, v in item.items() if k in only}
-                    found.setdefault(item["key"], item)  # a metric created mid-listing can shift pages
+                problem = metric_problem(item)
+                if problem:
+                    raise ApiError("GET", path, 200, f"LaunchDarkly sent a malformed metric{_named(item)}: {problem}",
+                                   hint="nothing was changed; report it to LaunchDarkly if it persists")
+                if item["key"] not in found:
+                    new += 1
+                    found[item["key"]] = {k: v for k, v in item.items() if k in only} if only is not None else item
             offset += len(items)
-            total = data.get("totalCount")
-            if not items or (isinstance(total, int) and offset >= total) or (
-                    not isinstance(total, int) and len(items) < PAGE_SIZE):
+            if not items or new == 0 or offset >= total:
                 return list(found.values())
+            if pages >= max_pages:
+                raise ApiError("GET", path, 200, f"LaunchDarkly kept sending pages: {pages} pages for a totalCount "
+                               f"of {total}", hint="nothing was changed; try again later")
 
     def get_metric(self, project: str, key: str, expand: Sequence[str] = ()) -> JSONDict:
         path = self._item_path(project, key)
         params = {"expand": ",".join(expand)} if expand else None
-        data = self._json(self._request("GET", path, "/api/v2/metrics/{projectKey}/{metricKey}", params=params),
-                          "GET", path)
-        return self._object(data, "GET", path)
+        return self._metric(self._request("GET", path, ROUTE_ITEM, params=params), "GET", path)
 
     def find_metric(self, project: str, key: str) -> JSONDict | None:
         """The metric, or None when LaunchDarkly answers 404 for it."""
@@ -267,14 +302,13 @@ class Client:
         metric exists: the create had in fact happened. A POST is only sent again after a GET proved
         the metric absent, so a create is never duplicated.
         """
-        path = f"/api/v2/metrics/{quote(project, safe='')}"
+        path = self._project_path(project)
         key = str(body.get("key"))
         last: ApiError | None = None
         for _ in range(3):
             try:
-                response = self._request("POST", path, "/api/v2/metrics/{projectKey}", json_body=body,
-                                         retry_failures=False)
-                return self._object(self._json(response, "POST", path), "POST", path), False
+                reply = self._request("POST", path, ROUTE_LIST, json_body=body, retry_failures=False)
+                return self._metric(reply, "POST", path), False
             except ApiError as exc:
                 if not exc.ambiguous:
                     raise
@@ -290,66 +324,73 @@ class Client:
                      comment: str | None = None) -> JSONDict:
         """Apply a JSON Patch; `comment` goes to LaunchDarkly's audit log when the API accepts it."""
         path = self._item_path(project, key)
-        route = "/api/v2/metrics/{projectKey}/{metricKey}"
         if comment and self._comments_accepted:
             try:
-                response = self._request("PATCH", path, route, json_body={"comment": comment, "patch": operations})
-                return self._object(self._json(response, "PATCH", path), "PATCH", path)
+                reply = self._request("PATCH", path, ROUTE_ITEM, json_body={"comment": comment, "patch": operations})
+                return self._metric(reply, "PATCH", path)
             except ApiError as exc:
                 if exc.status != 400:
                     raise
                 wrapped_error = exc
             try:
-                response = self._request("PATCH", path, route, json_body=operations)
+                reply = self._request("PATCH", path, ROUTE_ITEM, json_body=operations)
             except ApiError as exc:
                 if exc.status == 400:
                     raise wrapped_error from None  # the patch itself is refused, wrapped or not
                 raise
             self._comments_accepted = False
             self._note("LaunchDarkly refused the comment wrapper on PATCH; sending bare JSON Patch from now on")
-            return self._object(self._json(response, "PATCH", path), "PATCH", path)
-        response = self._request("PATCH", path, route, json_body=operations)
-        return self._object(self._json(response, "PATCH", path), "PATCH", path)
+            return self._metric(reply, "PATCH", path)
+        return self._metric(self._request("PATCH", path, ROUTE_ITEM, json_body=operations), "PATCH", path)
 
     def experiment_units(self, project: str) -> list[str]:
         """The context kinds available for experiments in `project` (its experimentation settings).
 
         Older API clients list this endpoint as beta: when the pinned version gets 403, it is asked again with
-        `LD-API-Version: beta` (docs/launchdarkly-contract.md)."""
-        path = f"/api/v2/projects/{quote(project, safe='')}/experimentation-settings"
+        `LD-API-Version: beta` (docs/launchdarkly-contract.md, A12)."""
+        path = f"/api/v2/projects/{quote(self._key(project), safe='')}/experimentation-settings"
         route = "/api/v2/projects/{projectKey}/experimentation-settings"
         try:
-            response = self._request("GET", path, route)
+            reply = self._request("GET", path, route)
         except ApiError as exc:
             if exc.status != 403:
                 raise
-            response = self._request("GET", path, route, headers={"LD-API-Version": "beta"})
-        data = self._object(self._json(response, "GET", path), "GET", path)
-        units = data.get("randomizationUnits")
+            reply = self._request("GET", path, route, headers={"LD-API-Version": "beta"})
+        data = self._decode(reply, "GET", path)
+        units = data.get("randomizationUnits") if isinstance(data, dict) else None
         if not isinstance(units, list):
-            raise ApiError("GET", path, response.status_code, "the experimentation settings have no "
-                           "`randomizationUnits` list")
+            raise ApiError("GET", path, reply.status, "the experimentation settings have no `randomizationUnits` list")
         return [u["randomizationUnit"] for u in units
                 if isinstance(u, dict) and isinstance(u.get("randomizationUnit"), str)]
 
     def probe(self, method: str, path: str, route: str, *, params: Mapping[str, Any] | None = None,
               json_body: Any = None, headers: Mapping[str, str] | None = None) -> Answer:
         """One request whose answer is returned whatever its status (for `doctor`, which observes how
-        LaunchDarkly answers); rate limits and retries work as for every other call. Never retries a write
-        that failed ambiguously."""
-        response = self._request(method, path, route, params=params, json_body=json_body, headers=headers,
-                                 retry_failures=method == "GET", errors_as_answers=True)
+        LaunchDarkly answers); limits, rate limits and retries work as for every other call. Never retries a
+        write that failed ambiguously."""
+        reply = self._request(method, path, route, params=params, json_body=json_body, headers=headers,
+                              retry_failures=method == "GET", errors_as_answers=True)
         try:
-            body = response.json() if response.content else None
-        except ValueError:
+            body = decode(reply.content) if reply.content else None
+        except BadJson:
             body = None
-        return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()}, body)
+        return Answer(reply.status, {k.lower(): v for k, v in reply.headers.items()}, body)
 
     # --- plumbing ----------------------------------------------------------------------------------
 
     @staticmethod
-    def _item_path(project: str, key: str) -> str:
-        return f"/api/v2/metrics/{quote(project, safe='')}/{quote(key, safe='')}"
+    def _key(key: str) -> str:
+        """Keys go into URL paths: only those that follow LaunchDarkly's pattern (never `.` or `..`)."""
+        if not KEY.fullmatch(key):
+            raise ApiError("GET", "/api/v2/metrics", None, "a key does not follow LaunchDarkly's key pattern",
+                           hint="keys use letters, numbers, '.', '_' and '-', and start with a letter or number")
+        return key
+
+    def _project_path(self, project: str) -> str:
+        return f"/api/v2/metrics/{quote(self._key(project), safe='')}"
+
+    def _item_path(self, project: str, key: str) -> str:
+        return f"{self._project_path(project)}/{quote(self._key(key), safe='')}"
 
     def _note(self, message: str) -> None:
         if self._log:
@@ -369,52 +410,80 @@ class Client:
         retry_failures: bool = True,
         headers: Mapping[str, str] | None = None,
         errors_as_answers: bool = False,
-    ) -> httpx.Response:
-        """Send one logical request: rate-limit pacing, retries, and error mapping.
+    ) -> _Reply:
+        """Send one logical request: rate-limit pacing, retries, bounds, and error mapping.
 
         429 is retried for every method (the request was not processed). 5xx, timeouts and connection
         errors are retried only when `retry_failures` (never for POST, see create_metric).
         """
         route_id = f"{method} {route}"
-        content = None if json_body is None else json.dumps(json_body).encode()
+        content = None if json_body is None else json.dumps(json_body, allow_nan=False).encode()
         headers = {**(headers or {}), **({"Content-Type": "application/json"} if content is not None else {})}
         attempt = 0
         while True:
             attempt += 1
             self._gate.acquire(route_id)
             started = self._clock()
-            response_headers: Mapping[str, str] | None = None
+            reply: _Reply | None = None
             failure: ApiError | None = None
             try:
-                response = self._http.request(method, path, params=params, content=content, headers=headers)
-                response_headers = response.headers
+                reply = self._exchange(method, path, params, content, headers)
             except httpx.TimeoutException as exc:
                 failure = self._transport_error(method, path, "timed out", exc)
             except httpx.TransportError as exc:
                 failure = self._transport_error(method, path, "connection failed", exc)
+            except _TooLarge:
+                failure = ApiError(method, path, None, f"LaunchDarkly's answer is larger than "
+                                   f"{MAX_ANSWER_BYTES // (1024 * 1024)} MB; it was not read",
+                                   ambiguous=method != "GET", hint="nothing was read from it; try again later")
             finally:
-                self._gate.release(route_id, response_headers)
+                self._gate.release(route_id, reply.headers if reply is not None else None)
             if failure is not None:
-                if retry_failures and attempt < self._retry.max_attempts:
+                if retry_failures and failure.retryable and attempt < self._retry.max_attempts:
                     self._backoff(attempt, f"{method} {path} {failure.api_message}")
                     continue
                 raise failure
+            assert reply is not None
             elapsed = (self._clock() - started) * 1000
-            self._note(f"{method} {response.request.url.raw_path.decode()} -> {response.status_code} "
-                       f"({elapsed:.0f} ms)")
-            status = response.status_code
+            self._note(f"{method} {reply.target} -> {reply.status} ({elapsed:.0f} ms)")
+            status = reply.status
             if status == 429 and attempt < self._retry.max_attempts:
-                wait = self._rate_limit_wait(response)
+                wait = self._rate_limit_wait(reply)
                 self._gate.block_until(route_id, self._clock() + wait)
                 self._note(f"rate limited on {route_id}; waiting {wait:.1f} s")
-                self._sleep(wait)
+                self._gate.pause(wait, f"before retrying {method} {path}")
                 continue
             if status >= 500 and retry_failures and attempt < self._retry.max_attempts:
                 self._backoff(attempt, f"{method} {path} answered {status}")
                 continue
-            if status >= 400 and not errors_as_answers:
-                raise self._error(method, path, response)
-            return response
+            if 300 <= status < 400 and not errors_as_answers:
+                location = urlsplit(reply.headers.get("location", "")).netloc or "elsewhere"
+                raise ApiError(method, path, status, f"redirect to {location} not followed",
+                               hint="check --base-url (or LD_BASE_URL): it should be LaunchDarkly's own address")
+            if not 200 <= status < 300 and not errors_as_answers:
+                raise self._error(method, path, reply)
+            return reply
+
+    def _exchange(self, method: str, path: str, params: Mapping[str, Any] | None, content: bytes | None,
+                  headers: Mapping[str, str]) -> _Reply:
+        """One HTTP exchange, all of it within the timeout and the body within MAX_ANSWER_BYTES."""
+        with _request_deadline(self._timeout):
+            request = self._http.build_request(method, path, params=params, content=content, headers=headers)
+            response = self._http.send(request, stream=True)
+            try:
+                deadline = time.monotonic() + self._timeout
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():  # decoded: the cap also bounds a compressed answer
+                    size += len(chunk)
+                    if size > MAX_ANSWER_BYTES:
+                        raise _TooLarge()
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout("the whole request took longer than --timeout", request=request)
+                    chunks.append(chunk)
+            finally:
+                response.close()
+            return _Reply(response.status_code, response.headers, b"".join(chunks), request.url.raw_path.decode())
 
     def _transport_error(self, method: str, path: str, what: str, exc: Exception) -> ApiError:
         detail = self._redact(str(exc)) or type(exc).__name__
@@ -427,53 +496,58 @@ class Client:
         self._note(f"{why}; retrying in {delay:.2f} s (attempt {attempt + 1} of {self._retry.max_attempts})")
         self._sleep(delay)
 
-    def _rate_limit_wait(self, response: httpx.Response) -> float:
-        now = self._clock()
-        wait: float | None = None
-        retry_after = response.headers.get("retry-after")
-        if retry_after:
-            try:
-                wait = float(retry_after)
-            except ValueError:
-                try:
-                    wait = parsedate_to_datetime(retry_after).timestamp() - now
-                except (TypeError, ValueError):
-                    wait = None
-        reset = response.headers.get("x-ratelimit-reset") or response.headers.get("x-ratelimit-auth-token-reset")
-        if reset:
-            with contextlib.suppress(ValueError):
-                wait = max(wait or 0.0, int(reset) / 1000.0 - now)
+    def _rate_limit_wait(self, reply: _Reply) -> float:
+        wait = retry_after({k.lower(): v for k, v in reply.headers.items()}, self._clock())
         if wait is None:
             wait = self._retry.base_delay * 4
-        wait = min(max(wait, 0.0), self._retry.max_rate_limit_wait)
-        return wait + self._rng.uniform(0.05, 0.25)
+        return min(wait, self._retry.max_rate_limit_wait) + self._rng.uniform(0.05, 0.25)
 
-    def _json(self, response: httpx.Response, method: str, path: str) -> Any:
+    def _decode(self, reply: _Reply, method: str, path: str) -> Any:
         try:
-            return response.json()
-        except ValueError:
-            raise ApiError(method, path, response.status_code,
-                           "LaunchDarkly answered with a body that is not valid JSON",
+            return decode(reply.content)
+        except BadJson as exc:
+            raise ApiError(method, path, reply.status, f"LaunchDarkly's answer cannot be used: {exc}",
                            ambiguous=method != "GET", retryable=True) from None
 
-    @staticmethod
-    def _object(data: Any, method: str, path: str) -> JSONDict:
-        if not isinstance(data, dict):
-            raise ApiError(method, path, 200, "expected a JSON object from LaunchDarkly")
+    def _metric(self, reply: _Reply, method: str, path: str) -> JSONDict:
+        data = self._decode(reply, method, path)
+        problem = metric_problem(data)
+        if problem:
+            raise ApiError(method, path, reply.status, f"LaunchDarkly answered with a malformed metric{_named(data)}: "
+                           f"{problem}", ambiguous=method != "GET")
+        assert isinstance(data, dict)
         return data
 
-    def _error(self, method: str, path: str, response: httpx.Response) -> ApiError:
-        status = response.status_code
+    def _error(self, method: str, path: str, reply: _Reply) -> ApiError:
+        status = reply.status
         code: str | None = None
         try:
-            body = response.json()
-            message = str(body.get("message") or body) if isinstance(body, dict) else str(body)
-            code = body.get("code") if isinstance(body, dict) else None
-        except ValueError:
-            message = response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason_phrase
+            body = decode(reply.content)
+        except BadJson:
+            text = reply.content[:2000].decode("utf-8", "replace").strip()
+            message = text.splitlines()[0][:200] if text else f"HTTP {status}"
+        else:
+            message = str(body.get("message") or body)[:500] if isinstance(body, dict) else str(body)[:500]
+            raw_code = body.get("code") if isinstance(body, dict) else None
+            code = raw_code[:60] if isinstance(raw_code, str) else None
         message = self._redact(message)
         return ApiError(method, path, status, message, code=code, hint=_hint(status, method, path, code),
                         retryable=status >= 500 or status == 429, ambiguous=status >= 500 and method != "GET")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _named(item: Any) -> str:
+    """` `key`` when the item has a usable key, else nothing (a malformed key is not repeated)."""
+    key = item.get("key") if isinstance(item, Mapping) else None
+    return f" `{key}`" if isinstance(key, str) and KEY.fullmatch(key) else ""
 
 
 def _hint(status: int, method: str, path: str, code: str | None) -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "metrics_sync"
-OWNERS = {"httpx": {"client.py"}, "yaml": {"yaml_reader.py"}, "jsonschema": {"schema.py"},
+OWNERS = {"httpx": {"client.py"}, "httpcore": {"client.py"}, "yaml": {"yaml_reader.py"}, "jsonschema": {"schema.py"},
           "deepdiff": {"planner.py"}}
 
 

@@ -213,7 +213,7 @@ def test_malformed_json_is_a_clear_error() -> None:
     transport, _ = scripted(httpx.Response(200, text="<html>oops</html>"))
     with pytest.raises(ApiError) as failure:
         mock_client(transport).get_metric("shop", "m")
-    assert failure.value.api_message == "LaunchDarkly answered with a body that is not valid JSON"
+    assert failure.value.api_message == "LaunchDarkly's answer cannot be used: it is not valid JSON"
 
 
 def test_post_is_never_retried_blindly_a_get_shows_it_was_created() -> None:

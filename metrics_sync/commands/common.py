@@ -63,5 +63,5 @@ def client(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> Client:
     token = next((runtime.environ[name] for name in TOKEN_VARIABLES if runtime.environ.get(name)), "")
     base_url = args.base_url or runtime.environ.get("LD_BASE_URL") or cfg.base_url or DEFAULT_BASE_URL
     log = (lambda line: runtime.err(f"[api] {line}")) if args.verbose else None
-    return Client(base_url, token, transport=runtime.transport, log=log, sleep=runtime.sleep, clock=runtime.clock,
-                  timeout=args.timeout)
+    return Client(base_url, token, transport=runtime.transport, log=log, notice=runtime.err, sleep=runtime.sleep,
+                  clock=runtime.clock, timeout=args.timeout)

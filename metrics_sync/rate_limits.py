@@ -1,0 +1,143 @@
+"""Staying inside LaunchDarkly's rate limits, whatever the rate-limit headers say.
+
+LaunchDarkly reports its limits in headers (API overview, "Rate limiting"): `X-Ratelimit-Route-Remaining`
+and `X-Ratelimit-Global-Remaining` with `X-Ratelimit-Reset` (epoch milliseconds),
+`X-Ratelimit-Auth-Token-Remaining` with `X-Ratelimit-Auth-Token-Reset`, and `Retry-After` (seconds or an
+HTTP date) for IP limits. Headers are outside input: a value that is not a finite number is ignored, and
+every wait is capped (`max_wait`); a wait longer than `ANNOUNCE_AFTER` seconds is announced, so a run never
+stalls in silence.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
+
+ANNOUNCE_AFTER = 5.0  # seconds; shorter waits are only logged with --verbose
+
+
+def _finite(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds to wait that a 429 answer asks for (`Retry-After`, or the reset of an exhausted window),
+    or None when it says nothing usable. Never negative; not yet capped."""
+    wait: float | None = None
+    given = headers.get("retry-after")
+    if given:
+        seconds = _finite(given)
+        if seconds is None:
+            try:
+                seconds = parsedate_to_datetime(given).timestamp() - now
+            except (TypeError, ValueError, IndexError, OverflowError):
+                seconds = None
+        if seconds is not None and math.isfinite(seconds):
+            wait = max(seconds, 0.0)
+    for name in ("x-ratelimit-reset", "x-ratelimit-auth-token-reset"):
+        reset = _finite(headers.get(name))
+        if reset is not None:
+            wait = max(wait or 0.0, reset / 1000.0 - now)
+            break
+    return None if wait is None else max(wait, 0.0)
+
+
+class _Budget:
+    __slots__ = ("in_flight", "remaining", "reset_at")
+
+    def __init__(self) -> None:
+        self.remaining: int | None = None
+        self.reset_at = 0.0
+        self.in_flight = 0
+
+
+class RateGate:
+    """Paces requests so they stay inside LaunchDarkly's rate-limit windows.
+
+    Buckets: one per route (method + path template) for `X-Ratelimit-Route-*`, plus the account-wide
+    `X-Ratelimit-Global-*` and per-token `X-Ratelimit-Auth-Token-*` budgets. A request may start when
+    the last reported remaining budget, minus requests already in flight, is above zero; otherwise it
+    waits for the window's reset (plus jitter, so parallel workers do not stampede), at most `max_wait`.
+    """
+
+    def __init__(self, clock: Callable[[], float], sleep: Callable[[float], None], rng: random.Random, *,
+                 max_wait: float = 60.0, announce: Callable[[str], None] | None = None) -> None:
+        self._clock, self._sleep, self._rng = clock, sleep, rng
+        self.max_wait = max_wait
+        self._announce = announce
+        self._lock = threading.Lock()
+        self._buckets: dict[str, _Budget] = {}
+
+    def _bucket_names(self, route: str) -> tuple[str, ...]:
+        return (route, "global", "token")
+
+    def acquire(self, route: str) -> None:
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                wait = 0.0
+                for name in self._bucket_names(route):
+                    b = self._buckets.get(name)
+                    if b is None or b.remaining is None:
+                        continue
+                    if now >= b.reset_at:  # the window has rolled over: its new budget is unknown
+                        b.remaining = None
+                        continue
+                    if b.remaining - b.in_flight <= 0:
+                        wait = max(wait, b.reset_at - now)
+                if wait <= 0 or waited >= self.max_wait:
+                    for name in self._bucket_names(route):
+                        self._buckets.setdefault(name, _Budget()).in_flight += 1
+                    return
+            wait = min(wait, self.max_wait - waited)
+            self.pause(wait + self._rng.uniform(0.01, 0.1), f"for the rate-limit window of {route} to reset")
+            waited += wait
+
+    def pause(self, seconds: float, why: str) -> None:
+        """Sleep `seconds` (capped), announcing long waits."""
+        seconds = min(max(seconds, 0.0), self.max_wait)
+        if seconds >= ANNOUNCE_AFTER and self._announce is not None:
+            self._announce(f"LaunchDarkly's rate limit: waiting {seconds:.0f} s {why}")
+        self._sleep(seconds)
+
+    def release(self, route: str, headers: Mapping[str, str] | None) -> None:
+        with self._lock:
+            for name in self._bucket_names(route):
+                b = self._buckets.setdefault(name, _Budget())
+                b.in_flight = max(0, b.in_flight - 1)
+            if headers is None:
+                return
+            now = self._clock()
+            self._observe(route, headers.get("x-ratelimit-route-remaining"), headers.get("x-ratelimit-reset"), now)
+            self._observe("global", headers.get("x-ratelimit-global-remaining"), headers.get("x-ratelimit-reset"),
+                          now)
+            self._observe("token", headers.get("x-ratelimit-auth-token-remaining"),
+                          headers.get("x-ratelimit-auth-token-reset"), now)
+
+    def block_until(self, route: str, reset_at: float) -> None:
+        """After a 429: nobody sends on this route before `reset_at`."""
+        with self._lock:
+            b = self._buckets.setdefault(route, _Budget())
+            b.remaining, b.reset_at = 0, max(b.reset_at, reset_at)
+
+    def _observe(self, name: str, remaining: str | None, reset: str | None, now: float) -> None:
+        left, reset_ms = _finite(remaining), _finite(reset)
+        if left is None or reset_ms is None:
+            return
+        # A reset further away than the longest wait is not believed: it would stall every request.
+        reset_at = min(reset_ms / 1000.0, now + self.max_wait)
+        b = self._buckets.setdefault(name, _Budget())
+        if b.remaining is None or reset_at > b.reset_at + 0.5:
+            b.remaining, b.reset_at = max(int(left), 0), reset_at  # a new window
+        elif abs(reset_at - b.reset_at) <= 0.5:
+            b.remaining = min(b.remaining, max(int(left), 0))  # answers arrive out of order: keep the lowest
