@@ -17,6 +17,7 @@ from typing import IO, Any, NoReturn
 from metrics_sync import __version__
 from metrics_sync.commands import apply, doctor, emulator, export, plan, schema, validate
 from metrics_sync.errors import MetricsSyncError, UsageError, redact
+from metrics_sync.output.escape import shown
 from metrics_sync.runtime import Runtime
 
 COMMANDS: dict[str, ModuleType] = {
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None, runtime: Runtime | None = None) -> i
         code: int = COMMANDS[args.command].run(args, runtime)
         return code
     except MetricsSyncError as exc:
-        runtime.err(f"error: {redact(str(exc), runtime.environ)}")
+        runtime.err(f"error: {shown(redact(str(exc), runtime.environ))}")
         return exc.exit_code
     except KeyboardInterrupt:
         runtime.err("interrupted")
@@ -111,7 +112,7 @@ def main(argv: Sequence[str] | None = None, runtime: Runtime | None = None) -> i
         if runtime.environ.get("METRICS_SYNC_DEBUG"):
             raise
         from metrics_sync import crash
-        message = redact(f"{type(exc).__name__}: {exc}", runtime.environ).splitlines()[0][:300]
+        message = shown(redact(f"{type(exc).__name__}: {exc}", runtime.environ))[:300]
         report = crash.write_report(exc, words, runtime.environ)
         where = f"a crash report is in {report}; " if report else ""
         runtime.err(f"internal error: {message}\n{where}please report this at {crash.ISSUES_URL}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from metrics_sync.errors import TOKEN_VARIABLES, DefinitionsError, UsageError
+from metrics_sync.errors import TOKEN_VARIABLES, DefinitionsError, UsageError, redact
+from metrics_sync.output.escape import shown
 from metrics_sync.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def checked_definitions(args: argparse.Namespace, runtime: Runtime, cfg: Config)
 
     definitions, problems = read_definitions(args, runtime, cfg)
     for problem in problems:
-        runtime.err(problem_line(problem))
+        runtime.err(redact(problem_line(problem), runtime.environ))
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise DefinitionsError(errors)
@@ -62,6 +63,6 @@ def client(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> Client:
         raise UsageError(f"--timeout must be between 0 and {MAX_TIMEOUT:.0f} seconds")
     token = next((runtime.environ[name] for name in TOKEN_VARIABLES if runtime.environ.get(name)), "")
     base_url = args.base_url or runtime.environ.get("LD_BASE_URL") or cfg.base_url or DEFAULT_BASE_URL
-    log = (lambda line: runtime.err(f"[api] {line}")) if args.verbose else None
-    return Client(base_url, token, transport=runtime.transport, log=log, notice=runtime.err, sleep=runtime.sleep,
-                  clock=runtime.clock, timeout=args.timeout)
+    log = (lambda line: runtime.err(f"[api] {shown(line)}")) if args.verbose else None
+    return Client(base_url, token, transport=runtime.transport, log=log, notice=lambda line: runtime.err(shown(line)),
+                  sleep=runtime.sleep, clock=runtime.clock, timeout=args.timeout)

@@ -32,6 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
     from metrics_sync.export import ExportOptions, export, summary
     from metrics_sync.files import write_files
+    from metrics_sync.output.escape import lines_shown
     from metrics_sync.schema import schema_path
 
     cfg = common.config(args, runtime)
@@ -45,11 +46,11 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
         result = export(client.list_metrics(args.project, tags=options.tags), options)
     if to_stdout:
         runtime.out("".join(result.files.values()))
-        runtime.err(summary(result, args.project, args.out, None))
+        runtime.err(lines_shown(summary(result, args.project, args.out, None)))
         return 0
     files = dict(result.files)
     if result.files and not args.schema_ref:
         files[SCHEMA_COPY] = schema_path().read_text(encoding="utf-8")
     written = write_files(runtime.path(args.out), files, force=args.force)
-    runtime.out(summary(result, args.project, args.out, written))
+    runtime.out(lines_shown(summary(result, args.project, args.out, written)))
     return 0

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from metrics_sync import __version__
 from metrics_sync.commands import common
+from metrics_sync.output.escape import shown
 from metrics_sync.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -83,5 +84,5 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
         return 1
     if args.out:
         planfile.write(runtime.path(args.out), the_plan)
-        runtime.err(f"Saved the plan to {args.out}; apply it with: metrics-sync apply --plan {args.out}")
+        runtime.err(shown(f"Saved the plan to {args.out}; apply it with: metrics-sync apply --plan {args.out}"))
     return 2 if args.detailed_exitcode and the_plan.has_changes else 0

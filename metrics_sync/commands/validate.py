@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from metrics_sync.commands import common
+from metrics_sync.errors import redact
 from metrics_sync.runtime import Runtime
 
 HELP = "check definitions offline against the schema and rules"
@@ -22,5 +23,6 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
     from metrics_sync.output.problems import RENDERERS
 
     definitions, problems = common.read_definitions(args, runtime, common.config(args, runtime))
-    runtime.out(RENDERERS[args.format](problems, definitions))
+    # Problem lines quote values from the files: a definitions folder could hold a link to a secret.
+    runtime.out(redact(RENDERERS[args.format](problems, definitions), runtime.environ))
     return 1 if any(p.severity == "error" for p in problems) else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from metrics_sync.doctor import Report
+from metrics_sync.output.escape import shown
 
 
 def table(report: Report) -> str:
@@ -27,7 +28,7 @@ def table(report: Report) -> str:
     else:
         lines.append(f"All {sum(c.needed for c in report.checks)} assumptions metrics-sync needs hold; "
                      "the others show which reading of LaunchDarkly's contract this account follows.")
-    return "\n".join(lines) + "\n"
+    return "\n".join(shown(line) for line in lines) + "\n"
 
 
 def _cut(text: str, width: int) -> str:

@@ -7,9 +7,11 @@ of a plan is the plan file's (planfile.py).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 
 from metrics_sync.model import Change, FieldChange, Plan, ProjectPlan
+from metrics_sync.output.escape import code_fence, markdown_inline, shown
 from metrics_sync.output.paint import Painter
 from metrics_sync.planner import to_text
 
@@ -18,10 +20,10 @@ _SYMBOL = {"create": "+", "update": "~", "archive": "-"}
 # GitHub colours diff lines by their first character: "!" shows updates in orange (as terraform PR bots do).
 _MD_SYMBOL = {"create": "+", "update": "!", "archive": "-"}
 
-def summary_line(plan: Plan) -> str:
+def summary_line(plan: Plan, *, where: str = "above") -> str:
     if plan.refused:
         count = len(plan.refused)
-        return f"Plan refused: {count} change{'s' if count != 1 else ''} LaunchDarkly cannot make (see above)."
+        return f"Plan refused: {count} change{'s' if count != 1 else ''} LaunchDarkly cannot make (see {where})."
     if not plan.has_changes:
         return f"No changes. {plan.unchanged} metric{'s' if plan.unchanged != 1 else ''} match the definitions."
     return (f"Plan: {plan.total('create')} to create, {plan.total('update')} to update, "
@@ -52,17 +54,18 @@ def _one_field(change: Change, f: FieldChange, width: int) -> Iterator[str]:
 
 
 def _project_text(p: ProjectPlan, paint: Painter) -> list[str]:
+    """Every line goes through `paint`, which escapes what came from outside (keys, names, messages)."""
     lines = [paint("bold", f"Project {p.project}")]
     for change in p.changes:
         lines.append("  " + paint(change.action, _title(change)))
         if change.adopt:
             lines.append("      (exists in LaunchDarkly without the ownership tag: metrics-sync will manage it)")
-        lines.extend(f"      {line}" for line in _field_lines(change))
+        lines.extend("      " + paint(None, line) for line in _field_lines(change))
         lines.extend("      " + paint("warning", f"warning: {w}") for w in change.warnings)
     if p.would_archive:
-        lines.append(f"  Would archive with --prune: {', '.join(p.would_archive)}")
+        lines.append(paint(None, f"  Would archive with --prune: {', '.join(p.would_archive)}"))
     for b in p.blocked:
-        lines.append(f"  Blocked from archiving: {b.key} ({b.reason})")
+        lines.append(paint(None, f"  Blocked from archiving: {b.key} ({b.reason})"))
     if p.unmanaged:
         s = "s" if p.unmanaged != 1 else ""
         lines.append(f"  Not managed by metrics-sync (left alone): {p.unmanaged} metric{s}")
@@ -85,57 +88,56 @@ def text(plan: Plan, *, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
-    """A PR comment: summary table first, then one collapsible diff per project, within `limit` chars."""
-    head = ["<!-- metrics-sync plan -->", "### metrics-sync plan", "", f"**{summary_line(plan)}**", "",
+    """A PR comment: summary table first, then one collapsible diff per project, within `limit` chars.
+
+    Text from outside is escaped: in prose every Markdown and HTML character, and each diff block is fenced
+    with more backticks than any run inside it, so no key, name or message can close a block or add markup."""
+    head = ["<!-- metrics-sync plan -->", "### metrics-sync plan", "",
+            f"**{markdown_inline(summary_line(plan, where='below'))}**", "",
             "| Project | Create | Update | Archive | Unchanged | Would archive with --prune | Blocked | Unmanaged |",
             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for p in plan.projects:
-        head.append(f"| `{p.project}` | {p.count('create')} | {p.count('update')} | {p.count('archive')} | "
-                    f"{p.unchanged} | {len(p.would_archive)} | {len(p.blocked)} | {p.unmanaged} |")
+        head.append(f"| `{shown(p.project)}` | {p.count('create')} | {p.count('update')} | "
+                    f"{p.count('archive')} | {p.unchanged} | {len(p.would_archive)} | {len(p.blocked)} | "
+                    f"{p.unmanaged} |")
     for refusal in plan.refused:
-        head.append(f"\n> [!CAUTION]\n> {_md_escape(refusal)}")
-    warnings = [w for _, c in plan.changes for w in c.warnings]
-    for warning in warnings:
-        head.append(f"\n> [!WARNING]\n> {_md_escape(warning)}")
+        head.append(f"\n> [!CAUTION]\n> {markdown_inline(refusal)}")
+    for warning in [w for _, c in plan.changes for w in c.warnings]:
+        head.append(f"\n> [!WARNING]\n> {markdown_inline(warning)}")
     text = "\n".join(head) + "\n"
 
     total = len(plan.changes)
     budget = limit - len(text) - 400  # room for the truncation note
-    shown = 0
+    shown_changes = 0
     for p in plan.projects:
         extra = [f"- would archive with --prune: {k}" for k in p.would_archive]
         extra += [f"! blocked from archiving: {b.key} ({b.reason})" for b in p.blocked]
         if not p.changes and not extra:
             continue
-        opening = (f"\n<details><summary>Project <code>{p.project}</code>: {len(p.changes)} change(s)</summary>"
-                   "\n\n```diff\n")
-        closing = "```\n</details>\n"
-        tail = "".join(line + "\n" for line in extra)
-        used = len(opening) + len(closing) + len(tail)
+        summary = f"Project <code>{html.escape(shown(p.project))}</code>: {len(p.changes)} change(s)"
         kept: list[str] = []
+        used = len(summary) + 60 + sum(len(line) + 1 for line in extra)
         for change in p.changes:
             block = [_title(change, _MD_SYMBOL)]
             block += [f"{_MD_SYMBOL[change.action]}     {line}" for line in _field_lines(change)]
             block += [f"!     warning: {w}" for w in change.warnings]
-            chunk = "\n".join(block) + "\n"
+            chunk = "".join(shown(line) + "\n" for line in block)
             if used + len(chunk) > budget:
                 break
             kept.append(chunk)
             used += len(chunk)
         if used > budget:
             break
-        text += opening + "".join(kept) + tail + closing
-        budget -= used
-        shown += len(kept)
+        body = "".join(kept) + "".join(shown(line) + "\n" for line in extra)
+        fence = code_fence(body)
+        text += f"\n<details><summary>{summary}</summary>\n\n{fence}diff\n{body}{fence}\n</details>\n"
+        budget -= used + 2 * len(fence)
+        shown_changes += len(kept)
         if len(kept) < len(p.changes):
             break
-    if shown < total:
-        text += (f"\n**Output truncated:** {shown} of {total} changes are shown, to stay under GitHub's comment "
-                 f"size limit. The summary above counts all of them; run `metrics-sync plan` or download the "
-                 f"plan artifact for the full plan.\n")
+    if shown_changes < total:
+        text += (f"\n**Output truncated:** {shown_changes} of {total} changes are shown, to stay under GitHub's "
+                 f"comment size limit. The summary above counts all of them; run `metrics-sync plan` or download "
+                 f"the plan artifact for the full plan.\n")
     return text

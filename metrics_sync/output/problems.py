@@ -9,12 +9,14 @@ import json
 from collections.abc import Sequence
 
 from metrics_sync.model import Definitions, Problem
+from metrics_sync.output.escape import shown
 
 FORMAT_VERSION = 1
 
 
 def problem_line(problem: Problem) -> str:
-    """`file:line:col: message (at metrics[2].unit); hint: ...` on one line."""
+    """`file:line:col: message (at metrics[2].unit); hint: ...` on one line (what came from the file is
+    escaped: a value cannot carry terminal control sequences or a line break)."""
     where = problem.file
     if problem.line is not None:
         where += f":{problem.line}:{problem.column or 1}"
@@ -27,7 +29,7 @@ def problem_line(problem: Problem) -> str:
         text += f" (at {path})"
     if problem.hint:
         text += f"; hint: {problem.hint}"
-    return text
+    return shown(text)
 
 
 def _counts(problems: Sequence[Problem]) -> tuple[int, int]:
@@ -86,13 +88,13 @@ def _escape_property(text: str) -> str:
 def github(problems: Sequence[Problem], definitions: Definitions) -> str:
     lines = []
     for p in problems:
-        props = [f"file={_escape_property(p.file)}"]
+        props = [f"file={_escape_property(shown(p.file))}"]
         if p.line is not None:
             props.append(f"line={p.line}")
             props.append(f"col={p.column or 1}")
         props.append("title=metrics-sync")
         message = p.message + (f" (at {p.path})" if p.path else "") + (f"; hint: {p.hint}" if p.hint else "")
-        lines.append(f"::{p.severity} {','.join(props)}::{_escape_data(message)}")
+        lines.append(f"::{p.severity} {','.join(props)}::{_escape_data(shown(message))}")
     errors, _ = _counts(problems)
     lines.append(f"metrics-sync: {errors} error(s) in {len(definitions.files)} file(s)"
                  if errors else f"metrics-sync: {definitions.metric_count} metric(s) valid")

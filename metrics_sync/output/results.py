@@ -25,7 +25,7 @@ def text(result: ApplyResult, *, color: bool = False) -> str:
         elif r.outcome == "failed":
             lines.append(paint("error", f"  ! failed {where}: {r.message}"))
         else:
-            lines.append(f"  . skipped {where}: {r.message}")
+            lines.append(paint(None, f"  . skipped {where}: {r.message}"))
         if r.not_kept:
             lines.append(paint("warning", f"    warning: LaunchDarkly did not keep {', '.join(r.not_kept)} "
                                           f"(it ignores fields it does not accept)"))
