@@ -45,9 +45,51 @@ def _not_kept(sent: Mapping[str, Any], rep: Mapping[str, Any], fields: Sequence[
     return tuple(f for f in fields if f in sent and kept.get(f) != sent[f])
 
 
-def _apply_one(api: MetricsApi, project: str, change: Change, comment: str | None) -> ChangeResult:
+def unsafe(change: Change, ownership_tag: str) -> str | None:
+    """Why a change must not be sent, whatever plan or file it came from (None when it may be):
+      * an archive only of a metric that carries the ownership tag, as exactly `test` + `replace` of /archived;
+      * operations only on the fields metrics-sync manages, and only add, replace, remove and test;
+      * every `replace` and `remove` guarded by a `test` of the same field, sent before it;
+      * a create body only of managed fields, for the change's own key."""
+    managed = set(METRIC.names)
+    if change.action == "create":
+        body = change.body or {}
+        if body.get("key") != change.key:
+            return "its create body is for another key"
+        extra = sorted(set(body) - managed - {"key"})
+        return f"its create body sets fields metrics-sync does not manage ({', '.join(extra)})" if extra else None
+    if change.action == "archive":
+        if ownership_tag not in ((change.before or {}).get("tags") or []):
+            return "it archives a metric without the ownership tag"
+        if change.patch != [{"op": "test", "path": "/archived", "value": False},
+                            {"op": "replace", "path": "/archived", "value": True}]:
+            return "its archive patch does more than archive"
+        return None
+    tested: set[str] = set()
+    for op in change.patch:
+        path = op.get("path")
+        field = path[1:] if isinstance(path, str) and path.startswith("/") else None
+        if field not in managed:
+            return f"it changes {path!r}, which metrics-sync does not manage"
+        if op.get("op") == "test":
+            tested.add(field)
+        elif op.get("op") in ("replace", "remove"):
+            if field not in tested:
+                return f"its {op['op']} of {path} is not guarded by a test of the value planned against"
+        elif op.get("op") != "add":
+            return f"it holds a {op.get('op')!r} operation"
+    if not change.patch:
+        return "it has no operations"
+    return None
+
+
+def _apply_one(api: MetricsApi, project: str, change: Change, comment: str | None,
+               ownership_tag: str) -> ChangeResult:
     fields = [f.field for f in change.fields]
     after = change.after or {}
+    refusal = unsafe(change, ownership_tag)
+    if refusal:
+        return ChangeResult(project, change.key, change.action, "failed", f"not sent: {refusal}")
     try:
         if change.action == "create":
             return _create(api, project, change, comment)
@@ -148,7 +190,7 @@ def apply_plan(
     def run(index: int, project: str, change: Change) -> ChangeResult:
         if stop.is_set():
             return ChangeResult(project, change.key, change.action, "skipped", "not started: apply was interrupted")
-        return _apply_one(api, project, change, comment)
+        return _apply_one(api, project, change, comment, plan.ownership_tag)
 
     pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply")
     pending: dict[Future[ChangeResult], int] = {

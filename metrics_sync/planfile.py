@@ -18,6 +18,8 @@ from typing import Any
 from metrics_sync.errors import PlanError
 from metrics_sync.files import write_atomic
 from metrics_sync.model import Blocked, Change, FieldChange, Plan, ProjectPlan
+from metrics_sync.remote import BadJson, decode
+from metrics_sync.schema import plan_problems
 
 FORMAT_VERSION = 1
 
@@ -70,7 +72,8 @@ def to_dict(plan: Plan) -> dict[str, Any]:
 
 
 def to_json(plan: Plan) -> str:
-    return json.dumps(to_dict(plan), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    # allow_nan=False: standard JSON only (a non-finite number cannot reach a plan; if one did, fail loudly).
+    return json.dumps(to_dict(plan), indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def from_dict(data: Any) -> Plan:
@@ -110,15 +113,28 @@ def from_dict(data: Any) -> Plan:
         raise PlanError(f"plan file is damaged or incomplete (missing {exc})") from None
 
 
+MAX_PLAN_BYTES = 256 * 1024 * 1024
+
+
 def read(path: Path) -> Plan:
+    """Read a plan file: bounded, strict JSON, and the documented format (schemas/plan.schema.json)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_PLAN_BYTES:
+            raise PlanError(f"{path} is larger than {MAX_PLAN_BYTES // (1024 * 1024)} MB; not a plan file")
+        content = path.read_bytes()
     except OSError as exc:
         raise PlanError(f"cannot read plan file {path}: {exc.strerror or exc}") from None
     try:
-        data = json.loads(text)
-    except ValueError:
-        raise PlanError(f"{path} is not a plan file (not JSON)") from None
+        data = decode(content)
+    except BadJson as exc:
+        raise PlanError(f"{path} is not a plan file ({exc})") from None
+    if isinstance(data, dict) and data.get("formatVersion") not in (None, FORMAT_VERSION):
+        raise PlanError(f"plan file format {data['formatVersion']!r} is not supported (expected {FORMAT_VERSION})",
+                        "run plan again with this version of metrics-sync")
+    problems = plan_problems(data)
+    if problems:
+        raise PlanError(f"{path} is not a valid plan file: {'; '.join(problems)}",
+                        "a plan file is applied only as plan wrote it; run plan again")
     return from_dict(data)
 
 

@@ -1,54 +1,80 @@
-"""Before a saved plan is applied: refuse it unless it still describes LaunchDarkly and the definitions.
+"""Before a saved plan is applied: it must be exactly the plan the definitions and LaunchDarkly call for now.
 
-A saved plan is refused when it holds changes LaunchDarkly cannot make, was made against another
-LaunchDarkly instance, was made from definitions that changed since, or when any metric it changes has
-moved on in LaunchDarkly since the plan (another `_version`, created or deleted meanwhile).
+A plan file travels (a CI artifact, a download) and may have been edited on the way. So `apply --plan`
+plans afresh from the definitions and the current state of LaunchDarkly, and applies only when the saved
+changes equal the fresh ones: the same projects, actions, keys, POST bodies and JSON Patch operations,
+planned against the same `_version`s. What it refuses, it says why, in the terms a reviewer knows: another
+LaunchDarkly, other definitions, a metric that moved on since the plan, or a change nobody planned.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
 from metrics_sync.errors import PlanError
-from metrics_sync.model import Plan
-
-ListMetrics = Callable[[str], Sequence[Mapping[str, Any]]]
+from metrics_sync.model import Change, Plan
 
 
-def verify_saved_plan(saved: Plan, *, host: str, definitions_hashes: Mapping[str, str] | None,
-                      list_metrics: ListMetrics) -> None:
-    """Raise PlanError when `saved` must not be applied. `definitions_hashes` (project -> hash of the
-    definitions now) is None when no definitions were given; `list_metrics` reads a project's metrics."""
+def check_origin(saved: Plan, *, host: str, ownership_tag: str, definitions_hashes: Mapping[str, str]) -> None:
+    """Before anything is read from LaunchDarkly: the plan was made against this LaunchDarkly, with this
+    ownership tag, from these definitions."""
     if saved.refused:
         raise PlanError("the saved plan contains changes LaunchDarkly cannot make; fix the definitions and plan again")
     if saved.base_url_host != host:
         raise PlanError(f"the plan was made against {saved.base_url_host}, not {host}", "run plan again")
-    if definitions_hashes is not None:
-        for project_plan in saved.projects:
-            if definitions_hashes.get(project_plan.project) != project_plan.definitions_hash:
-                raise PlanError(f"the definitions of project {project_plan.project} changed since the plan",
-                                "run plan again")
-    remote = {p.project: list_metrics(p.project) for p in saved.projects if p.changes}
-    stale = check_stale(saved, remote)
-    if stale:
-        more = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
-        raise PlanError(f"plan is stale: {stale[0]}{more}; run plan again")
+    if saved.ownership_tag != ownership_tag:
+        raise PlanError(f"the plan was made with the ownership tag {saved.ownership_tag}, not {ownership_tag}",
+                        "run plan again")
+    saved_projects = [p.project for p in saved.projects]
+    if saved_projects != sorted(definitions_hashes):
+        raise PlanError(f"the plan covers the projects {', '.join(saved_projects) or 'none'}, the definitions "
+                        f"{', '.join(sorted(definitions_hashes)) or 'none'}", "run plan again")
+    for project_plan in saved.projects:
+        if definitions_hashes.get(project_plan.project) != project_plan.definitions_hash:
+            raise PlanError(f"the definitions of project {project_plan.project} changed since the plan",
+                            "run plan again")
 
 
-def check_stale(plan: Plan, remote: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
-    """Why a saved plan no longer matches LaunchDarkly (empty when it still does)."""
+def verify_saved_plan(saved: Plan, fresh: Plan) -> None:
+    """Raise PlanError unless `saved` (read from a file, `check_origin` passed) equals `fresh` (planned now)."""
+    problems = differences(saved, fresh)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise PlanError(f"plan is stale: {problems[0]}{more}; run plan again")
+
+
+def differences(saved: Plan, fresh: Plan) -> list[str]:
+    """Why the saved changes are not the changes planned now (empty when they are the same)."""
     problems = []
-    for project_plan in plan.projects:
-        current = {str(r["key"]): r for r in remote.get(project_plan.project, [])}
-        for change in project_plan.changes:
-            rep = current.get(change.key)
-            if change.action == "create":
-                if rep is not None:
-                    problems.append(f"metric {change.key} was created in LaunchDarkly since the plan")
-            elif rep is None:
-                problems.append(f"metric {change.key} was deleted from LaunchDarkly since the plan")
-            elif rep.get("_version") != change.remote_version:
-                problems.append(f"metric {change.key} changed since the plan "
-                                f"(version {change.remote_version} → {rep.get('_version')})")
+    for saved_project, fresh_project in zip(saved.projects, fresh.projects, strict=True):
+        now = {c.key: c for c in fresh_project.changes}
+        seen = set()
+        for change in saved_project.changes:
+            seen.add(change.key)
+            current = now.get(change.key)
+            problem = _compare(change, current)
+            if problem:
+                problems.append(problem)
+        for key in sorted(set(now) - seen):
+            problems.append(f"metric {key} now needs a change ({now[key].action}) the plan does not hold")
     return problems
+
+
+def _compare(saved: Change, fresh: Change | None) -> str | None:
+    key = saved.key
+    if fresh is None:
+        if saved.action == "create":
+            return f"metric {key} was created in LaunchDarkly since the plan"
+        return (f"the plan holds a{'n' if saved.action[0] in 'aeiou' else ''} {saved.action} of metric {key} that the "
+                f"definitions and LaunchDarkly do not call for now")
+    if saved.action != "create" and fresh.action == "create":
+        return f"metric {key} was deleted from LaunchDarkly since the plan"
+    if saved.remote_version != fresh.remote_version:
+        return f"metric {key} changed since the plan (version {saved.remote_version} → {fresh.remote_version})"
+    if (saved.action, saved.restore, saved.adopt) != (fresh.action, fresh.restore, fresh.adopt):
+        return f"the plan's {saved.action} of metric {key} is not what the definitions call for ({fresh.action})"
+    if saved.body != fresh.body:
+        return f"the plan's create body for metric {key} is not what the definitions call for"
+    if saved.patch != fresh.patch:
+        return f"the plan's patch for metric {key} is not what the definitions and LaunchDarkly call for"
+    return None

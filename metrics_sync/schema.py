@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 SCHEMA_FILENAME = "metrics.schema.json"
+PLAN_SCHEMA_FILENAME = "plan.schema.json"
 
 _TYPE_WORDS = {
     "string": "text",
@@ -34,21 +35,21 @@ _TYPE_WORDS = {
 }
 
 
-def schema_path() -> Path:
-    """Where the installed tool reads its schema from.
+def schema_path(filename: str = SCHEMA_FILENAME) -> Path:
+    """Where the installed tool reads a schema from.
 
-    In a wheel the schema is package data (`metrics_sync/schemas/`, see pyproject.toml). In a source
-    checkout (editable install, tests) it is the published top-level `schemas/` folder, one level up.
+    In a wheel the schemas are package data (`metrics_sync/schemas/`, see pyproject.toml). In a source
+    checkout (editable install, tests) they are the published top-level `schemas/` folder, one level up.
     """
-    packaged = resources.files("metrics_sync").joinpath("schemas", SCHEMA_FILENAME)
+    packaged = resources.files("metrics_sync").joinpath("schemas", filename)
     if packaged.is_file():
         return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "schemas" / SCHEMA_FILENAME
+    return Path(__file__).resolve().parent.parent / "schemas" / filename
 
 
 @functools.cache
-def load_schema() -> dict[str, Any]:
-    with schema_path().open(encoding="utf-8") as fh:
+def load_schema(filename: str = SCHEMA_FILENAME) -> dict[str, Any]:
+    with schema_path(filename).open(encoding="utf-8") as fh:
         schema: dict[str, Any] = json.load(fh)
     return schema
 
@@ -66,12 +67,38 @@ def follows_rule(value: str, *path: str) -> bool:
 
 
 @functools.cache
-def _validator() -> Draft202012Validator:
-    # Built once per process: compiling the validator dominates the cost of small runs. Imported here so
-    # commands that only need the schema's text (config checks, `schema`) do not pay for jsonschema.
-    from jsonschema import Draft202012Validator
+def _validator(filename: str = SCHEMA_FILENAME) -> Draft202012Validator:
+    """Built once per process: compiling the validator dominates the cost of small runs. Imported here so
+    commands that only need the schema's text (config checks, `schema`) do not pay for jsonschema.
 
-    return Draft202012Validator(load_schema())
+    `pattern` is matched as JSON Schema means it (ECMA-262, where `$` is the end of the text): Python's
+    `re.search` lets `$` match before a final line break, so a key ending in a newline would pass."""
+    from jsonschema import Draft202012Validator, validators
+    from jsonschema.exceptions import ValidationError
+
+    def whole_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+        if validator.is_type(instance, "string") and not re.search(_end_of_text(pattern), instance):
+            yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    strict = validators.extend(Draft202012Validator, {"pattern": whole_pattern})  # type: ignore[no-untyped-call]
+    return strict(load_schema(filename))  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _end_of_text(pattern: str) -> re.Pattern[str]:
+    # `$` outside a character class means end of text in ECMA-262: Python spells that `\Z`.
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
+
+
+def plan_problems(data: Any) -> list[str]:
+    """Why `data` is not a plan file of the documented format (schemas/plan.schema.json): the first few."""
+    found = []
+    for error in sorted(_validator(PLAN_SCHEMA_FILENAME).iter_errors(data), key=lambda e: list(e.absolute_path)):
+        where = format_path(tuple(error.absolute_path)) or "the top level"
+        found.append(f"at {where}: {error.message.splitlines()[0][:200]}")
+        if len(found) == 3:
+            break
+    return found
 
 
 def check_document(doc: YamlDocument) -> list[Problem]:

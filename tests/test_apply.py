@@ -13,7 +13,7 @@ from metrics_sync.definitions import load_definitions
 from metrics_sync.emulator import EmulatorApp, Store
 from metrics_sync.model import Plan
 from metrics_sync.planner import PlanOptions, plan
-from metrics_sync.saved_plan import check_stale
+from metrics_sync.saved_plan import differences
 from tests.conftest import ROOT, TOKEN, make_client
 
 TAG = "managed-by-metrics-sync"
@@ -101,7 +101,7 @@ def test_stop_lets_running_changes_finish_and_skips_the_rest() -> None:
     assert len(store.snapshot_metrics("shop")) == 1
 
 
-def test_check_stale_reports_created_deleted_and_changed() -> None:
+def test_saved_plan_differences_name_what_moved_since() -> None:
     store = Store(["shop"])
     apply_plan(example_plan(store), make_client(EmulatorApp(store, token=TOKEN)))
     store.patch("shop", "order-value", [{"op": "replace", "path": "/unit", "value": "EUR"}])
@@ -110,8 +110,7 @@ def test_check_stale_reports_created_deleted_and_changed() -> None:
     store.patch("shop", "order-value", [{"op": "replace", "path": "/unit", "value": "GBP"}])
     store.patch("shop", "order-placed", [{"op": "replace", "path": "/archived", "value": True}])
     store.delete("shop", "order-placed")
-    remote = {"shop": store.snapshot_metrics("shop")}
-    assert check_stale(the_plan, remote) == [
+    assert differences(the_plan, example_plan(store)) == [
         "metric order-placed was deleted from LaunchDarkly since the plan",
         "metric order-value changed since the plan (version 2 → 3)",
     ]

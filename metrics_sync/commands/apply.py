@@ -88,16 +88,29 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def _verified_saved_plan(args: argparse.Namespace, runtime: Runtime, cfg: Config, client: Client) -> Plan:
+    """The saved plan, once it is proven to be what the definitions and LaunchDarkly call for now: it is
+    planned afresh and the two must be equal (saved_plan.py). Returns the fresh plan."""
     from metrics_sync import planfile
+    from metrics_sync.commands.plan import make_plan
+    from metrics_sync.errors import DefinitionsError, PlanError
     from metrics_sync.planner import definitions_hashes
-    from metrics_sync.saved_plan import verify_saved_plan
+    from metrics_sync.saved_plan import check_origin, verify_saved_plan
 
     saved = planfile.read(runtime.path(args.plan))
-    hashes = None
-    if args.paths:
-        hashes = definitions_hashes(common.checked_definitions(args, runtime, cfg).metrics, saved.ownership_tag)
-    verify_saved_plan(saved, host=client.host, definitions_hashes=hashes, list_metrics=client.list_metrics)
-    return saved
+    try:
+        definitions = common.checked_definitions(args, runtime, cfg)
+    except DefinitionsError as exc:
+        raise PlanError("apply --plan checks the saved plan against the definitions it was made from, and they "
+                        f"cannot be read ({len(exc.problems)} problem(s) above)",
+                        "pass the PATHs the plan was made from (or set `paths` in metrics-sync.yaml)") from None
+    if not definitions.files:
+        raise PlanError("apply --plan checks the saved plan against the definitions it was made from, and none "
+                        "were found", "pass the PATHs the plan was made from")
+    hashes = definitions_hashes(definitions.metrics, saved.ownership_tag)
+    check_origin(saved, host=client.host, ownership_tag=cfg.ownership_tag, definitions_hashes=hashes)
+    fresh = make_plan(saved.prune, cfg, client, definitions)
+    verify_saved_plan(saved, fresh)
+    return fresh
 
 
 def audit_comment(given: str | None, environ: Mapping[str, str]) -> str:

@@ -1,0 +1,166 @@
+"""A saved plan applies exactly what was reviewed, and nothing else: each tampering below is refused before
+any write, and apply itself never sends an archive of an unmanaged metric, an operation on a field it does
+not manage, or an update without its guards, whatever plan it is given."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from metrics_sync.apply import apply_plan, unsafe
+from metrics_sync.model import Change, FieldChange, Plan, ProjectPlan
+from tests.conftest import TOKEN, make_client
+from tests.test_cli_plan_apply import Shop
+
+TAG = "managed-by-metrics-sync"
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Shop:
+    shop = Shop(tmp_path / "repo")
+    assert shop.run("apply", "--auto-approve").code == 0
+    shop.store.create("shop", {"key": "made-in-ui", "name": "UI", "kind": "custom", "eventKey": "u",
+                               "isNumeric": False})
+    shop.edit_yaml("checkout.yaml", "name: Order value", "name: Order value (USD)")
+    assert shop.run("plan", "--out", "plan.json").code == 0
+    return shop
+
+
+def _tamper(shop: Shop, edit: Callable[[dict[str, Any]], None]) -> None:
+    path = shop.root / "plan.json"
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def _update(data: dict[str, Any]) -> dict[str, Any]:
+    change: dict[str, Any] = data["projects"][0]["changes"][0]
+    assert change["key"] == "order-value" and change["action"] == "update"
+    return change
+
+
+def _refused(shop: Shop, expected: str, *paths: str) -> None:
+    writes_before = sum(shop.app.stats.writes.values())
+    result = shop.run("apply", "--plan", "plan.json", *paths)
+    assert result.code == 1, result.out
+    assert result.err == expected
+    assert sum(shop.app.stats.writes.values()) == writes_before  # nothing written
+
+
+def test_the_untouched_plan_applies(shop: Shop) -> None:
+    result = shop.run("apply", "--plan", "plan.json", "metrics")
+    assert result.code == 0 and result.out.endswith("Apply complete: 0 created, 1 updated, 0 archived, 0 failed.\n")
+
+
+def test_an_added_archive_of_an_unmanaged_metric(shop: Shop) -> None:
+    def add_archive(data: dict[str, Any]) -> None:
+        data["projects"][0]["changes"].append({
+            "action": "archive", "key": "made-in-ui", "metricType": "custom conversion binary", "adopt": False,
+            "remoteVersion": 1, "fields": [{"field": "archived", "before": False, "after": True}],
+            "before": {"tags": [TAG]}, "after": None, "body": None, "warnings": [],
+            "patch": [{"op": "test", "path": "/archived", "value": False},
+                      {"op": "replace", "path": "/archived", "value": True}]})
+    _tamper(shop, add_archive)
+    _refused(shop, "error: plan is stale: the plan holds an archive of metric made-in-ui that the definitions and "
+                   "LaunchDarkly do not call for now; run plan again\n")
+    assert shop.store.get("shop", "made-in-ui")["archived"] is False
+
+
+@pytest.mark.parametrize("extra", [
+    {"op": "replace", "path": "/eventKey", "value": "something-else"},
+    {"op": "replace", "path": "/tags", "value": ["checkout", "revenue"]},
+], ids=["eventKey", "ownership-tag"])
+def test_extra_operations_hidden_in_a_reviewed_update(shop: Shop, extra: dict[str, Any]) -> None:
+    _tamper(shop, lambda data: _update(data)["patch"].append(extra))
+    _refused(shop, "error: plan is stale: the plan's patch for metric order-value is not what the definitions and "
+                   "LaunchDarkly call for; run plan again\n")
+
+
+def test_a_patch_without_its_test_guard(shop: Shop) -> None:
+    _tamper(shop, lambda data: _update(data).update(patch=[op for op in _update(data)["patch"] if op["op"] != "test"]))
+    _refused(shop, "error: plan is stale: the plan's patch for metric order-value is not what the definitions and "
+                   "LaunchDarkly call for; run plan again\n")
+
+
+def test_an_unknown_action(shop: Shop) -> None:
+    _tamper(shop, lambda data: _update(data).update(action="delete"))
+    result = shop.run("apply", "--plan", "plan.json")
+    assert result.code == 1
+    assert result.err.startswith(f"error: {shop.root / 'plan.json'} is not a valid plan file: at "
+                                 "projects[0].changes[0].action: 'delete' is not one of")
+
+
+def test_a_create_body_for_another_key(tmp_path: Path) -> None:
+    shop = Shop(tmp_path / "repo")
+    assert shop.run("plan", "--out", "plan.json").code == 0
+
+    def rename(data: dict[str, Any]) -> None:
+        data["projects"][0]["changes"][0]["body"]["key"] = "someone-elses"
+    _tamper(shop, rename)
+    _refused(shop, "error: plan is stale: the plan's create body for metric add-to-cart-count is not what the "
+                   "definitions call for; run plan again\n")
+
+
+def test_a_changed_project_key_without_paths(shop: Shop) -> None:
+    def other_project(data: dict[str, Any]) -> None:
+        data["projects"][0]["project"] = "mobile"
+    _tamper(shop, other_project)
+    _refused(shop, "error: the plan covers the projects mobile, the definitions shop (run plan again)\n")
+
+
+def test_a_plan_needs_the_definitions_it_was_made_from(shop: Shop) -> None:
+    (shop.root / "metrics-sync.yaml").unlink()
+    for file in (shop.root / "metrics").iterdir():
+        file.unlink()
+    _refused(shop, "metrics: folder holds no *.yaml or *.yml files\nerror: apply --plan checks the saved plan "
+                   "against the definitions it was made from, and they cannot be read (1 problem(s) above) (pass "
+                   "the PATHs the plan was made from (or set `paths` in metrics-sync.yaml))\n")
+
+
+def test_non_standard_json(shop: Shop) -> None:
+    path = shop.root / "plan.json"
+    path.write_text(path.read_text().replace('"remoteVersion": 1', '"remoteVersion": NaN', 1))
+    result = shop.run("apply", "--plan", "plan.json")
+    assert result.code == 1
+    assert result.err == f"error: {path} is not a plan file (it holds NaN, which is not JSON)\n"
+
+
+# --- apply's own guards, whatever plan it is given --------------------------------------------------------
+
+def _change(action: str, patch: list[dict[str, Any]], before_tags: list[str] | None = None,
+            body: dict[str, Any] | None = None, key: str = "order-value") -> Change:
+    return Change(action, key, "custom numeric", {"tags": before_tags or []}, {}, [FieldChange("name", "a", "b")],
+                  patch, body=body, remote_version=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("change, reason", [
+    (_change("archive", [{"op": "test", "path": "/archived", "value": False},
+                         {"op": "replace", "path": "/archived", "value": True}]),
+     "it archives a metric without the ownership tag"),
+    (_change("archive", [{"op": "replace", "path": "/archived", "value": True}], [TAG]),
+     "its archive patch does more than archive"),
+    (_change("update", [{"op": "test", "path": "/_version", "value": 1},
+                        {"op": "replace", "path": "/dataSource", "value": {}}]),
+     "it changes '/_version', which metrics-sync does not manage"),
+    (_change("update", [{"op": "replace", "path": "/name", "value": "b"}]),
+     "its replace of /name is not guarded by a test of the value planned against"),
+    (_change("update", [{"op": "move", "from": "/name", "path": "/description"}]),
+     "it holds a 'move' operation"),
+    (_change("create", [], body={"key": "other"}), "its create body is for another key"),
+    (_change("create", [], body={"key": "order-value", "dataSource": {"key": "x"}}),
+     "its create body sets fields metrics-sync does not manage (dataSource)"),
+])
+def test_apply_never_sends_an_unsafe_change(change: Change, reason: str) -> None:
+    assert unsafe(change, TAG) == reason
+    from metrics_sync.emulator import EmulatorApp, Store
+
+    store = Store(["shop"])
+    app = EmulatorApp(store, token=TOKEN)
+    plan = Plan([ProjectPlan("shop", "sha256:" + "0" * 64, [change], 0, 0, [], [], [])], False, TAG, "", "")
+    result = apply_plan(plan, make_client(app))
+    assert result.results[0].outcome == "failed" and result.results[0].message == f"not sent: {reason}"
+    assert app.stats.total == 0
