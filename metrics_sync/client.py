@@ -42,7 +42,7 @@ USER_AGENT = f"metrics-sync/{__version__}"
 PAGE_SIZE = 50  # LaunchDarkly's maximum for the metrics list
 DEFAULT_BASE_URL = "https://app.launchdarkly.com"
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a page of 50 metrics is well under 1 MB
-MAX_METRICS = 1_000_000  # a totalCount above this is not believed
+MAX_METRICS = 250_000  # a totalCount above this is not believed (and bounds what a lying server can make us hold)
 ROUTE_LIST = "/api/v2/metrics/{projectKey}"
 ROUTE_ITEM = "/api/v2/metrics/{projectKey}/{metricKey}"
 
@@ -113,7 +113,7 @@ class _DeadlineStream(httpcore.NetworkStream):
             return timeout
         left = deadline - time.monotonic()
         if left <= 0:
-            raise httpcore.ReadTimeout("the whole request took longer than --timeout")
+            raise httpcore.ReadTimeout("past the deadline")
         return left if timeout is None else min(timeout, left)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
@@ -275,8 +275,12 @@ class Client:
                     new += 1
                     found[item["key"]] = {k: v for k, v in item.items() if k in only} if only is not None else item
             offset += len(items)
-            if not items or new == 0 or offset >= total:
+            if not items or offset >= total:
                 return list(found.values())
+            if new == 0:
+                raise ApiError("GET", path, 200, f"LaunchDarkly sent the same metrics again at offset "
+                               f"{offset - len(items)} (totalCount {total})",
+                               hint="nothing was changed; try again later")
             if pages >= max_pages:
                 raise ApiError("GET", path, 200, f"LaunchDarkly kept sending pages: {pages} pages for a totalCount "
                                f"of {total}", hint="nothing was changed; try again later")
@@ -284,7 +288,10 @@ class Client:
     def get_metric(self, project: str, key: str, expand: Sequence[str] = ()) -> JSONDict:
         path = self._item_path(project, key)
         params = {"expand": ",".join(expand)} if expand else None
-        return self._metric(self._request("GET", path, ROUTE_ITEM, params=params), "GET", path)
+        rep = self._metric(self._request("GET", path, ROUTE_ITEM, params=params), "GET", path)
+        if rep["key"] != key:
+            raise ApiError("GET", path, 200, "LaunchDarkly answered with another metric than the one asked for")
+        return rep
 
     def find_metric(self, project: str, key: str) -> JSONDict | None:
         """The metric, or None when LaunchDarkly answers 404 for it."""
@@ -467,11 +474,21 @@ class Client:
     def _exchange(self, method: str, path: str, params: Mapping[str, Any] | None, content: bytes | None,
                   headers: Mapping[str, str]) -> _Reply:
         """One HTTP exchange, all of it within the timeout and the body within MAX_ANSWER_BYTES."""
+        deadline = time.monotonic() + self._timeout
+        try:
+            return self._exchange_within(method, path, params, content, headers, deadline)
+        except httpx.TimeoutException as exc:
+            if time.monotonic() < deadline - 0.05:
+                raise  # a connect or read timeout of its own
+            raise httpx.ReadTimeout(f"the whole request took longer than --timeout ({self._timeout:g} s)",
+                                    request=exc.request) from None
+
+    def _exchange_within(self, method: str, path: str, params: Mapping[str, Any] | None, content: bytes | None,
+                         headers: Mapping[str, str], deadline: float) -> _Reply:
         with _request_deadline(self._timeout):
             request = self._http.build_request(method, path, params=params, content=content, headers=headers)
             response = self._http.send(request, stream=True)
             try:
-                deadline = time.monotonic() + self._timeout
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in response.iter_bytes():  # decoded: the cap also bounds a compressed answer
@@ -479,7 +496,7 @@ class Client:
                     if size > MAX_ANSWER_BYTES:
                         raise _TooLarge()
                     if time.monotonic() > deadline:
-                        raise httpx.ReadTimeout("the whole request took longer than --timeout", request=request)
+                        raise httpx.ReadTimeout("past the deadline", request=request)
                     chunks.append(chunk)
             finally:
                 response.close()
