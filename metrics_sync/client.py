@@ -21,6 +21,7 @@ import ipaddress
 import json
 import math
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -150,6 +151,32 @@ def _install_deadlines(http: httpx.Client) -> None:
             pool._network_backend = _DeadlineBackend()  # tests/test_hostile.py: a slow answer times out
 
 
+@dataclass(frozen=True)
+class NetworkSettings:
+    proxy: str | None  # the proxy that tunnels TLS to LaunchDarkly, or None for a direct connection
+    ca_file: str | None  # SSL_CERT_FILE: a CA bundle to trust instead of the default one
+    ca_dir: str | None  # SSL_CERT_DIR
+
+
+def network_settings(base_url: str, environ: Mapping[str, str]) -> NetworkSettings:
+    """Proxy and CA settings from the environment, as curl and pip read them, for https only.
+
+    HTTPS_PROXY (else ALL_PROXY) is used for https:// unless NO_PROXY names the host: the proxy sees only the
+    TLS tunnel, so the token stays encrypted end to end. HTTP_PROXY is never used: plain http goes only to a
+    loopback emulator, and a proxy would be a plain-text hop that sees the token."""
+    def get(name: str) -> str | None:
+        return environ.get(name) or environ.get(name.lower()) or None
+
+    parts = urlsplit(base_url)
+    if parts.scheme != "https":
+        return NetworkSettings(None, None, None)
+    host = (parts.hostname or "").lower()
+    bypass = [entry.strip().lower().lstrip(".") for entry in (get("NO_PROXY") or "").split(",") if entry.strip()]
+    skip = "*" in bypass or any(host == entry or host.endswith("." + entry) for entry in bypass)
+    proxy = None if skip else get("HTTPS_PROXY") or get("ALL_PROXY")
+    return NetworkSettings(proxy, get("SSL_CERT_FILE"), get("SSL_CERT_DIR"))
+
+
 @contextmanager
 def _request_deadline(seconds: float) -> Iterator[None]:
     _deadline.at = time.monotonic() + seconds
@@ -157,10 +184,6 @@ def _request_deadline(seconds: float) -> Iterator[None]:
         yield
     finally:
         _deadline.at = None
-
-
-class _NoAuth(httpx.Auth):
-    """No credentials from a .netrc file: the Authorization header is the token, always."""
 
 
 class Client:
@@ -179,6 +202,7 @@ class Client:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         if not token:
             raise ConfigError("no LaunchDarkly access token",
@@ -196,16 +220,24 @@ class Client:
         # declares only the bare array: when a wrapped patch is refused, the bare one is tried and the
         # wrapper is not sent again (docs/launchdarkly-contract.md, A10).
         self._comments_accepted = True
-        # Environment settings (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE) are honoured for https: a proxy only
-        # tunnels the TLS connection, so the token stays encrypted end to end. For plain http, which only ever
-        # goes to loopback, they are not: a proxy would be a plain-text hop that sees the token.
+        # The environment is read here, from the environment given (not httpx's own reading of os.environ),
+        # so what applies is explicit: see network_settings.
+        self.network = network_settings(self.base_url, environ or {})
+        verify: ssl.SSLContext | bool = True
+        if self.network.ca_file or self.network.ca_dir:
+            try:
+                verify = ssl.create_default_context(cafile=self.network.ca_file, capath=self.network.ca_dir)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"cannot use the CA bundle of SSL_CERT_FILE/SSL_CERT_DIR: {exc.strerror or exc}",
+                                  "point SSL_CERT_FILE at a PEM file of CA certificates, or unset it") from None
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
             timeout=timeout,
             follow_redirects=False,  # a redirect could carry the token elsewhere
-            trust_env=self.base_url.startswith("https://"),
-            auth=_NoAuth(),
+            trust_env=False,
+            proxy=self.network.proxy if transport is None else None,
+            verify=verify,
             headers={
                 "Authorization": token,
                 "User-Agent": USER_AGENT,

@@ -21,6 +21,7 @@ from metrics_sync.schema import check_document
 from metrics_sync.yaml_reader import (
     DEFAULT_MAX_FILE_BYTES,
     YamlDocument,
+    describe_type,
     find_definition_files,
     format_path,
     load_yaml_file,
@@ -40,9 +41,34 @@ def check_file(path: Path, display: str, default_project: str | None, max_file_b
         doc, problems = load_yaml_file(path, display=display, max_bytes=max_file_bytes)
         if doc is None:
             return None, [], problems
-        problems.extend(check_document(doc))
+        read_problems = {p.path for p in problems}  # e.g. `.inf`: reported once, not again as a type error
+        problems.extend(p for p in check_document(doc) if p.path not in read_problems or p.path is None)
+        problems.extend(_yaml_version_warnings(doc, problems))
         project, metrics, more = _desired_metrics(doc, default_project)
         return project, metrics, problems + more
+
+
+def _yaml_version_warnings(doc: YamlDocument, problems: list[Problem]) -> list[Problem]:
+    """Scalars YAML 1.1 (metrics-sync) and YAML 1.2 (editors) read differently, so the editor and the CLI
+    never silently disagree; a value already reported as an error is not reported twice."""
+    flagged = {p.path for p in problems}
+    warnings = []
+    for path, (source, ours, theirs) in doc.yaml12_differences.items():
+        where = format_path(path)
+        if where in flagged:
+            continue
+        line, col = doc.position(path)
+        if isinstance(ours, bool):
+            hint = f"write {str(ours).lower()}"
+        elif isinstance(ours, str) or isinstance(theirs, str):
+            hint = f'quote it: "{source}"'
+        else:
+            hint = f"write {ours}, which both read the same"
+        warnings.append(Problem(doc.file, line, col,
+                                f"YAML versions read `{source}` differently: metrics-sync (YAML 1.1) reads "
+                                f"{describe_type(ours)}, editors (YAML 1.2) read {describe_type(theirs)}",
+                                path=where or None, hint=hint, severity="warning"))
+    return warnings
 
 
 def _check_all(files: list[tuple[Path, str]], default_project: str | None, max_file_bytes: int,

@@ -21,7 +21,7 @@ from metrics_sync import yaml_writer
 from metrics_sync.errors import MetricsSyncError
 from metrics_sync.fields import METRIC
 from metrics_sync.schema import check_document
-from metrics_sync.yaml_reader import YamlDocument, parse_yaml_text
+from metrics_sync.yaml_reader import YamlDocument, definition_file_name, parse_yaml_text
 
 # Representation fields LaunchDarkly owns; never exported.
 SERVER_OWNED = {
@@ -94,9 +94,9 @@ def metric_document(rep: Mapping[str, Any], ownership_tag: str) -> dict[str, Any
 
 def _group(doc: Mapping[str, Any], ownership_tag: str, options: ExportOptions) -> str:
     if options.single_file:
-        return f"{options.project}.yaml"
+        return definition_file_name(options.project)
     tags = [t for t in doc.get("tags", []) if t != ownership_tag]
-    return f"{sorted(tags)[0]}.yaml" if tags else "untagged.yaml"
+    return definition_file_name(sorted(tags)[0] if tags else "untagged")
 
 
 def render_file(metrics: Sequence[Mapping[str, Any]], options: ExportOptions, group: str) -> str:

@@ -11,7 +11,9 @@ Parse failures are returned as `Problem` values, never raised, so one bad file n
 from __future__ import annotations
 
 import datetime
+import math
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,9 @@ class YamlDocument:
     key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     # path -> source text of plain scalars that YAML resolved to a non-string (e.g. `on`, `2024-01-01`)
     resolved_scalars: dict[Path_, str] = field(default_factory=dict)
+    # path -> (source text, what YAML 1.1 reads, what YAML 1.2 reads) of plain scalars that YAML 1.1 (this
+    # loader) and YAML 1.2 (editors' language servers) read differently, e.g. `1e3` (text here, a number there)
+    yaml12_differences: dict[Path_, tuple[str, Any, Any]] = field(default_factory=dict)
 
     def position(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
         """The best known position for `path`: the node itself, else its nearest ancestor."""
@@ -120,16 +125,30 @@ class _Builder:
         return None
 
     def _scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:
+        plain = not node.style  # unquoted ('' from libyaml, None from PyYAML)
         if node.tag == "tag:yaml.org,2002:str":
+            if plain and _MAYBE_TYPED.match(node.value):
+                self._compare_with_yaml12(node.value, node.value, path)
             return node.value
         try:
             value = self.constructor.construct_object(node)
         except yaml.constructor.ConstructorError as exc:
             self.problem(node, f"cannot read value: {exc.problem}", path)
             return None
-        if not node.style:  # plain (unquoted) scalar that YAML gave a type to ('' from libyaml, None from PyYAML)
+        if isinstance(value, float) and not math.isfinite(value):
+            self.problem(node, f"`{node.value}` is not a finite number", path,
+                         hint="LaunchDarkly takes finite numbers only; write a number such as 0")
+            return None
+        if plain:
             self.doc.resolved_scalars[path] = node.value
+            if isinstance(value, (int, float)):  # bool included: `yes` is true here, text in YAML 1.2
+                self._compare_with_yaml12(node.value, value, path)
         return value
+
+    def _compare_with_yaml12(self, source: str, value: Any, path: Path_) -> None:
+        other = yaml12_reading(source)
+        if type(other) is not type(value) or other != value:
+            self.doc.yaml12_differences[path] = (source, value, other)
 
     def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -194,6 +213,29 @@ class _Builder:
         return None
 
 
+# A plain scalar that YAML 1.2's core schema might read as something other than text starts like this.
+_MAYBE_TYPED = re.compile(r"[-+.0-9~nNtTfF]")
+_YAML12_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+
+
+def yaml12_reading(text: str) -> Any:
+    """What YAML 1.2's core schema (editors' language servers) makes of a plain scalar."""
+    if text in ("", "~", "null", "Null", "NULL"):
+        return None
+    if text in ("true", "True", "TRUE", "false", "False", "FALSE"):
+        return text.lower() == "true"
+    if _YAML12_INT.fullmatch(text):
+        if text.startswith(("0o", "0x")):
+            return int(text[2:], 8 if text[1] == "o" else 16)
+        return int(text)
+    if _YAML12_FLOAT.fullmatch(text):
+        return float(text)
+    if text.lower().lstrip("+-") in (".inf", ".nan"):
+        return float(text.lower().replace(".", ""))
+    return text
+
+
 def _count_distinct(root: yaml.Node) -> int:
     seen: set[int] = set()
     stack = [root]
@@ -226,7 +268,9 @@ def describe_type(value: Any) -> str:
     if isinstance(value, datetime.date):
         return f"a date ({value.isoformat()})"
     if isinstance(value, str):
-        return f"a string ({value!r})"
+        # Never the whole of a long value: a file that is one long scalar (a key file, a .env) is not echoed.
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"a string ({shown!r})"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -364,11 +408,18 @@ def find_definition_files(
 
 
 def _walk(root: Path, display_root: str, problems: list[Problem]) -> Iterator[tuple[Path, str]]:
+    """Definition files under `root`. A symbolic link is followed only when it stays inside `root`: a link
+    out of the definitions folder (to a secret, to /etc) is reported and not read."""
     visited: set[tuple[int, int]] = set()
+    real_root = os.path.realpath(root)
 
     def shown(path: str | Path) -> str:
         relative = os.path.relpath(path, root)
         return display_root if relative == "." else os.path.normpath(os.path.join(display_root, relative))
+
+    def inside(path: str) -> bool:
+        real = os.path.realpath(path)
+        return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
     def on_error(exc: OSError) -> None:
         problems.append(Problem(shown(exc.filename or root), None, None,
@@ -387,11 +438,44 @@ def _walk(root: Path, display_root: str, problems: list[Problem]) -> Iterator[tu
             dirnames[:] = []
             continue
         visited.add(ident)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        kept = []
+        for d in sorted(dirnames):
+            if not is_definition_name(d, folder=True):
+                continue
+            if not inside(os.path.join(dirpath, d)):
+                problems.append(Problem(shown(os.path.join(dirpath, d)), None, None, OUTSIDE, hint=OUTSIDE_HINT))
+                continue
+            kept.append(d)
+        dirnames[:] = kept
         for name in sorted(filenames):
-            if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
-                full = Path(dirpath) / name
-                if full.is_symlink() and not full.exists():
-                    problems.append(Problem(shown(full), None, None, "broken symbolic link"))
-                    continue
-                yield full, shown(full)
+            if not is_definition_name(name):
+                continue
+            full = Path(dirpath) / name
+            if full.is_symlink() and not full.exists():
+                problems.append(Problem(shown(full), None, None, "broken symbolic link"))
+                continue
+            if not inside(str(full)):
+                problems.append(Problem(shown(full), None, None, OUTSIDE, hint=OUTSIDE_HINT))
+                continue
+            yield full, shown(full)
+
+
+OUTSIDE = "symbolic link to a place outside the definitions folder; not followed"
+# An error, not a warning: definitions left unread would look removed, and --prune would archive them.
+OUTSIDE_HINT = "if it holds definitions, pass its target as a PATH; otherwise remove the link"
+
+
+def definition_file_name(stem: str) -> str:
+    """A file name for definitions grouped under `stem` (a tag, a project) that `is_definition_name` accepts:
+    only letters, numbers, '.', '_' and '-', never starting with a dot (a tag `.internal` or `..` would
+    otherwise name a hidden file that validate and plan skip)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "-", stem).lstrip(".-")[:100] or "untagged"
+    return f"{safe}.yaml"
+
+
+def is_definition_name(name: str, *, folder: bool = False) -> bool:
+    """The one naming rule the walker reads and export writes by: no hidden names (starting with a dot),
+    and files end in .yaml or .yml."""
+    if not name or name.startswith("."):
+        return False
+    return folder or name.endswith(YAML_SUFFIXES)

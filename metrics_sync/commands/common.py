@@ -65,4 +65,4 @@ def client(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> Client:
     base_url = args.base_url or runtime.environ.get("LD_BASE_URL") or cfg.base_url or DEFAULT_BASE_URL
     log = (lambda line: runtime.err(f"[api] {shown(line)}")) if args.verbose else None
     return Client(base_url, token, transport=runtime.transport, log=log, notice=lambda line: runtime.err(shown(line)),
-                  sleep=runtime.sleep, clock=runtime.clock, timeout=args.timeout)
+                  sleep=runtime.sleep, clock=runtime.clock, timeout=args.timeout, environ=runtime.environ)

@@ -32,6 +32,6 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
     with common.client(args, runtime, cfg) as client:
         report = examine(client, args.project, write=args.write)
     runtime.out(table(report))
-    write_atomic(runtime.path(args.report), json.dumps(report.as_json(), indent=2) + "\n")
+    write_atomic(runtime.path(args.report), json.dumps(report.as_json(), indent=2, allow_nan=False) + "\n")
     runtime.err(f"Report written to {args.report} (it holds no access token).")
     return 0 if report.ok else 1

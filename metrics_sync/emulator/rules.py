@@ -69,7 +69,7 @@ def check_metric(metric: dict[str, Any]) -> None:
     key = metric.get("key")
     if not key:
         raise RuleError("key: required")
-    if not KEY_PATTERN.match(key):
+    if not KEY_PATTERN.fullmatch(key):
         raise RuleError("key: must contain only letters, numbers, '.', '-', or '_' and must start with an alphanumeric")
     kind = metric.get("kind")
     if not kind:
@@ -137,8 +137,8 @@ def check_metric(metric: dict[str, Any]) -> None:
 
     for field in ("tags", "randomizationUnits", "analysisUnits"):
         for item in metric.get(field) or []:
-            if not isinstance(item, str) or (field == "tags" and not TAG_PATTERN.match(item)):
+            if not isinstance(item, str) or (field == "tags" and not TAG_PATTERN.fullmatch(item)):
                 raise RuleError(f"{field}: invalid value {item!r}")
     maintainer = metric.get("maintainerId")
-    if maintainer is not None and not MEMBER_ID_PATTERN.match(maintainer):
+    if maintainer is not None and not MEMBER_ID_PATTERN.fullmatch(maintainer):
         raise RuleError("maintainerId: must be a member ID")

@@ -73,7 +73,7 @@ def json_text(problems: Sequence[Problem], definitions: Definitions) -> str:
             for p in problems
         ],
     }
-    return json.dumps(payload, indent=2) + "\n"
+    return json.dumps(payload, indent=2, allow_nan=False) + "\n"
 
 
 def _escape_data(text: str) -> str:

@@ -53,4 +53,4 @@ def json_text(result: ApplyResult) -> str:
         "results": [{"project": r.project, "key": r.key, "action": r.action, "outcome": r.outcome,
                      "message": r.message, "notKept": list(r.not_kept)} for r in result.results],
     }
-    return json.dumps(payload, indent=2) + "\n"
+    return json.dumps(payload, indent=2, allow_nan=False) + "\n"
