@@ -97,7 +97,30 @@ def test_workflow_does_what_the_readme_says() -> None:
     assert any(step.get("uses", "").startswith("actions/upload-artifact") for step in plan["steps"])
     assert apply["concurrency"] == {"group": "metrics-sync-apply", "cancel-in-progress": False}
     applied = "\n".join(str(step.get("run", "")) for step in apply["steps"])
-    assert "metrics-sync apply --plan reviewed/plan.json" in applied and "metrics-sync apply --auto-approve" in applied
+    assert "metrics-sync apply --plan reviewed/plan.json" in applied
+    # The fallback applies exactly the plan it just made (one plan, not a second one inside apply).
+    assert "metrics-sync plan --out fresh-plan.json\nmetrics-sync apply --plan fresh-plan.json" in applied
+    assert "--auto-approve" not in applied
+    # A failed validate or plan replaces the sticky comment instead of leaving a stale passing plan there.
+    comment = next(step for step in plan["steps"] if step.get("uses", "").startswith("actions/github-script"))
+    assert comment["if"].startswith("${{ always()") and "Validation failed" in comment["with"]["script"]
+    assert plan["timeout-minutes"] and apply["timeout-minutes"]
+
+
+def test_workflow_gives_tokens_only_to_the_steps_that_call_launchdarkly() -> None:
+    import yaml
+
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    assert "LD_ACCESS_TOKEN" not in str(flow.get("env", {}))
+    for name, job in flow["jobs"].items():
+        assert "secrets." not in str(job.get("env", {})), name
+        for step in job["steps"]:
+            holds_token = "secrets.LD_" in str(step.get("env", {}))
+            runs_metrics_sync = "metrics-sync plan" in str(step.get("run", "")) or \
+                "metrics-sync apply" in str(step.get("run", ""))
+            assert holds_token == runs_metrics_sync, (name, step.get("name"))
+            if "pip install" in str(step.get("run", "")):
+                assert "--require-hashes" in step["run"] and not step.get("env")
     # The markdown plan starts with the marker the sticky-comment step looks for.
     from metrics_sync.model import Plan
     from metrics_sync.output.plan import markdown as plan_markdown
