@@ -69,15 +69,23 @@ def check_base_url(base_url: str) -> str:
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(f"refusing to send the access token over plain http to {parts.hostname}",
                           "use https://, or http:// only for a local emulator on 127.0.0.1")
+    if parts.path.rstrip("/") or parts.query:
+        root = f"{parts.scheme}://{parts.netloc}"
+        raise ConfigError(f"the base URL {base_url} carries a path ({parts.path or '?' + parts.query}); "
+                          "metrics-sync adds /api/v2/... itself", f"use {root}")
     return base_url.rstrip("/")
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 8  # per request, all causes together
+    # Per request, all causes together (5xx answers, timeouts, connections reset mid-way): a retried guarded
+    # PATCH whose first attempt landed is then seen as done in the same run, so every change is accounted.
+    max_attempts: int = 8
+    connect_attempts: int = 2  # nothing listening, or no such host: say so in seconds, not minutes
     base_delay: float = 0.2
     max_delay: float = 10.0
-    max_rate_limit_wait: float = 60.0
+    max_rate_limit_wait: float = 60.0  # one wait
+    max_rate_limit_total: float = 180.0  # all the waits of one request
 
 
 @dataclass(frozen=True)
@@ -459,16 +467,21 @@ class Client:
         content = None if json_body is None else json.dumps(json_body, allow_nan=False).encode()
         headers = {**(headers or {}), **({"Content-Type": "application/json"} if content is not None else {})}
         attempt = 0
+        rate_waited = 0.0
         while True:
             attempt += 1
             self._gate.acquire(route_id)
             started = self._clock()
             reply: _Reply | None = None
             failure: ApiError | None = None
+            limit = self._retry.max_attempts
             try:
                 reply = self._exchange(method, path, params, content, headers)
             except httpx.TimeoutException as exc:
                 failure = self._transport_error(method, path, "timed out", exc)
+            except httpx.ConnectError as exc:
+                failure = self._connect_error(method, path, exc)
+                limit = self._retry.connect_attempts
             except httpx.TransportError as exc:
                 failure = self._transport_error(method, path, "connection failed", exc)
             except _TooLarge:
@@ -478,7 +491,7 @@ class Client:
             finally:
                 self._gate.release(route_id, reply.headers if reply is not None else None)
             if failure is not None:
-                if retry_failures and failure.retryable and attempt < self._retry.max_attempts:
+                if retry_failures and failure.retryable and attempt < min(limit, self._retry.max_attempts):
                     self._backoff(attempt, f"{method} {path} {failure.api_message}")
                     continue
                 raise failure
@@ -488,6 +501,11 @@ class Client:
             status = reply.status
             if status == 429 and attempt < self._retry.max_attempts:
                 wait = self._rate_limit_wait(reply)
+                if rate_waited >= self._retry.max_rate_limit_total:
+                    raise ApiError(method, path, 429, f"LaunchDarkly's rate limit: still refused after "
+                                   f"{rate_waited:.0f} s of waiting", code="rate_limited",
+                                   hint="try again later, or lower --parallelism")
+                rate_waited += wait
                 self._gate.block_until(route_id, self._clock() + wait)
                 self._note(f"rate limited on {route_id}; waiting {wait:.1f} s")
                 self._gate.pause(wait, f"before retrying {method} {path}")
@@ -537,7 +555,22 @@ class Client:
     def _transport_error(self, method: str, path: str, what: str, exc: Exception) -> ApiError:
         detail = self._redact(str(exc)) or type(exc).__name__
         return ApiError(method, path, None, f"{what} ({detail})", retryable=True, ambiguous=method != "GET",
-                        hint="check the network and --base-url; safe to run apply again")
+                        hint=f"check the network and the LaunchDarkly address {self.base_url}; running the "
+                             "command again is safe")
+
+    def _connect_error(self, method: str, path: str, exc: Exception) -> ApiError:
+        """Nothing listening, or no such host: the request never reached a server (not ambiguous)."""
+        text = str(exc).lower()
+        if "name or service" in text or "nodename" in text or "resolution" in text or "getaddrinfo" in text:
+            what = f"cannot find the host {urlsplit(self.base_url).hostname}"
+            hint = "check --base-url / LD_BASE_URL for a typo, and the network's DNS (or HTTPS_PROXY)"
+        else:
+            what = f"nothing answers at {self.base_url}"
+            hint = ("is the emulator running? (metrics-sync emulator --port PORT)"
+                    if is_loopback(urlsplit(self.base_url).hostname or "") else
+                    "check --base-url / LD_BASE_URL and the network (a firewall, HTTPS_PROXY)")
+        return ApiError(method, path, None, f"{what} ({self._redact(str(exc)) or type(exc).__name__})",
+                        retryable=True, ambiguous=False, hint=hint)
 
     def _backoff(self, attempt: int, why: str) -> None:
         delay = min(self._retry.max_delay, self._retry.base_delay * (2 ** (attempt - 1)))

@@ -200,7 +200,8 @@ def test_timeouts_are_retried_then_reported_with_a_hint() -> None:
         mock_client(transport, retry=RetryPolicy(max_attempts=3)).get_metric("shop", "m")
     assert len(seen) == 3
     assert failure.value.status is None and failure.value.api_message == "timed out (read timed out)"
-    assert failure.value.hint == "check the network and --base-url; safe to run apply again"
+    assert failure.value.hint == ("check the network and the LaunchDarkly address https://app.launchdarkly.com; "
+                                  "running the command again is safe")
 
 
 def test_patch_is_retried_after_a_connection_reset() -> None:
