@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from typing import Any, Protocol
 
 from metrics_sync.errors import ApiError
@@ -85,11 +86,18 @@ def unsafe(change: Change, ownership_tag: str) -> str | None:
 
 def _apply_one(api: MetricsApi, project: str, change: Change, comment: str | None,
                ownership_tag: str) -> ChangeResult:
+    result = _carry_out(api, project, change, comment, ownership_tag)
+    return result if result.source else replace(result, source=change.source)
+
+
+def _carry_out(api: MetricsApi, project: str, change: Change, comment: str | None,
+               ownership_tag: str) -> ChangeResult:
     fields = [f.field for f in change.fields]
     after = change.after or {}
     refusal = unsafe(change, ownership_tag)
     if refusal:
-        return ChangeResult(project, change.key, change.action, "failed", f"not sent: {refusal}")
+        return ChangeResult(project, change.key, change.action, "failed", f"not sent: {refusal}",
+                            source=change.source)
     try:
         if change.action == "create":
             return _create(api, project, change, comment)
@@ -103,10 +111,11 @@ def _apply_one(api: MetricsApi, project: str, change: Change, comment: str | Non
             return _after_rejected_patch(api, project, change, exc)
         return ChangeResult(project, change.key, change.action, outcome, None, _not_kept(after, rep, fields))
     except ApiError as exc:
-        return ChangeResult(project, change.key, change.action, "failed", str(exc))
+        return ChangeResult(project, change.key, change.action, "failed", str(exc), source=change.source,
+                            denied=exc.status in (401, 403) and exc.method != "GET")
     except Exception as exc:  # a bug must not lose the accounting of the other changes
         return ChangeResult(project, change.key, change.action, "failed",
-                            f"internal error: {type(exc).__name__}: {exc}")
+                            f"internal error: {type(exc).__name__}: {exc}", source=change.source)
 
 
 def _create(api: MetricsApi, project: str, change: Change, comment: str | None) -> ChangeResult:
@@ -176,21 +185,33 @@ def apply_plan(
     *,
     parallelism: int = 4,
     progress: Progress | None = None,
+    on_result: Callable[[ChangeResult], None] | None = None,
     stop: threading.Event | None = None,
     comment: str | None = None,
 ) -> ApplyResult:
     """Apply every change. `stop` (set on SIGINT) stops new changes; those in flight finish. `comment` goes
-    with every update to LaunchDarkly's audit log."""
+    with every update to LaunchDarkly's audit log. `on_result` hears of each change as it completes (in the
+    calling thread), `progress(done, total)` on each completion and every fraction of a second.
+
+    A permission error on a write stops new changes too: the token's role is the same for all of them, so
+    the rest would fail the same way."""
     work = plan.changes
     stop = stop or threading.Event()
     results: dict[int, ChangeResult] = {}
     done = 0
     interrupted = False
+    denied: list[str] = []
 
     def run(index: int, project: str, change: Change) -> ChangeResult:
         if stop.is_set():
-            return ChangeResult(project, change.key, change.action, "skipped", "not started: apply was interrupted")
-        return _apply_one(api, project, change, comment, plan.ownership_tag)
+            why = "stopped after a permission error" if denied else "apply was interrupted"
+            return ChangeResult(project, change.key, change.action, "skipped", f"not started: {why}",
+                                source=change.source)
+        result = _apply_one(api, project, change, comment, plan.ownership_tag)
+        if result.denied:
+            denied.append(result.message or "")
+            stop.set()
+        return result
 
     pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply")
     pending: dict[Future[ChangeResult], int] = {
@@ -201,17 +222,21 @@ def apply_plan(
             try:
                 finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             except KeyboardInterrupt:
-                if stop.is_set():  # a second interrupt: abort without waiting
+                if stop.is_set() and not denied:  # a second interrupt: abort without waiting
                     raise
                 stop.set()
                 interrupted = True
                 continue
             for future in finished:
-                results[pending.pop(future)] = future.result()
+                result = future.result()
+                results[pending.pop(future)] = result
                 done += 1
-                if progress:
-                    progress(done, len(work))
+                if on_result:
+                    on_result(result)
+            if progress:
+                progress(done, len(work))
     finally:
         pool.shutdown(wait=not pending, cancel_futures=True)
-    interrupted = interrupted or stop.is_set()
-    return ApplyResult([results[i] for i in range(len(work))], interrupted=interrupted)
+    interrupted = interrupted or (stop.is_set() and not denied)
+    return ApplyResult([results[i] for i in range(len(work))], interrupted=interrupted,
+                       stopped=denied[0] if denied else None)

@@ -7,7 +7,9 @@ terraform): 0 ok / no changes, 1 any error, 2 only from `plan --detailed-exitcod
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,14 +17,14 @@ from types import ModuleType
 from typing import IO, Any, NoReturn
 
 from metrics_sync import __version__
-from metrics_sync.commands import apply, doctor, emulator, export, plan, schema, validate
+from metrics_sync.commands import apply, doctor, emulator, export, plan, schema, show, validate
 from metrics_sync.errors import MetricsSyncError, UsageError, redact
 from metrics_sync.output.escape import shown
 from metrics_sync.runtime import Runtime
 
 COMMANDS: dict[str, ModuleType] = {
-    "validate": validate, "plan": plan, "apply": apply, "export": export, "doctor": doctor, "schema": schema,
-    "emulator": emulator,
+    "validate": validate, "plan": plan, "apply": apply, "show": show, "export": export, "doctor": doctor,
+    "schema": schema, "emulator": emulator,
 }
 # The common options: accepted before or after the command, so they are parsed with SUPPRESS defaults
 # (absent unless given) and filled in from here afterwards.
@@ -35,7 +37,13 @@ def _parser_class(runtime: Runtime) -> type[argparse.ArgumentParser]:
         """Writes help and version to the runtime's streams; usage errors exit 1, since 2 means "changes"."""
 
         def error(self, message: str) -> NoReturn:
-            raise UsageError(f"{self.prog}: {message}", f"run `{self.prog} --help` for usage")
+            hint = f"run `{self.prog} --help` for usage"
+            wrong = re.search(r"invalid choice: '([^']*)'", message)
+            if wrong and self.prog == "metrics-sync":
+                guess = difflib.get_close_matches(wrong.group(1), list(COMMANDS), n=1, cutoff=0.5)
+                if guess:
+                    hint = f"did you mean `metrics-sync {guess[0]}`?"
+            raise UsageError(f"{self.prog}: {message}", hint)
 
         def _print_message(self, message: str, file: IO[str] | Any = None) -> None:
             if message:

@@ -7,6 +7,7 @@ working directory.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,17 +28,30 @@ class Config:
     base_url: str | None = None
     ownership_tag: str = DEFAULT_OWNERSHIP_TAG
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    project_source: str | None = None  # where the config names `project` (file:line:col), for messages
+
+
+def find_config(cwd: Path) -> Path | None:
+    """`metrics-sync.yaml` in the working directory or the nearest folder above it, up to the repository
+    root (a folder holding `.git`), as git and pre-commit find their files."""
+    for folder in (cwd, *cwd.parents):
+        candidate = folder / DEFAULT_CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+        if (folder / ".git").exists():
+            return None
+    return None
 
 
 def load_config(explicit: str | None, cwd: Path) -> Config:
-    """Read `explicit` (must exist; relative to `cwd`) or `./metrics-sync.yaml` (when present); else the
-    defaults."""
-    path = cwd / explicit if explicit else cwd / DEFAULT_CONFIG_FILE
-    if not path.is_file():
+    """Read `explicit` (must exist; relative to `cwd`) or the `metrics-sync.yaml` `find_config` finds; else
+    the defaults."""
+    path = cwd / explicit if explicit else find_config(cwd)
+    if path is None or not path.is_file():
         if explicit:
             raise ConfigError(f"config file {explicit} not found")
         return Config()
-    display = explicit or DEFAULT_CONFIG_FILE
+    display = explicit or _relative(path, cwd)
     doc, problems = load_yaml_file(path, display=display)
     if problems:
         first = problems[0]
@@ -75,12 +89,12 @@ def load_config(explicit: str | None, cwd: Path) -> Config:
     max_bytes = data.get("maxFileBytes", DEFAULT_MAX_FILE_BYTES)
     if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
         raise fail("maxFileBytes", "`maxFileBytes` must be a positive whole number")
-    return Config(project=project, paths=paths, base_url=base_url, ownership_tag=tag, max_file_bytes=max_bytes)
+    named_at = "{}:{}:{}".format(display, *doc.position(("project",))) if project is not None else None
+    return Config(project=project, paths=paths, base_url=base_url, ownership_tag=tag, max_file_bytes=max_bytes,
+                  project_source=named_at)
 
 
 def _relative(path: Path, cwd: Path) -> str:
-    # Shown in messages, so keep it short: relative to where the user runs the tool when possible.
-    try:
-        return str(path.resolve().relative_to(cwd.resolve()))
-    except ValueError:
-        return str(path)
+    # Shown in messages, so keep it short: relative to where the user runs the tool (`../metrics` for a
+    # config found above it).
+    return os.path.relpath(path.resolve(), cwd.resolve())

@@ -32,7 +32,8 @@ DEPRECATED_UNITS_HINT = "rename `randomizationUnits` to `analysisUnits` (LaunchD
 PARALLEL_MIN_BYTES = 1_000_000
 PARALLEL_MIN_FILES = 4
 
-FileResult = tuple[str | None, list[DesiredMetric], list[Problem]]  # (project, metrics, problems)
+# (project, where the project is named, metrics, problems)
+FileResult = tuple[str | None, str | None, list[DesiredMetric], list[Problem]]
 
 
 def check_file(path: Path, display: str, default_project: str | None, max_file_bytes: int) -> FileResult:
@@ -40,12 +41,18 @@ def check_file(path: Path, display: str, default_project: str | None, max_file_b
     with gc_paused():  # about a third of the load time on 10,000 metrics otherwise
         doc, problems = load_yaml_file(path, display=display, max_bytes=max_file_bytes)
         if doc is None:
-            return None, [], problems
+            return None, None, [], problems
         read_problems = {p.path for p in problems}  # e.g. `.inf`: reported once, not again as a type error
         problems.extend(p for p in check_document(doc) if p.path not in read_problems or p.path is None)
         problems.extend(_yaml_version_warnings(doc, problems))
         project, metrics, more = _desired_metrics(doc, default_project)
-        return project, metrics, problems + more
+        named = doc.data.get("project") if isinstance(doc.data, dict) else None
+        if isinstance(named, str) and named == project:
+            line, col = doc.position(("project",))
+            where = f"{doc.file}:{line}:{col}"
+        else:
+            where = None  # from --project or the config
+        return project, where, metrics, problems + more
 
 
 def _yaml_version_warnings(doc: YamlDocument, problems: list[Problem]) -> list[Problem]:
@@ -99,6 +106,7 @@ def load_definitions(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     base: Path | None = None,
     parallel: bool | None = False,
+    default_project_source: str = "--project",
 ) -> tuple[Definitions, list[Problem]]:
     """Read and check all definitions under `paths`.
 
@@ -110,10 +118,12 @@ def load_definitions(
     files, problems = find_definition_files(paths, base)
     metrics: dict[str, list[DesiredMetric]] = {}
     first_seen: dict[tuple[str, str], SourceRef] = {}
-    for project, file_metrics, file_problems in _check_all(files, default_project, max_file_bytes, parallel):
+    sources: dict[str, str] = {}
+    for project, where, file_metrics, file_problems in _check_all(files, default_project, max_file_bytes, parallel):
         problems.extend(file_problems)
         if project is not None:
             metrics.setdefault(project, [])  # a project whose file lists no metrics still gets planned (prune)
+            sources.setdefault(project, where or default_project_source)
         for metric in file_metrics:
             seen_key = (metric.project, metric.key)
             if seen_key in first_seen:
@@ -127,7 +137,7 @@ def load_definitions(
             first_seen[seen_key] = metric.source
             metrics.setdefault(metric.project, []).append(metric)
     problems = sorted(set(problems), key=Problem.sort_key)
-    return Definitions(metrics=metrics, files=[d for _, d in files]), problems
+    return Definitions(metrics=metrics, files=[d for _, d in files], project_sources=sources), problems
 
 
 def _desired_metrics(

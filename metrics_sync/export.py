@@ -165,7 +165,8 @@ def _check_reads_back(name: str, text: str, metrics: list[dict[str, Any]]) -> No
                                "please report this with the metric that caused it")
 
 
-def summary(result: ExportResult, project: str, out: str, written: list[str] | None) -> str:
+def summary(result: ExportResult, project: str, out: str, written: list[str] | None, *,
+            adopted: bool = False) -> str:
     """What export did, for the person who ran it. `written` is None when the YAML went to stdout."""
     folder = out.rstrip("/")
     lines = []
@@ -193,5 +194,7 @@ def summary(result: ExportResult, project: str, out: str, written: list[str] | N
         lines.append("Kept under unmanagedFields (shown for reference, never compared or sent):")
         lines.extend(f"  {key}: {', '.join(names)}" for key, names in result.unmanaged)
     if result.exported and written is not None:
-        lines.append(f"Next: metrics-sync plan {folder} --detailed-exitcode  (expect: No changes.)")
+        expect = ("an `adopt` update per metric, which adds the ownership tag" if adopted
+                  else "No changes.")
+        lines.append(f"Next: metrics-sync plan {folder} --detailed-exitcode  (expect: {expect})")
     return "\n".join(lines) + "\n"

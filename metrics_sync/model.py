@@ -70,6 +70,8 @@ class Definitions:
 
     metrics: dict[str, list[DesiredMetric]]  # project -> metrics in file order
     files: list[str]
+    # project -> where it is named first: a file's `project:` line, or "--project" / the config
+    project_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def metric_count(self) -> int:
@@ -102,6 +104,8 @@ class Change:
     adopt: bool = False  # an existing unmanaged metric taken under management
     restore: bool = False  # an archived metric the definitions still define is brought back
     warnings: tuple[str, ...] = ()
+    source: str | None = None  # where the definition is written (file:line:col), for messages about it
+    type_before: str | None = None  # the metric type before an update that changes it (e.g. binary → count)
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class ProjectPlan:
     blocked: list[Blocked]
     refused: list[str]  # changes LaunchDarkly cannot make (e.g. a kind change); plan fails
     warnings: list[str] = field(default_factory=list)  # e.g. a check that could not be made
+    unmanaged_sample: list[str] = field(default_factory=list)  # the first unmanaged keys, to name them
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -135,6 +140,7 @@ class Plan:
     ownership_tag: str
     base_url_host: str
     tool_version: str
+    targets: tuple[str, ...] = ()  # --target patterns the plan was limited to
 
     @property
     def changes(self) -> list[tuple[str, Change]]:
@@ -152,6 +158,14 @@ class Plan:
         return sum(p.count(action) for p in self.projects)
 
     @property
+    def would_archive(self) -> int:
+        return sum(len(p.would_archive) for p in self.projects)
+
+    @property
+    def blocked(self) -> int:
+        return sum(len(p.blocked) for p in self.projects)
+
+    @property
     def unchanged(self) -> int:
         return sum(p.unchanged for p in self.projects)
 
@@ -167,12 +181,15 @@ class ChangeResult:
     outcome: Outcome
     message: str | None = None  # failure reason, or a note (e.g. "recovered after a timeout")
     not_kept: tuple[str, ...] = ()  # fields LaunchDarkly did not keep (read back after writing)
+    source: str | None = None  # where the definition is written
+    denied: bool = False  # LaunchDarkly refused the token's permission for this write (401/403)
 
 
 @dataclass(frozen=True)
 class ApplyResult:
     results: list[ChangeResult]
     interrupted: bool = False
+    stopped: str | None = None  # why apply stopped starting changes (a permission error), when it did
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)

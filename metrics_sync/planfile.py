@@ -43,6 +43,8 @@ def _change(c: Change) -> dict[str, Any]:
         "patch": c.patch,
         "body": c.body,
         "warnings": list(c.warnings),
+        "source": c.source,
+        "typeBefore": c.type_before,
     }
 
 
@@ -53,7 +55,10 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "baseUrlHost": plan.base_url_host,
         "ownershipTag": plan.ownership_tag,
         "prune": plan.prune,
-        "summary": _summary(plan.total("create"), plan.total("update"), plan.total("archive"), plan.unchanged),
+        "targets": list(plan.targets),
+        "summary": {**_summary(plan.total("create"), plan.total("update"), plan.total("archive"), plan.unchanged),
+                    "unmanaged": sum(p.unmanaged for p in plan.projects), "wouldArchive": plan.would_archive,
+                    "blocked": plan.blocked},
         "projects": [
             {
                 "project": p.project,
@@ -65,6 +70,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
                 "blocked": [{"key": b.key, "reason": b.reason} for b in p.blocked],
                 "refused": p.refused,
                 "warnings": p.warnings,
+                "unmanagedSample": p.unmanaged_sample,
             }
             for p in plan.projects
         ],
@@ -94,7 +100,8 @@ def from_dict(data: Any) -> Plan:
                         fields=[FieldChange(f["field"], f["before"], f["after"], tuple(f.get("details", [])))
                                 for f in c["fields"]],
                         patch=c["patch"], body=c["body"], remote_version=c["remoteVersion"], adopt=c["adopt"],
-                        restore=c.get("restore", False), warnings=tuple(c["warnings"]),
+                        restore=c.get("restore", False), warnings=tuple(c["warnings"]), source=c.get("source"),
+                        type_before=c.get("typeBefore"),
                     )
                     for c in p["changes"]
                 ],
@@ -104,11 +111,13 @@ def from_dict(data: Any) -> Plan:
                 blocked=[Blocked(b["key"], b["reason"]) for b in p["blocked"]],
                 refused=list(p["refused"]),
                 warnings=list(p.get("warnings", [])),
+                unmanaged_sample=list(p.get("unmanagedSample", [])),
             )
             for p in data["projects"]
         ]
         return Plan(projects=projects, prune=bool(data["prune"]), ownership_tag=data["ownershipTag"],
-                    base_url_host=data["baseUrlHost"], tool_version=data["tool"]["version"])
+                    base_url_host=data["baseUrlHost"], tool_version=data["tool"]["version"],
+                    targets=tuple(data.get("targets", ())))
     except (KeyError, TypeError) as exc:
         raise PlanError(f"plan file is damaged or incomplete (missing {exc})") from None
 

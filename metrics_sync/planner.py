@@ -18,7 +18,8 @@ import copy
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
 from typing import Any
 
 from metrics_sync.fields import METRIC, metric_type
@@ -35,6 +36,15 @@ class PlanOptions:
     prune: bool = False
     base_url_host: str = ""
     tool_version: str = ""
+    targets: tuple[str, ...] = ()  # --target: glob patterns of `key` or `project/key`; empty: every metric
+
+
+UNMANAGED_SHOWN = 5  # unmanaged metrics named in a plan; the rest are counted
+
+
+def selected(targets: Sequence[str], project: str, key: str) -> bool:
+    """Whether `--target` patterns (globs of `key` or `project/key`) select a metric; no patterns select all."""
+    return not targets or any(fnmatchcase(key, t) or fnmatchcase(f"{project}/{key}", t) for t in targets)
 
 
 def plan(desired: Mapping[str, Sequence[DesiredMetric]], remote: Mapping[str, Sequence[Mapping[str, Any]]],
@@ -45,11 +55,14 @@ def plan(desired: Mapping[str, Sequence[DesiredMetric]], remote: Mapping[str, Se
     `details` project -> key -> single reads with expansions of the metrics that may be archived
     (`prune_candidates`); `experiment_units` project -> the context kinds available for experiments (None:
     not read); `notes` project -> warnings from reading LaunchDarkly."""
-    projects = [plan_project(p, desired[p], remote.get(p, []), options, details=(details or {}).get(p),
-                             experiment_units=(experiment_units or {}).get(p), notes=(notes or {}).get(p, ()))
+    targets = options.targets
+    projects = [plan_project(p, [m for m in desired[p] if selected(targets, p, m.key)],
+                             [r for r in remote.get(p, []) if selected(targets, p, str(r["key"]))], options,
+                             details=(details or {}).get(p), experiment_units=(experiment_units or {}).get(p),
+                             notes=(notes or {}).get(p, ()))
                 for p in sorted(desired)]
     return Plan(projects=projects, prune=options.prune, ownership_tag=options.ownership_tag,
-                base_url_host=options.base_url_host, tool_version=options.tool_version)
+                base_url_host=options.base_url_host, tool_version=options.tool_version, targets=targets)
 
 
 def prune_candidates(desired: Sequence[DesiredMetric], remote: Sequence[Mapping[str, Any]],
@@ -83,7 +96,8 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
                 continue
             shown = [FieldChange(f, None, v) for f, v in after.items() if f != "archived" and v != ""]
             changes.append(Change("create", key, metric_type(after), None, after, shown, [],
-                                  body=METRIC.post_body(key, after), warnings=_create_warnings(metrics[key])))
+                                  body=METRIC.post_body(key, after), warnings=_create_warnings(metrics[key]),
+                                  source=str(metrics[key].source)))
             continue
         before = METRIC.canonical(rep)
         if tag not in before["tags"] and not metrics[key].adopt:
@@ -102,16 +116,17 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
             "update", key, metric_type(after), before, after, fields, patch,
             remote_version=_version(rep), adopt=tag in after["tags"] and tag not in before["tags"],
             restore=bool(before["archived"]) and not after["archived"], warnings=_warnings(key, fields, rep),
+            source=str(metrics[key].source), type_before=_type_change(before, after),
         ))
 
     would_archive: list[str] = []
     blocked: list[Blocked] = []
-    unmanaged = 0
+    unmanaged: list[str] = []
     for key in sorted(set(remote_by_key) - set(wanted)):
         rep = remote_by_key[key]
         before = METRIC.canonical(rep)
         if tag not in before["tags"]:
-            unmanaged += 1
+            unmanaged.append(key)
             continue
         if before["archived"]:
             continue  # left the YAML and already archived: nothing to do
@@ -128,17 +143,49 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
                               guarded_patch(rep, fields), remote_version=_version(rep),
                               warnings=(usage.note,) if usage.note else ()))
 
+    left = [k for k in sorted(set(remote_by_key) - set(wanted)) if k not in unmanaged]
+    changes = _note_renames(changes, left, remote_by_key)
     return ProjectPlan(
         project=project,
         definitions_hash=_hash(desired, wanted),
         changes=changes,
         unchanged=unchanged,
-        unmanaged=unmanaged,
+        unmanaged=len(unmanaged),
         would_archive=would_archive,
         blocked=blocked,
         refused=refused,
         warnings=list(notes),
+        unmanaged_sample=unmanaged[:UNMANAGED_SHOWN],
     )
+
+
+def _type_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+    """The type the metric had, when the update changes it (e.g. binary → count)."""
+    old = metric_type(before)
+    return old if old != metric_type(after) else None
+
+
+def _note_renames(changes: list[Change], left: Sequence[str], remote: Mapping[str, Mapping[str, Any]]) -> list[Change]:
+    """A new key beside a managed key that left the definitions, with the same kind and event (or name), looks
+    like a rename: say that LaunchDarkly cannot rename a metric's key, and what the plan does instead."""
+    if not left:
+        return changes
+    out = []
+    for change in changes:
+        if change.action == "create" and change.after is not None:
+            for old_key in left:
+                old = METRIC.canonical(remote[old_key])
+                same_kind = old.get("kind") == change.after.get("kind")
+                same_what = (old.get("eventKey") and old.get("eventKey") == change.after.get("eventKey")) or \
+                    old.get("name") == change.after.get("name")
+                if same_kind and same_what:
+                    note = (f"`{change.key}` looks like a new name for `{old_key}`: LaunchDarkly cannot rename a "
+                            f"metric's key, so this plan creates `{change.key}` and leaves `{old_key}` as it is "
+                            f"(archived only with --prune); experiments that use `{old_key}` keep using it")
+                    change = replace(change, warnings=(*change.warnings, note))
+                    break
+        out.append(change)
+    return out
 
 
 def diff(after: Mapping[str, Any], rep: Mapping[str, Any]) -> tuple[list[FieldChange], list[dict[str, Any]]]:

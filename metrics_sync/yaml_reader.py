@@ -343,9 +343,8 @@ def parse_yaml_text(text: str, name: str) -> tuple[YamlDocument | None, list[Pro
             message += f" ({exc.context})"
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
-        hint = None
-        if mark is not None and "\t" in _source_line(text, mark.line)[: mark.column + 1]:
-            hint = "YAML does not allow tabs for indentation; use spaces"
+        source = _source_line(text, mark.line) if mark is not None else ""
+        hint = _syntax_hint(exc.problem or "", source, mark.column if mark is not None else 0)
         return None, [Problem(name, line, col, message, hint=hint)]
     except yaml.YAMLError as exc:
         return None, [Problem(name, None, None, f"YAML error: {exc}")]
@@ -365,6 +364,31 @@ def parse_yaml_text(text: str, name: str) -> tuple[YamlDocument | None, list[Pro
     except RecursionError:
         return None, [Problem(name, None, None, "YAML nesting is too deep to read")]
     return builder.doc, builder.problems
+
+
+def _syntax_hint(problem: str, line: str, column: int) -> str | None:
+    """What usually causes a YAML syntax error, in the words of the file's author."""
+    if "\t" in line[: column + 1]:
+        return "YAML does not allow tabs for indentation; use spaces"
+    if "mapping values are not allowed" in problem:
+        key, _, value = line.strip().removeprefix("- ").partition(": ")
+        if ": " in value or value.endswith(":"):
+            return f'the value holds ": "; quote it: {key}: "{value}"'
+        return "this line is indented further than the keys it belongs with; line it up with them"
+    if "expected '-' indicator" in problem or "expected <block end>" in problem:
+        return ("a key is indented less than the other keys of its list item, or a list item lacks its `- `; "
+                "line the keys of one metric up under each other")
+    if "expected ',' or ']'" in problem:
+        return "a [list] is not closed: add the `]`"
+    if "expected ',' or '}'" in problem:
+        return "a {mapping} is not closed: add the `}`"
+    if "end of stream" in problem or "unexpected end" in problem:
+        return "a quote is not closed"
+    if "could not find expected ':'" in problem:
+        return "a key needs `: ` after it (a colon and a space)"
+    if "cannot start any token" in problem:
+        return "a value starting with this character must be quoted"
+    return None
 
 
 def _source_line(text: str, index: int) -> str:
@@ -390,6 +414,10 @@ def find_definition_files(
             problems.append(Problem(arg, None, None, "no such file or folder"))
             continue
         if p.is_file():
+            if p.name in CONFIG_FILE_NAMES:
+                problems.append(Problem(arg, None, None, "this is metrics-sync's config file, not definitions",
+                                        hint="pass the definition files or their folder"))
+                continue
             found.setdefault(str(p.resolve()), (p, arg))
             continue
         if p.is_symlink() and not p.exists():
@@ -473,9 +501,12 @@ def definition_file_name(stem: str) -> str:
     return f"{safe}.yaml"
 
 
+CONFIG_FILE_NAMES = ("metrics-sync.yaml", "metrics-sync.yml")  # the config file is never a definitions file
+
+
 def is_definition_name(name: str, *, folder: bool = False) -> bool:
     """The one naming rule the walker reads and export writes by: no hidden names (starting with a dot),
-    and files end in .yaml or .yml."""
+    files end in .yaml or .yml, and the config file is not one of them."""
     if not name or name.startswith("."):
         return False
-    return folder or name.endswith(YAML_SUFFIXES)
+    return folder or (name.endswith(YAML_SUFFIXES) and name not in CONFIG_FILE_NAMES)

@@ -138,7 +138,8 @@ def test_a_concurrent_edit_makes_the_guarded_patch_fail_and_nothing_is_overwritt
         "order-value", [{"op": "replace", "path": "/unit", "value": "GBP"}]))
     result = shop.run("apply", "--auto-approve")
     assert result.code == 1
-    assert ("  ! failed order-value: metric order-value was changed in LaunchDarkly since the plan (unit); "
+    assert ("  ! failed order-value (metrics/checkout.yaml:33:5): metric order-value was changed in LaunchDarkly "
+            "since the plan (unit); "
             "nothing was overwritten; run plan again") in result.out
     assert result.out.endswith("Apply complete: 0 created, 0 updated, 0 archived, 1 failed.\n")
     assert shop.store.get("shop", "order-value")["unit"] == "GBP"
@@ -162,7 +163,8 @@ def test_partial_failure_exits_1_and_a_second_apply_finishes(shop: Shop) -> None
     partial = shop.run("apply", "--auto-approve")
     assert partial.code == 1
     assert partial.out.endswith("Apply complete: 6 created, 0 updated, 0 archived, 2 failed.\n")
-    assert ("  ! failed order-value: POST /api/v2/metrics/shop failed: 400 invalid_request: try later"
+    assert ("  ! failed order-value (metrics/checkout.yaml:33:5): POST /api/v2/metrics/shop failed: 400 "
+            "invalid_request: try later"
             in partial.out)
     shop.transport = good
     rest = shop.run("apply", "--auto-approve")
@@ -202,8 +204,9 @@ def test_prune_archives_only_when_asked(shop: Shop) -> None:
     path.write_text(path.read_text().split("  # Clicked or tapped conversion")[0])
     listed = shop.run("plan")
     assert "  Would archive with --prune: place-order-clicked\n" in listed.out
-    assert "  Not managed by metrics-sync (left alone): 1 metric\n" in listed.out
-    assert listed.out.endswith("No changes. 7 metrics match the definitions.\n")
+    assert "  Not managed by metrics-sync (left alone): 1 metric: made-in-ui\n" in listed.out
+    assert listed.out.endswith("No changes. 7 metrics match the definitions; 1 left the definitions and would be "
+                               "archived with --prune.\n")
     pruned = shop.run("apply", "--prune", "--auto-approve")
     assert "  - archive place-order-clicked (click conversion binary)\n" in pruned.out
     assert pruned.out.endswith("Apply complete: 0 created, 0 updated, 1 archived, 0 failed.\n")
@@ -235,10 +238,11 @@ def test_invalid_definitions_make_no_api_call(shop: Shop) -> None:
 
 def test_json_and_markdown_plans(shop: Shop) -> None:
     as_json = json.loads(shop.run("plan", "--format", "json").out)
-    assert as_json["summary"] == {"create": 8, "update": 0, "archive": 0, "unchanged": 0}
+    assert as_json["summary"] == {"create": 8, "update": 0, "archive": 0, "unchanged": 0, "unmanaged": 0,
+                                  "wouldArchive": 0, "blocked": 0}
     first = as_json["projects"][0]["changes"][0]
     assert set(first) == {"action", "key", "metricType", "adopt", "restore", "remoteVersion", "fields", "before",
-                          "after", "patch", "body", "warnings"}
+                          "after", "patch", "body", "warnings", "source", "typeBefore"}
     markdown = shop.run("plan", "--format", "markdown").out
     assert markdown.startswith("<!-- metrics-sync plan -->\n### metrics-sync plan\n\n"
                                "**Plan: 8 to create, 0 to update, 0 to archive, 0 unchanged.**\n")
@@ -253,8 +257,14 @@ def test_unknown_project_is_a_clear_error(shop: Shop) -> None:
         file.write_text(file.read_text().replace("project: shop\n", ""))
     missing = shop.run("plan")
     assert missing.code == 1
-    assert missing.err == ("error: GET /api/v2/metrics/nope failed: 404 not_found: Unknown project key 'nope' "
-                           "(unknown project key `nope`; check `project:` in the definitions or --project)\n")
+    assert missing.err == ("error: metrics-sync.yaml:1:10: there is no project `nope` in LaunchDarkly at "
+                           "127.0.0.1:8765 (check the project key (`project:` in the file, --project, or the config); "
+                           "keys are case-sensitive)\n")
+    shop.store.projects["nope"] = {}
+    (shop.root / "metrics" / "storefront.yaml").write_text("project: mobil\n" + (
+        shop.root / "metrics" / "storefront.yaml").read_text())
+    located = shop.run("plan")
+    assert located.err.startswith("error: metrics/storefront.yaml:1:10: there is no project `mobil` in LaunchDarkly")
 
 
 def test_missing_token(shop: Shop) -> None:
@@ -267,5 +277,5 @@ def test_missing_token(shop: Shop) -> None:
 def test_progress_line_on_a_terminal(shop: Shop) -> None:
     result = shop.run("apply", "--auto-approve", "--no-color", tty=True)
     assert result.code == 0
-    assert "\r  applying: 1/8 changes done" in result.err and "\r  applying: 8/8 changes done\n" in result.err
+    assert "\r  applying: " in result.err and result.err.endswith("\r  applying: 8/8 changes done\n")
     assert "applying" not in shop.run("apply", "--auto-approve").err  # not without a terminal

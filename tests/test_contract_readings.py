@@ -51,7 +51,8 @@ def test_a_concurrent_edit_is_never_overwritten(shop: Shop) -> None:
         "order-value", [{"op": "replace", "path": "/unit", "value": "GBP"}]))
     result = shop.run("apply", "--auto-approve")
     assert result.code == 1
-    assert ("  ! failed order-value: metric order-value was changed in LaunchDarkly since the plan (unit); "
+    assert ("  ! failed order-value (metrics/checkout.yaml:33:5): metric order-value was changed in LaunchDarkly "
+            "since the plan (unit); "
             "nothing was overwritten; run plan again") in result.out
     assert shop.store.get("shop", "order-value")["unit"] == "GBP"
 

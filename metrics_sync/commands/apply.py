@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ HELP = "make LaunchDarkly match the definitions"
 CALLS_API = True
 MAX_PARALLELISM = 64
 MAX_COMMENT = 500
+PROGRESS_EVERY = 5.0  # seconds between progress lines in a CI log
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prune", action="store_true", help="archive managed metrics that left the definitions")
     parser.add_argument("--parallelism", type=int, default=4, metavar="N", help="concurrent API writes (default 4)")
     parser.add_argument("--format", choices=["text", "json"], default="text")
+    common.add_target(parser)
     parser.add_argument("--comment", metavar="TEXT",
                         help="why, for LaunchDarkly's audit log (default: metrics-sync apply, with the commit and "
                              "pull request when run in CI)")
@@ -44,14 +46,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
     from metrics_sync.apply import apply_plan
-    from metrics_sync.model import ApplyResult
+    from metrics_sync.model import ApplyResult, ChangeResult
     from metrics_sync.output import plan as plan_output
     from metrics_sync.output import results
 
     if not 1 <= args.parallelism <= MAX_PARALLELISM:
         raise UsageError(f"--parallelism must be between 1 and {MAX_PARALLELISM}")
-    if args.plan and args.prune:
-        raise UsageError("--prune cannot be used with --plan: the saved plan already says what to archive")
+    if args.plan and (args.prune or args.target):
+        raise UsageError("--prune and --target cannot be used with --plan: the saved plan already says what it "
+                         "covers")
     cfg = common.config(args, runtime)
     color = runtime.color(args.no_color)
     with common.client(args, runtime, cfg) as client:
@@ -60,7 +63,9 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
         else:
             from metrics_sync.commands.plan import make_plan
 
-            the_plan = make_plan(args.prune, cfg, client, common.checked_definitions(args, runtime, cfg))
+            definitions = common.checked_definitions(args, runtime, cfg)
+            common.check_prune_scope(args, runtime, cfg)
+            the_plan = make_plan(args.prune, cfg, client, definitions, targets=tuple(args.target))
             if args.format == "text":
                 runtime.out(plan_output.text(the_plan, color=color))
             if the_plan.refused:
@@ -68,22 +73,41 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
             if the_plan.has_changes and not args.auto_approve and not _confirmed(runtime, len(the_plan.changes)):
                 runtime.err("Apply cancelled; nothing was changed.")
                 return 1
-        if not the_plan.has_changes:
-            if args.format == "json":
-                runtime.out(results.json_text(ApplyResult([])))
-            elif args.plan:
-                runtime.out("No changes. The saved plan has nothing to apply.\n")
-            return 0
-        stop = threading.Event()
-        with _graceful_interrupt(stop, runtime):
-            result = apply_plan(the_plan, client, parallelism=args.parallelism,
-                                progress=_progress(runtime, len(the_plan.changes)), stop=stop,
-                                comment=audit_comment(args.comment, runtime.environ))
-        if args.format == "text" and not args.plan:
-            runtime.out("\n")
-    runtime.out(results.json_text(result) if args.format == "json" else results.text(result, color=color))
+        result = ApplyResult([])
+        if the_plan.has_changes:
+            qualified = len(the_plan.projects) > 1
+            stream = args.format == "text"
+            if stream and not args.plan:
+                runtime.out("\n")
+            progress = _Progress(runtime, len(the_plan.changes))
+
+            def on_result(outcome: ChangeResult) -> None:
+                if stream:
+                    progress.clear()
+                    runtime.out("".join(line + "\n" for line in results.lines(outcome, color=color,
+                                                                                 qualified=qualified)))
+
+            stop = threading.Event()
+            with _graceful_interrupt(stop, runtime):
+                result = apply_plan(the_plan, client, parallelism=args.parallelism, progress=progress,
+                                    on_result=on_result, stop=stop,
+                                    comment=audit_comment(args.comment, runtime.environ))
+            progress.finish()
+            runtime.out(results.json_text(result) if args.format == "json"
+                        else results.text(result, color=color, streamed=True))
+        elif args.format == "json":
+            runtime.out(results.json_text(result))
+        elif args.plan:
+            runtime.out("No changes. The saved plan has nothing to apply.\n")
     if result.interrupted:
         return 130
+    if the_plan.prune and the_plan.blocked:
+        # Asked to archive, and LaunchDarkly cannot yet: CI must notice (terraform would fail too).
+        keys = ", ".join(f"{b.key} ({b.reason})" for p in the_plan.projects for b in p.blocked)
+        runtime.err(f"error: --prune could not archive {the_plan.blocked} metric(s) still in use: {keys}. Stop the "
+                    "experiments or guarded rollouts that use them (or take the metrics out of them) and run "
+                    "apply --prune again, or keep the metrics in the definitions.")
+        return 1
     return 1 if result.failed else 0
 
 
@@ -108,7 +132,7 @@ def _verified_saved_plan(args: argparse.Namespace, runtime: Runtime, cfg: Config
                         "were found", "pass the PATHs the plan was made from")
     hashes = definitions_hashes(definitions.metrics, saved.ownership_tag)
     check_origin(saved, host=client.host, ownership_tag=cfg.ownership_tag, definitions_hashes=hashes)
-    fresh = make_plan(saved.prune, cfg, client, definitions)
+    fresh = make_plan(saved.prune, cfg, client, definitions, targets=saved.targets)
     verify_saved_plan(saved, fresh)
     return fresh
 
@@ -139,22 +163,41 @@ def _confirmed(runtime: Runtime, count: int) -> bool:
     if not runtime.stdin.isatty():
         raise UsageError("refusing to apply without confirmation: stdin is not a terminal",
                          "review the plan, then pass --auto-approve (or apply a saved plan with --plan)")
-    runtime.stderr.write(f"Apply these {count} change{'s' if count != 1 else ''}? [y/N] ")
+    runtime.stderr.write("Apply this change? [y/N] " if count == 1 else f"Apply these {count} changes? [y/N] ")
     runtime.stderr.flush()
     return runtime.stdin.readline().strip().lower() in ("y", "yes")
 
 
-def _progress(runtime: Runtime, total: int) -> Callable[[int, int], None]:
-    show = runtime.stderr.isatty() and total > 1
+class _Progress:
+    """How far apply is. On a terminal, one line that updates in place; without one (CI logs), a line every
+    PROGRESS_EVERY seconds, as terraform's "Still creating... [10s elapsed]", so a long run is never silent."""
 
-    def progress(done: int, total: int) -> None:
-        if show:
-            runtime.stderr.write(f"\r  applying: {done}/{total} changes done")
-            if done == total:
-                runtime.stderr.write("\n")
-            runtime.stderr.flush()
+    def __init__(self, runtime: Runtime, total: int) -> None:
+        self.runtime, self.total = runtime, total
+        self.tty = runtime.stderr.isatty()
+        self.started = self.last = runtime.clock()
+        self.shown = False
 
-    return progress
+    def __call__(self, done: int, total: int) -> None:
+        now = self.runtime.clock()
+        if self.tty and total > 1:
+            self.runtime.stderr.write(f"\r  applying: {done}/{total} changes done")
+            self.runtime.stderr.flush()
+            self.shown = True
+        elif not self.tty and now - self.last >= PROGRESS_EVERY and done < total:
+            self.last = now
+            self.runtime.err(f"… {done}/{total} done, {now - self.started:.0f} s")
+
+    def clear(self) -> None:
+        if self.shown:
+            self.runtime.stderr.write("\r\x1b[K")
+            self.runtime.stderr.flush()
+            self.shown = False
+
+    def finish(self) -> None:
+        if self.shown:
+            self.runtime.stderr.write("\n")
+            self.runtime.stderr.flush()
 
 
 @contextmanager

@@ -26,6 +26,32 @@ def add_project(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project", metavar="KEY", help="project for files that do not name one")
 
 
+def add_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", action="append", default=[], metavar="KEY",
+                        help="only these metrics: a key, `project/key`, or a glob such as 'checkout-*' "
+                             "(repeatable); --prune then archives only among them")
+
+
+def check_prune_scope(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> None:
+    """--prune archives managed metrics missing from the definitions, so it needs all of them: PATHs that
+    leave out some of the definitions files (of the config's paths, or ./metrics) would archive the
+    metrics of the files left out. --target is the way to limit it."""
+    if not args.prune or not args.paths:
+        return
+    from metrics_sync.config import DEFAULT_PATHS
+    from metrics_sync.yaml_reader import find_definition_files
+
+    whole = list(cfg.paths) or list(DEFAULT_PATHS)
+    everything, _ = find_definition_files(whole, runtime.cwd)
+    given = {str(path.resolve()) for path, _ in find_definition_files(args.paths, runtime.cwd)[0]}
+    left_out = [shown for path, shown in everything if str(path.resolve()) not in given]
+    if left_out:
+        more = f" and {len(left_out) - 3} more" if len(left_out) > 3 else ""
+        raise UsageError(f"--prune with these PATHs would archive the metrics of the definition files left out "
+                         f"({', '.join(left_out[:3])}{more})",
+                         "run it on all the definitions (no PATHs), or limit it with --target")
+
+
 def config(args: argparse.Namespace, runtime: Runtime) -> Config:
     from metrics_sync.config import load_config
 
@@ -38,8 +64,10 @@ def read_definitions(args: argparse.Namespace, runtime: Runtime, cfg: Config) ->
     from metrics_sync.definitions import load_definitions
 
     paths = args.paths or list(cfg.paths) or list(DEFAULT_PATHS)
-    return load_definitions(paths, default_project=getattr(args, "project", None) or cfg.project,
-                            max_file_bytes=cfg.max_file_bytes, base=runtime.cwd, parallel=None)
+    flag = getattr(args, "project", None)
+    source = "--project" if flag else cfg.project_source or "the config"
+    return load_definitions(paths, default_project=flag or cfg.project, max_file_bytes=cfg.max_file_bytes,
+                            base=runtime.cwd, parallel=None, default_project_source=source)
 
 
 def checked_definitions(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> Definitions:

@@ -40,17 +40,22 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
     options = ExportOptions(project=args.project, ownership_tag=cfg.ownership_tag,
                             single_file=args.single_file or to_stdout, include_archived=args.include_archived,
                             adopt=args.adopt, tags=tuple(args.tag), prefix=args.prefix,
-                            schema_ref=args.schema_ref or (str(schema_path()) if to_stdout else SCHEMA_COPY),
+                            # A reference that stays valid: the copy written next to the files (for stdout, the
+                            # summary says how to write one), never this installation's own path.
+                            schema_ref=args.schema_ref or SCHEMA_COPY,
                             tool_version=__version__)
     with common.client(args, runtime, cfg) as client:
         result = export(client.list_metrics(args.project, tags=options.tags), options)
     if to_stdout:
         runtime.out("".join(result.files.values()))
-        runtime.err(lines_shown(summary(result, args.project, args.out, None)))
+        runtime.err(lines_shown(summary(result, args.project, args.out, None, adopted=args.adopt)))
+        if result.files and not args.schema_ref:
+            runtime.err(f"The modeline points at {SCHEMA_COPY} beside the file: write it with "
+                        f"`metrics-sync schema > {SCHEMA_COPY}`, or pass --schema-ref.")
         return 0
     files = dict(result.files)
     if result.files and not args.schema_ref:
         files[SCHEMA_COPY] = schema_path().read_text(encoding="utf-8")
     written = write_files(runtime.path(args.out), files, force=args.force)
-    runtime.out(lines_shown(summary(result, args.project, args.out, written)))
+    runtime.out(lines_shown(summary(result, args.project, args.out, written, adopted=args.adopt)))
     return 0

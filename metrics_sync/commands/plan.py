@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from metrics_sync import __version__
 from metrics_sync.commands import common
+from metrics_sync.errors import PlanError, UsageError
 from metrics_sync.output.escape import shown
 from metrics_sync.runtime import Runtime
 
@@ -29,9 +30,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detailed-exitcode", action="store_true",
                         help="exit 2 when there are changes (0 none, 1 error)")
     parser.add_argument("--prune", action="store_true", help="archive managed metrics that left the definitions")
+    common.add_target(parser)
 
 
-def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions) -> Plan:
+def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions,
+              targets: tuple[str, ...] = ()) -> Plan:
     """Read every project the definitions name and plan it.
 
     Reads: the paged list; then, only for managed metrics that left the definitions (archive candidates),
@@ -41,7 +44,7 @@ def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions
     from metrics_sync.errors import ApiError
     from metrics_sync.fields import METRIC
     from metrics_sync.gc_tuning import gc_frozen, gc_paused
-    from metrics_sync.planner import PlanOptions, plan, prune_candidates
+    from metrics_sync.planner import PlanOptions, plan, prune_candidates, selected
 
     remote: dict[str, list[dict[str, Any]]] = {}
     details: dict[str, dict[str, dict[str, Any]]] = {}
@@ -50,9 +53,18 @@ def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions
     with gc_frozen():
         for project in sorted(definitions.metrics):
             desired = definitions.metrics[project]
-            remote[project] = client.list_metrics(project, only=METRIC.remote_fields)
+            try:
+                remote[project] = client.list_metrics(project, only=METRIC.remote_fields)
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                where = definitions.project_sources.get(project, "the definitions")
+                raise PlanError(f"{where}: there is no project `{project}` in LaunchDarkly at {client.host}",
+                                "check the project key (`project:` in the file, --project, or the config); "
+                                "keys are case-sensitive") from None
             details[project] = {key: client.get_metric(project, key, expand=USAGE_EXPANSIONS)
-                                for key in prune_candidates(desired, remote[project], cfg.ownership_tag)}
+                                for key in prune_candidates(desired, remote[project], cfg.ownership_tag)
+                                if selected(targets, project, key)}
             if any("analysisUnits" in m.fields for m in desired):
                 try:
                     units[project] = client.experiment_units(project)
@@ -60,8 +72,14 @@ def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions
                     units[project] = None
                     notes[project] = [f"analysis units were not checked against the project's experimentation "
                                       f"settings ({exc.status or 'no answer'}: {exc.api_message})"]
+    unmatched = [t for t in targets
+                 if not any(selected((t,), p, str(r["key"])) for p in remote for r in remote[p])
+                 and not any(selected((t,), p, m.key) for p in definitions.metrics for m in definitions.metrics[p])]
+    if unmatched:
+        raise UsageError(f"--target {unmatched[0]} matches no metric in the definitions or in LaunchDarkly",
+                         "give a metric key, project/key, or a glob such as 'checkout-*'")
     options = PlanOptions(ownership_tag=cfg.ownership_tag, prune=prune, base_url_host=client.host,
-                          tool_version=__version__)
+                          tool_version=__version__, targets=targets)
     with gc_paused():
         return plan(definitions.metrics, remote, options, details=details, experiment_units=units, notes=notes)
 
@@ -72,8 +90,9 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
 
     cfg = common.config(args, runtime)
     definitions = common.checked_definitions(args, runtime, cfg)
+    common.check_prune_scope(args, runtime, cfg)
     with common.client(args, runtime, cfg) as client:
-        the_plan = make_plan(args.prune, cfg, client, definitions)
+        the_plan = make_plan(args.prune, cfg, client, definitions, targets=tuple(args.target))
     if args.format == "json":
         runtime.out(planfile.to_json(the_plan))
     elif args.format == "markdown":

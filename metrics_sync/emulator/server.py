@@ -91,32 +91,46 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: {message}")
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except the empty ones (None, [], off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="metrics-sync emulator",
-                description="A local LaunchDarkly metrics API for demos, CI and tests.")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
-    p.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
-    p.add_argument("--token", default=DEFAULT_TOKEN, help="access token clients must send (default emulator-token)")
-    p.add_argument("--reader-token", help="a second token that may only read (writes get 403)")
+                description="A local LaunchDarkly metrics API for demos, CI and tests.",
+                formatter_class=_Help)
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDRESS", help="address to bind (loopback only by default)")
+    p.add_argument("--port", type=int, default=8765, metavar="PORT", help="port (0 picks a free one)")
+    p.add_argument("--token", default=DEFAULT_TOKEN, metavar="TOKEN", help="access token clients must send")
+    p.add_argument("--reader-token", metavar="TOKEN", help="a second token that may only read (writes get 403)")
     p.add_argument("--project", action="append", default=[], metavar="KEY",
-                   help="project to serve (repeatable; default: default)")
-    p.add_argument("--state", type=Path, metavar="FILE", help="persist metrics to FILE (atomic writes)")
+                   help="project to serve (repeatable; `default` when none is given)")
+    p.add_argument("--state", type=Path, metavar="FILE", help="persist metrics to FILE (survives a kill)")
     p.add_argument("--seed", type=Path, metavar="FILE", help="preload metrics from a JSON seed file")
-    p.add_argument("--latency-ms", type=float, default=0.0, help="delay every answer by N milliseconds")
-    p.add_argument("--fail-rate", type=float, default=0.0, help="answer this share of requests with a random 5xx")
-    p.add_argument("--rate-limit", type=int, help="requests per 10-second window per route (then 429)")
-    p.add_argument("--reset-rate", type=float, default=0.0, help="reset this share of connections without an answer")
-    p.add_argument("--timeout-rate", type=float, default=0.0,
+    p.add_argument("--latency-ms", type=float, default=0.0, metavar="MS", help="delay every answer by MS milliseconds")
+    p.add_argument("--fail-rate", type=float, default=0.0, metavar="SHARE",
+                   help="answer this share of requests (0 to 1) with a random 5xx")
+    p.add_argument("--rate-limit", type=int, metavar="N", help="N requests per 10-second window per route (then 429)")
+    p.add_argument("--reset-rate", type=float, default=0.0, metavar="SHARE",
+                   help="reset this share of connections without an answer")
+    p.add_argument("--timeout-rate", type=float, default=0.0, metavar="SHARE",
                    help="leave this share of requests unanswered for --hang-seconds (the client times out)")
-    p.add_argument("--hang-seconds", type=float, default=30.0, help="how long an unanswered request hangs")
-    p.add_argument("--throttle-rate", type=float, default=0.0,
+    p.add_argument("--hang-seconds", type=float, default=30.0, metavar="SECONDS",
+                   help="how long an unanswered request hangs")
+    p.add_argument("--throttle-rate", type=float, default=0.0, metavar="SHARE",
                    help="start a burst of 429 answers on this share of requests")
     p.add_argument("--throttle-header", choices=["retry-after", "reset"], default="retry-after",
                    help="how a 429 burst says when to retry: Retry-After or X-Ratelimit-Reset")
-    p.add_argument("--burst-seconds", type=float, default=1.0, help="how long a 429 burst lasts")
-    p.add_argument("--slow-rate", type=float, default=0.0, help="answer this share of requests --slow-ms late")
-    p.add_argument("--slow-ms", type=float, default=1000.0, help="extra delay of a slow answer")
-    p.add_argument("--random-seed", type=int, help="seed for --fail-rate, for repeatable runs")
+    p.add_argument("--burst-seconds", type=float, default=1.0, metavar="SECONDS", help="how long a 429 burst lasts")
+    p.add_argument("--slow-rate", type=float, default=0.0, metavar="SHARE",
+                   help="answer this share of requests --slow-ms late")
+    p.add_argument("--slow-ms", type=float, default=1000.0, metavar="MS", help="extra delay of a slow answer")
+    p.add_argument("--random-seed", type=int, metavar="N", help="seed for the random faults, for repeatable runs")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     readings = p.add_argument_group(
         "readings of LaunchDarkly's contract where its sources are silent (docs/launchdarkly-contract.md)")

@@ -25,14 +25,22 @@ def summary_line(plan: Plan, *, where: str = "above") -> str:
         count = len(plan.refused)
         return f"Plan refused: {count} change{'s' if count != 1 else ''} LaunchDarkly cannot make (see {where})."
     if not plan.has_changes:
-        return f"No changes. {plan.unchanged} metric{'s' if plan.unchanged != 1 else ''} match the definitions."
-    return (f"Plan: {plan.total('create')} to create, {plan.total('update')} to update, "
-            f"{plan.total('archive')} to archive, {plan.unchanged} unchanged.")
+        text = f"No changes. {plan.unchanged} metric{'s' if plan.unchanged != 1 else ''} match the definitions"
+    else:
+        text = (f"Plan: {plan.total('create')} to create, {plan.total('update')} to update, "
+                f"{plan.total('archive')} to archive, {plan.unchanged} unchanged")
+    # Managed metrics that left the definitions are impossible to miss: the summary counts them.
+    if plan.would_archive:
+        text += f"; {plan.would_archive} left the definitions and would be archived with --prune"
+    if plan.blocked:
+        text += f"; {plan.blocked} cannot be archived while in use (see {where})"
+    return text + "."
 
 
 def _title(change: Change, symbols: dict[str, str] = _SYMBOL) -> str:
     verb = "adopt" if change.adopt else "restore" if change.restore else change.action
-    return f"{symbols[change.action]} {verb} {change.key} ({change.metric_type})"
+    kind = f"{change.type_before} → {change.metric_type}" if change.type_before else change.metric_type
+    return f"{symbols[change.action]} {verb} {change.key} ({kind})"
 
 
 def _field_lines(change: Change) -> Iterator[str]:
@@ -67,8 +75,7 @@ def _project_text(p: ProjectPlan, paint: Painter) -> list[str]:
     for b in p.blocked:
         lines.append(paint(None, f"  Blocked from archiving: {b.key} ({b.reason})"))
     if p.unmanaged:
-        s = "s" if p.unmanaged != 1 else ""
-        lines.append(f"  Not managed by metrics-sync (left alone): {p.unmanaged} metric{s}")
+        lines.append(paint(None, f"  Not managed by metrics-sync (left alone): {_unmanaged(p)}"))
     for refusal in p.refused:
         lines.append("  " + paint("error", f"error: {refusal}"))
     for warning in p.warnings:
@@ -76,6 +83,14 @@ def _project_text(p: ProjectPlan, paint: Painter) -> list[str]:
     if len(lines) == 1:
         lines.append(f"  no changes ({p.unchanged} metric{'s' if p.unchanged != 1 else ''} in sync)")
     return lines
+
+
+def _unmanaged(p: ProjectPlan) -> str:
+    count = f"{p.unmanaged} metric{'s' if p.unmanaged != 1 else ''}"
+    if not p.unmanaged_sample:
+        return count
+    more = p.unmanaged - len(p.unmanaged_sample)
+    return f"{count}: {', '.join(p.unmanaged_sample)}" + (f" and {more} more" if more > 0 else "")
 
 
 def text(plan: Plan, *, color: bool = False) -> str:

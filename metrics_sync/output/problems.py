@@ -96,7 +96,9 @@ def github(problems: Sequence[Problem], definitions: Definitions) -> str:
         message = p.message + (f" (at {p.path})" if p.path else "") + (f"; hint: {p.hint}" if p.hint else "")
         lines.append(f"::{p.severity} {','.join(props)}::{_escape_data(shown(message))}")
     errors, _ = _counts(problems)
-    lines.append(f"metrics-sync: {errors} error(s) in {len(definitions.files)} file(s)"
+    files = len({p.file for p in problems if p.severity == "error"})
+    lines.append(f"metrics-sync: {errors} error{'s' if errors != 1 else ''} in {files} file{'s' if files != 1 else ''}"
+                 f" ({len(definitions.files)} read)"
                  if errors else f"metrics-sync: {definitions.metric_count} metric(s) valid")
     return "\n".join(lines) + "\n"
 
