@@ -63,6 +63,24 @@ def test_pre_commit_hook_for_real(user_repo: Path, tmp_path: Path) -> None:
     assert "Passed" in good.stdout
 
 
+@pytest.mark.slow
+def test_the_readme_pre_commit_snippet_works(user_repo: Path, tmp_path: Path) -> None:
+    """The snippet users copy, with this checkout as the repository and its HEAD as `rev`."""
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("### 1. pre-commit")[1].split("```yaml\n")[1].split("```")[0]
+    head = run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
+    config = re.sub(r"repo: \S+", f"repo: {ROOT}", snippet)
+    config = re.sub(r"rev: [0-9a-f]{40}", f"rev: {head}", config)
+    assert config != snippet and f"rev: {head}" in config
+    repo = tmp_path / "repo"
+    shutil.copytree(user_repo, repo)
+    (repo / ".pre-commit-config.yaml").write_text(config)
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "NO_COLOR": "1"}
+    result = run(BIN / "pre-commit", "run", "--files", "metrics/bad.yaml", "metrics/good.yaml", cwd=repo, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "metrics/bad.yaml:2:10: metric keys may only contain letters" in result.stdout
+
+
 def test_hook_definition() -> None:
     import yaml
 
