@@ -503,7 +503,7 @@ class Client:
                 wait = self._rate_limit_wait(reply)
                 if rate_waited >= self._retry.max_rate_limit_total:
                     raise ApiError(method, path, 429, f"LaunchDarkly's rate limit: still refused after "
-                                   f"{rate_waited:.0f} s of waiting", code="rate_limited",
+                                   f"{self._retry.max_rate_limit_total:.0f} s of waiting", code="rate_limited",
                                    hint="try again later, or lower --parallelism")
                 rate_waited += wait
                 self._gate.block_until(route_id, self._clock() + wait)
@@ -638,7 +638,8 @@ def _hint(status: int, method: str, path: str, code: str | None) -> str | None:
     if status == 401:
         return "the access token is invalid or expired, or its role cannot use the API; check LD_ACCESS_TOKEN"
     if status == 403:
-        return "the access token lacks permission for this; see docs/security.md for the role metrics-sync needs"
+        return ("the access token lacks permission for this; see "
+                "https://github.com/metrics-sync/metrics-sync#access-tokens-and-roles for the role metrics-sync needs")
     if status == 404:
         if len(parts) == 5:
             return f"unknown project key `{project}`; check `project:` in the definitions or --project"

@@ -87,8 +87,14 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    out: IO[str] | None = None  # where --help goes (the caller's stdout)
+
     def error(self, message: str) -> NoReturn:
         raise _UsageError(f"{self.prog}: {message}")
+
+    def _print_message(self, message: str, file: IO[str] | Any = None) -> None:
+        if message:
+            (self.out or sys.stdout).write(message)
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -100,7 +106,7 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     p = _Parser(prog="metrics-sync emulator",
                 description="A local LaunchDarkly metrics API for demos, CI and tests.",
                 formatter_class=_Help)
@@ -167,7 +173,12 @@ def serve_in_thread(app: EmulatorApp, host: str = "127.0.0.1", port: int = 0) ->
 def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        parser.out = out
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help
+            return int(exc.code or 0)
         for name in ("fail_rate", "reset_rate", "timeout_rate", "throttle_rate", "slow_rate"):
             if not 0.0 <= getattr(args, name) <= 1.0:
                 raise _UsageError(f"--{name.replace('_', '-')} must be between 0 and 1")

@@ -109,7 +109,7 @@ def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     Text from outside is escaped: in prose every Markdown and HTML character, and each diff block is fenced
     with more backticks than any run inside it, so no key, name or message can close a block or add markup."""
     head = ["<!-- metrics-sync plan -->", "### metrics-sync plan", "",
-            f"**{markdown_inline(summary_line(plan, where='below'))}**", "",
+            f"**{summary_line(plan, where='below')}**", "",  # our own words and numbers only
             "| Project | Create | Update | Archive | Unchanged | Would archive with --prune | Blocked | Unmanaged |",
             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for p in plan.projects:
