@@ -36,7 +36,7 @@ import httpx
 from metrics_sync import __version__
 from metrics_sync.errors import REDACTED, TOKEN_VARIABLES, ApiError, ConfigError
 from metrics_sync.rate_limits import RateGate, retry_after
-from metrics_sync.remote import KEY, BadJson, decode, metric_problem
+from metrics_sync.remote import KEY, BadJson, decode, group_problem, metric_problem
 
 API_VERSION = "20240415"
 USER_AGENT = f"metrics-sync/{__version__}"
@@ -46,6 +46,11 @@ MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a page of 50 metrics is well under 1 MB
 MAX_METRICS = 250_000  # a totalCount above this is not believed (and bounds what a lying server can make us hold)
 ROUTE_LIST = "/api/v2/metrics/{projectKey}"
 ROUTE_ITEM = "/api/v2/metrics/{projectKey}/{metricKey}"
+ROUTE_GROUPS = "/api/v2/projects/{projectKey}/metric-groups"
+ROUTE_GROUP = "/api/v2/projects/{projectKey}/metric-groups/{metricGroupKey}"
+ROUTE_EXPERIMENT = "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments/{experimentKey}"
+# Metric groups are a beta resource: LaunchDarkly answers them only with this header (metrics keep the pin).
+BETA = {"LD-API-Version": "beta"}
 
 JSONDict = dict[str, Any]
 Log = Callable[[str], None]
@@ -277,39 +282,49 @@ class Client:
     def list_metrics(self, project: str, *, tags: Sequence[str] = (),
                      only: Collection[str] | None = None) -> list[JSONDict]:
         """Every metric of `project` (having all `tags`), read with paged list calls only (limit 50, offset).
-
-        Paging ends when the offset passes `totalCount`, when a page adds no new metric (a server that
-        repeats a page), or fails at a page cap derived from the first `totalCount` (a server that never
-        stops). With `only`, each metric keeps just those fields (less memory on large projects)."""
-        path = self._project_path(project)
-        found: dict[str, JSONDict] = {}
-        offset = 0
+        With `only`, each metric keeps just those fields (less memory on large projects)."""
         params: dict[str, Any] = {"limit": PAGE_SIZE, "expand": "experimentCount"}
         if tags:
             params["filter"] = f"tags contains {json.dumps(list(tags))}"
+        return self._paged(self._project_path(project), ROUTE_LIST, params, metric_problem, "metric", only=only)
+
+    def list_groups(self, project: str, *, only: Collection[str] | None = None) -> list[JSONDict]:
+        """Every metric group of `project` (a beta endpoint: `LD-API-Version: beta`), paged like the metrics."""
+        return self._paged(self._groups_path(project), ROUTE_GROUPS, {"limit": PAGE_SIZE}, group_problem,
+                           "metric group", only=only, headers=BETA)
+
+    def _paged(self, path: str, route: str, params: dict[str, Any], problem_of: Callable[[Any], str | None],
+               noun: str, *, only: Collection[str] | None = None,
+               headers: Mapping[str, str] | None = None) -> list[JSONDict]:
+        """Every item of a paged list. Paging ends when the offset passes `totalCount`, when a page adds no new
+        item (a server that repeats a page), or fails at a page cap derived from the first `totalCount` (a
+        server that never stops)."""
+        found: dict[str, JSONDict] = {}
+        offset = 0
         max_pages: int | None = None
         pages = 0
         while True:
             params["offset"] = offset
-            data = self._decode(self._request("GET", path, ROUTE_LIST, params=dict(params)), "GET", path)
+            reply = self._request("GET", path, route, params=dict(params), headers=headers)
+            data = self._decode(reply, "GET", path)
             items = data.get("items") if isinstance(data, dict) else None
             total = data.get("totalCount") if isinstance(data, dict) else None
             if not isinstance(items, list):
-                raise ApiError("GET", path, 200, "the metric list has no `items` array")
+                raise ApiError("GET", path, 200, f"the {noun} list has no `items` array")
             if not isinstance(total, int) or isinstance(total, bool) or not 0 <= total <= MAX_METRICS:
-                raise ApiError("GET", path, 200, f"the metric list gives no usable totalCount ({_brief(total)})",
+                raise ApiError("GET", path, 200, f"the {noun} list gives no usable totalCount ({_brief(total)})",
                                hint="LaunchDarkly's answer makes no sense; try again later")
             if len(items) > PAGE_SIZE:
-                raise ApiError("GET", path, 200, f"a page holds {len(items)} metrics, more than the {PAGE_SIZE} "
+                raise ApiError("GET", path, 200, f"a page holds {len(items)} {noun}s, more than the {PAGE_SIZE} "
                                "asked for")
-            if max_pages is None:  # room for metrics created while the list is read
+            if max_pages is None:  # room for items created while the list is read
                 max_pages = math.ceil(total / PAGE_SIZE) + max(2, math.ceil(total / PAGE_SIZE / 10))
             pages += 1
             new = 0
             for item in items:
-                problem = metric_problem(item)
+                problem = problem_of(item)
                 if problem:
-                    raise ApiError("GET", path, 200, f"LaunchDarkly sent a malformed metric{_named(item)}: {problem}",
+                    raise ApiError("GET", path, 200, f"LaunchDarkly sent a malformed {noun}{_named(item)}: {problem}",
                                    hint="nothing was changed; report it to LaunchDarkly if it persists")
                 if item["key"] not in found:
                     new += 1
@@ -318,7 +333,7 @@ class Client:
             if not items or offset >= total:
                 return list(found.values())
             if new == 0:
-                raise ApiError("GET", path, 200, f"LaunchDarkly sent the same metrics again at offset "
+                raise ApiError("GET", path, 200, f"LaunchDarkly sent the same {noun}s again at offset "
                                f"{offset - len(items)} (totalCount {total})",
                                hint="nothing was changed; try again later")
             if pages >= max_pages:
@@ -410,6 +425,97 @@ class Client:
         return [u["randomizationUnit"] for u in units
                 if isinstance(u, dict) and isinstance(u.get("randomizationUnit"), str)]
 
+    # --- metric group endpoints (beta) ------------------------------------------------------------
+
+    def get_group(self, project: str, key: str, expand: Sequence[str] = ()) -> JSONDict:
+        path = self._group_path(project, key)
+        params = {"expand": ",".join(expand)} if expand else None
+        rep = self._group(self._request("GET", path, ROUTE_GROUP, params=params, headers=BETA), "GET", path)
+        if rep["key"] != key:
+            raise ApiError("GET", path, 200, "LaunchDarkly answered with another metric group than the one asked for")
+        return rep
+
+    def find_group(self, project: str, key: str) -> JSONDict | None:
+        try:
+            return self.get_group(project, key)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def create_group(self, project: str, body: JSONDict) -> tuple[JSONDict, bool]:
+        """POST a metric group; never duplicated, as `create_metric`."""
+        path = self._groups_path(project)
+        key = str(body.get("key"))
+        last: ApiError | None = None
+        for _ in range(3):
+            try:
+                reply = self._request("POST", path, ROUTE_GROUPS, json_body=body, retry_failures=False, headers=BETA)
+                return self._group(reply, "POST", path), False
+            except ApiError as exc:
+                if not exc.ambiguous:
+                    raise
+                last = exc
+                self._note(f"POST {path} failed ambiguously ({exc.api_message}); checking whether {key} exists")
+                existing = self.find_group(project, key)
+                if existing is not None:
+                    return existing, True
+        assert last is not None
+        raise last
+
+    def patch_group(self, project: str, key: str, operations: list[JSONDict], *,
+                    comment: str | None = None) -> JSONDict:
+        """A bare JSON Patch, as the spec declares it and LaunchDarkly's Terraform provider sends it (no comment
+        wrapper is documented for metric groups)."""
+        path = self._group_path(project, key)
+        return self._group(self._request("PATCH", path, ROUTE_GROUP, json_body=operations, headers=BETA),
+                           "PATCH", path)
+
+    def delete_group(self, project: str, key: str) -> bool:
+        """DELETE a metric group; False when it was already gone (404), as the Terraform provider treats it."""
+        path = self._group_path(project, key)
+        try:
+            self._request("DELETE", path, ROUTE_GROUP, headers=BETA)
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    # --- what plans read besides metrics and groups -------------------------------------------------
+
+    def experiment(self, project: str, environment: str, key: str) -> JSONDict:
+        """One experiment (for its current iteration's status). Older API clients list experiments as beta:
+        on 403 the read is asked again with `LD-API-Version: beta`, as for the experimentation settings."""
+        path = (f"/api/v2/projects/{quote(self._key(project), safe='')}/environments/"
+                f"{quote(self._key(environment), safe='')}/experiments/{quote(self._key(key), safe='')}")
+        try:
+            reply = self._request("GET", path, ROUTE_EXPERIMENT)
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+            reply = self._request("GET", path, ROUTE_EXPERIMENT, headers=BETA)
+        data = self._decode(reply, "GET", path)
+        if not isinstance(data, dict):
+            raise ApiError("GET", path, reply.status, "the experiment is not an object")
+        return data
+
+    def my_member_id(self) -> tuple[str | None, str | None]:
+        """(the ID of the member the access token belongs to, None) or (None, why there is none): LaunchDarkly
+        requires a maintainer for a new metric group, and its Terraform provider defaults it to this member.
+        Service tokens have no member."""
+        path = "/api/v2/members/me"
+        try:
+            data = self._decode(self._request("GET", path, "/api/v2/members/{id}"), "GET", path)
+        except ApiError as exc:
+            if exc.status in (400, 403, 404):
+                return None, f"LaunchDarkly names no member for the access token ({exc.status}: {exc.api_message})"
+            raise
+        member_id = data.get("_id") if isinstance(data, dict) else None
+        if not isinstance(member_id, str) or not KEY.fullmatch(member_id):
+            return None, "LaunchDarkly's answer for the access token's member has no usable `_id`"
+        return member_id, None
+
     def probe(self, method: str, path: str, route: str, *, params: Mapping[str, Any] | None = None,
               json_body: Any = None, headers: Mapping[str, str] | None = None) -> Answer:
         """One request whose answer is returned whatever its status (for `doctor`, which observes how
@@ -438,6 +544,12 @@ class Client:
 
     def _item_path(self, project: str, key: str) -> str:
         return f"{self._project_path(project)}/{quote(self._key(key), safe='')}"
+
+    def _groups_path(self, project: str) -> str:
+        return f"/api/v2/projects/{quote(self._key(project), safe='')}/metric-groups"
+
+    def _group_path(self, project: str, key: str) -> str:
+        return f"{self._groups_path(project)}/{quote(self._key(key), safe='')}"
 
     def _note(self, message: str) -> None:
         if self._log:
@@ -600,6 +712,15 @@ class Client:
         assert isinstance(data, dict)
         return data
 
+    def _group(self, reply: _Reply, method: str, path: str) -> JSONDict:
+        data = self._decode(reply, method, path)
+        problem = group_problem(data)
+        if problem:
+            raise ApiError(method, path, reply.status, f"LaunchDarkly answered with a malformed metric group"
+                           f"{_named(data)}: {problem}", ambiguous=method != "GET")
+        assert isinstance(data, dict)
+        return data
+
     def _error(self, method: str, path: str, reply: _Reply) -> ApiError:
         status = reply.status
         code: str | None = None
@@ -635,19 +756,26 @@ def _named(item: Any) -> str:
 def _hint(status: int, method: str, path: str, code: str | None) -> str | None:
     parts = path.split("/")
     project = parts[4] if len(parts) > 4 else "?"
+    # /api/v2/metrics/{project}[/{key}] or /api/v2/projects/{project}/metric-groups[/{key}] (or another route)
+    group = len(parts) > 5 and parts[3] == "projects" and parts[5] == "metric-groups"
+    noun = "metric group" if group else "metric"
+    item = parts[6] if group and len(parts) > 6 else parts[5] if not group and parts[3] == "metrics" and \
+        len(parts) > 5 else None
     if status == 401:
         return "the access token is invalid or expired, or its role cannot use the API; check LD_ACCESS_TOKEN"
     if status == 403:
         return ("the access token lacks permission for this; see "
                 "https://github.com/metrics-sync/metrics-sync#access-tokens-and-roles for the role metrics-sync needs")
     if status == 404:
-        if len(parts) == 5:
+        if item is None and (group or parts[3] == "metrics"):
             return f"unknown project key `{project}`; check `project:` in the definitions or --project"
-        return f"the metric `{parts[5]}` or the project `{project}` does not exist"
+        if item is not None:
+            return f"the {noun} `{item}` or the project `{project}` does not exist"
+        return None
     if status == 409 and code == "optimistic_locking_error":
-        return "the metric changed since it was read; run plan again"
+        return f"the {noun} changed since it was read; run plan again"
     if status == 409:
-        return "a metric with this key already exists; run plan again"
+        return f"a {noun} with this key already exists; run plan again"
     if status == 429:
         return "LaunchDarkly's rate limit; try again later or lower --parallelism"
     if status >= 500:

@@ -1,6 +1,7 @@
 """The optional `metrics-sync.yaml` config file.
 
-Settings (all optional): `project`, `paths`, `baseUrl`, `ownershipTag`, `maxFileBytes`. Relative
+Settings (all optional): `project`, `paths`, `baseUrl`, `ownershipTag`, `maxFileBytes`,
+`protectRunningExperiments` (refuse changes that change the results of running experiments). Relative
 `paths` are taken relative to the config file's folder, so the tool behaves the same from any
 working directory.
 """
@@ -29,6 +30,7 @@ class Config:
     ownership_tag: str = DEFAULT_OWNERSHIP_TAG
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     project_source: str | None = None  # where the config names `project` (file:line:col), for messages
+    protect_running: bool = False  # `protectRunningExperiments`: refuse, not only warn about, such changes
 
 
 def find_config(cwd: Path) -> Path | None:
@@ -66,7 +68,7 @@ def load_config(explicit: str | None, cwd: Path) -> Config:
         line, col = doc.position((key,))
         return ConfigError(f"{display}:{line}:{col}: {message}")
 
-    known = {"project", "paths", "baseUrl", "ownershipTag", "maxFileBytes"}
+    known = {"project", "paths", "baseUrl", "ownershipTag", "maxFileBytes", "protectRunningExperiments"}
     for key in data:
         if key not in known:
             raise fail(key, f"unknown setting `{key}` (known: {', '.join(sorted(known))})")
@@ -89,9 +91,12 @@ def load_config(explicit: str | None, cwd: Path) -> Config:
     max_bytes = data.get("maxFileBytes", DEFAULT_MAX_FILE_BYTES)
     if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
         raise fail("maxFileBytes", "`maxFileBytes` must be a positive whole number")
+    protect = data.get("protectRunningExperiments", False)
+    if not isinstance(protect, bool):
+        raise fail("protectRunningExperiments", "`protectRunningExperiments` must be true or false")
     named_at = "{}:{}:{}".format(display, *doc.position(("project",))) if project is not None else None
     return Config(project=project, paths=paths, base_url=base_url, ownership_tag=tag, max_file_bytes=max_bytes,
-                  project_source=named_at)
+                  project_source=named_at, protect_running=protect)
 
 
 def _relative(path: Path, cwd: Path) -> str:

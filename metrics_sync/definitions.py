@@ -1,8 +1,11 @@
-"""Load the definitions: find the files, read and check each one, and turn them into desired metrics.
+"""Load the definitions: find the files, read and check each one, and turn them into desired metrics and
+metric groups.
 
 `load_definitions` is what validate, plan and apply call. The checks that need more than one metric or
-file live here: project resolution, duplicate metric keys within a project (across files), and the
-`randomizationUnits` deprecation. Everything is collected; nothing stops at the first problem.
+file live here: project resolution, duplicate metric and group keys within a project (across files), a
+metric named twice in a group, funnel steps that cannot be funnel steps, and the `randomizationUnits`
+deprecation. Everything is collected; nothing stops at the first problem. Whether a metric a group names
+exists is known only with LaunchDarkly's answer: plan checks it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from metrics_sync.gc_tuning import gc_paused
-from metrics_sync.model import Definitions, DesiredMetric, Problem, SourceRef
+from metrics_sync.model import Definitions, DesiredGroup, DesiredMetric, Problem, SourceRef
 from metrics_sync.schema import check_document
 from metrics_sync.yaml_reader import (
     DEFAULT_MAX_FILE_BYTES,
@@ -32,8 +35,8 @@ DEPRECATED_UNITS_HINT = "rename `randomizationUnits` to `analysisUnits` (LaunchD
 PARALLEL_MIN_BYTES = 1_000_000
 PARALLEL_MIN_FILES = 4
 
-# (project, where the project is named, metrics, problems)
-FileResult = tuple[str | None, str | None, list[DesiredMetric], list[Problem]]
+# (project, where the project is named, metrics, metric groups, problems)
+FileResult = tuple[str | None, str | None, list[DesiredMetric], list[DesiredGroup], list[Problem]]
 
 
 def check_file(path: Path, display: str, default_project: str | None, max_file_bytes: int) -> FileResult:
@@ -41,18 +44,19 @@ def check_file(path: Path, display: str, default_project: str | None, max_file_b
     with gc_paused():  # about a third of the load time on 10,000 metrics otherwise
         doc, problems = load_yaml_file(path, display=display, max_bytes=max_file_bytes)
         if doc is None:
-            return None, None, [], problems
+            return None, None, [], [], problems
         read_problems = {p.path for p in problems}  # e.g. `.inf`: reported once, not again as a type error
         problems.extend(p for p in check_document(doc) if p.path not in read_problems or p.path is None)
         problems.extend(_yaml_version_warnings(doc, problems))
         project, metrics, more = _desired_metrics(doc, default_project)
+        groups, group_problems = _desired_groups(doc, project)
         named = doc.data.get("project") if isinstance(doc.data, dict) else None
         if isinstance(named, str) and named == project:
             line, col = doc.position(("project",))
             where = f"{doc.file}:{line}:{col}"
         else:
             where = None  # from --project or the config
-        return project, where, metrics, problems + more
+        return project, where, metrics, groups, problems + more + group_problems
 
 
 def _yaml_version_warnings(doc: YamlDocument, problems: list[Problem]) -> list[Problem]:
@@ -117,13 +121,27 @@ def load_definitions(
     """
     files, problems = find_definition_files(paths, base)
     metrics: dict[str, list[DesiredMetric]] = {}
+    groups: dict[str, list[DesiredGroup]] = {}
     first_seen: dict[tuple[str, str], SourceRef] = {}
+    first_group: dict[tuple[str, str], SourceRef] = {}
     sources: dict[str, str] = {}
-    for project, where, file_metrics, file_problems in _check_all(files, default_project, max_file_bytes, parallel):
+    for project, where, file_metrics, file_groups, file_problems in _check_all(files, default_project,
+                                                                               max_file_bytes, parallel):
         problems.extend(file_problems)
         if project is not None:
             metrics.setdefault(project, [])  # a project whose file lists no metrics still gets planned (prune)
             sources.setdefault(project, where or default_project_source)
+        for group in file_groups:
+            seen_key = (group.project, group.key)
+            if seen_key in first_group:
+                problems.append(Problem(
+                    group.source.file, group.source.line, group.source.column,
+                    f"duplicate metric group key `{group.key}` in project `{group.project}` "
+                    f"(first defined at {first_group[seen_key]})",
+                    hint="metric group keys must be unique within a project; rename or remove one"))
+                continue
+            first_group[seen_key] = group.source
+            groups.setdefault(group.project, []).append(group)
         for metric in file_metrics:
             seen_key = (metric.project, metric.key)
             if seen_key in first_seen:
@@ -136,8 +154,36 @@ def load_definitions(
                 continue
             first_seen[seen_key] = metric.source
             metrics.setdefault(metric.project, []).append(metric)
+    problems.extend(_funnel_step_problems(metrics, groups))
     problems = sorted(set(problems), key=Problem.sort_key)
-    return Definitions(metrics=metrics, files=[d for _, d in files], project_sources=sources), problems
+    return Definitions(metrics=metrics, files=[d for _, d in files], project_sources=sources,
+                       groups=groups), problems
+
+
+def _funnel_step_problems(metrics: dict[str, list[DesiredMetric]],
+                          groups: dict[str, list[DesiredGroup]]) -> list[Problem]:
+    """A funnel's steps must measure conversions averaged per unit: LaunchDarkly's docs ("Metric analysis"):
+    "For metrics you plan to use in funnel experiments, you must select Average". Checked here for the
+    metrics the definitions hold; plan checks the ones only LaunchDarkly holds."""
+    problems = []
+    for project, project_groups in groups.items():
+        by_key = {m.key: m for m in metrics.get(project, [])}
+        for group in project_groups:
+            if group.fields.get("kind") != "funnel":
+                continue
+            for index, entry in enumerate(group.fields.get("metrics") or []):
+                metric = by_key.get(str(entry.get("key"))) if isinstance(entry, dict) else None
+                if metric is None or metric.fields.get("unitAggregationType", "average") == "average":
+                    continue
+                at = group.metric_sources[index] if index < len(group.metric_sources) else group.source
+                problems.append(Problem(
+                    at.file, at.line, at.column,
+                    f"funnel `{group.key}`: step `{metric.key}` aggregates units by "
+                    f"`{metric.fields.get('unitAggregationType')}`; funnel steps must use `average`",
+                    path=f"{group.path}.metrics[{index}].key",
+                    hint=f"set `unitAggregationType: average` on `{metric.key}` (defined at {metric.source}), or use "
+                         f"a standard group"))
+    return problems
 
 
 def _desired_metrics(
@@ -148,7 +194,7 @@ def _desired_metrics(
         return None, [], []
     project = data.get("project") if isinstance(data.get("project"), str) else default_project
     if project is None:
-        if not data["metrics"]:
+        if not data["metrics"] and not data.get("metricGroups"):
             return None, [], []
         line, col = doc.position(("metrics",), key=True)
         return None, [], [Problem(
@@ -173,6 +219,42 @@ def _desired_metrics(
         metrics.append(DesiredMetric(project, raw["key"], fields, SourceRef(doc.file, line, col), adopt,
                                      _field_sources(doc, path, raw, fields)))
     return project, metrics, problems
+
+
+def _desired_groups(doc: YamlDocument, project: str | None) -> tuple[list[DesiredGroup], list[Problem]]:
+    data = doc.data
+    if project is None or not isinstance(data, dict) or not isinstance(data.get("metricGroups"), list):
+        return [], []
+    groups: list[DesiredGroup] = []
+    problems: list[Problem] = []
+    adopt = data.get("adopt") is not False
+    for index, raw in enumerate(data["metricGroups"]):
+        if not isinstance(raw, dict) or not isinstance(raw.get("key"), str) or not raw["key"]:
+            continue
+        path = ("metricGroups", index)
+        line, col = doc.position(path)
+        listed = raw.get("metrics")
+        entries: list[Any] = listed if isinstance(listed, list) else []
+        metric_sources = tuple(SourceRef(doc.file, *doc.position((*path, "metrics", i, "key")))
+                               for i in range(len(entries)))
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(entries):
+            key = entry.get("key") if isinstance(entry, dict) else None
+            if not isinstance(key, str):
+                continue
+            if key in seen:
+                at = metric_sources[i]
+                problems.append(Problem(doc.file, at.line, at.column,
+                                        f"metric `{key}` is in metric group `{raw['key']}` twice "
+                                        f"(first as item {seen[key] + 1})",
+                                        path=format_path((*path, "metrics", i, "key")),
+                                        hint="a group holds each metric once; remove the repeat"))
+            else:
+                seen[key] = i
+        field_sources = {name: SourceRef(doc.file, *doc.position((*path, name))) for name in raw}
+        groups.append(DesiredGroup(project, raw["key"], dict(raw), SourceRef(doc.file, line, col), adopt,
+                                   field_sources, metric_sources, format_path(path)))
+    return groups, problems
 
 
 def _field_sources(doc: YamlDocument, path: tuple[str | int, ...], raw: dict[str, Any],

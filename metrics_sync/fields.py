@@ -48,10 +48,13 @@ class Field:
     required: Condition | None = None  # the schema requires it (export writes it even when it equals the default)
     explicit: Condition | None = None  # export writes it even at its default, so the file says so
     semantic: bool = False  # changing it changes what the metric measures (binary <-> count <-> numeric)
+    # Changing it changes the results of experiments that use the resource (a warning names the running ones).
+    changes_results: bool = False
     # How a value read from YAML or the API becomes canonical; `read` finds it in the raw fields (aliases).
     read: Callable[[Fields], Any] | None = None
     normalize: Callable[[Any, Fields], Any] | None = None
     to_document: Callable[[Any, Fields], Any] | None = None  # how export writes the canonical value
+    to_api: Callable[[Any, Fields], Any] | None = None  # how a canonical value is sent (POST body, PATCH value)
 
     def applies(self, so_far: Fields) -> bool:
         if self.kinds is not None and so_far.get("kind") not in self.kinds:
@@ -66,7 +69,7 @@ class Field:
 class Resource:
     """A kind of LaunchDarkly resource metrics-sync manages, with its fields in display order."""
 
-    name: str  # "metric"
+    name: str  # "metric", "metric group": what messages call it
     fields: tuple[Field, ...]
     # Fields of a representation besides the table that the tool reads (identity, version, counts).
     also_read: frozenset[str] = frozenset()
@@ -102,6 +105,16 @@ class Resource:
     def semantic_fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.semantic)
 
+    @property
+    def results_fields(self) -> tuple[str, ...]:
+        """Fields whose change changes the results of experiments that use the resource."""
+        return tuple(f.name for f in self.fields if f.changes_results)
+
+    def api_value(self, name: str, value: Any, canonical_form: Fields) -> Any:
+        """A canonical value as LaunchDarkly takes it in a request."""
+        f = self.field(name)
+        return f.to_api(value, canonical_form) if f.to_api is not None and value is not None else value
+
     def canonical(self, raw: Fields) -> dict[str, Any]:
         """The canonical form of `raw` (YAML fields or an API representation)."""
         out: dict[str, Any] = {}
@@ -135,7 +148,7 @@ class Resource:
         body: dict[str, Any] = {"key": key}
         for f in self.fields:
             if f.post and f.name in desired and desired[f.name] != "":
-                body[f.name] = desired[f.name]
+                body[f.name] = self.api_value(f.name, desired[f.name], desired)
         return body
 
     def document(self, canonical_form: Fields, *, leave_out: Iterable[str] = ()) -> dict[str, Any]:
@@ -229,18 +242,21 @@ METRIC = Resource(
         Field("name", export="always", read=lambda raw: raw.get("name") or raw.get("key")),
         Field("description", default=""),
         Field("kind", export="always"),
-        Field("eventKey", kinds=CUSTOM, required=lambda m: m.get("kind") == "custom"),
-        Field("isNumeric", default=False, normalize=_is_numeric, semantic=True),
+        Field("eventKey", kinds=CUSTOM, changes_results=True, required=lambda m: m.get("kind") == "custom"),
+        Field("isNumeric", default=False, normalize=_is_numeric, semantic=True, changes_results=True),
         Field("unit", kinds=CUSTOM, when=_numeric, required=_numeric),
-        Field("successCriteria", kinds=CUSTOM, default="HigherThanBaseline", required=_numeric),
-        Field("unitAggregationType", default="average", semantic=True),
-        Field("analysisType", default="mean"),
-        Field("percentileValue", when=_percentile, required=_percentile),
+        Field("successCriteria", kinds=CUSTOM, default="HigherThanBaseline", required=_numeric,
+              changes_results=True),
+        Field("unitAggregationType", default="average", semantic=True, changes_results=True),
+        Field("analysisType", default="mean", changes_results=True),
+        Field("percentileValue", when=_percentile, required=_percentile, changes_results=True),
         Field("eventDefault", compare="object", default=lambda m: {"disabled": _percentile(m), "value": 0},
-              normalize=_event_default, explicit=_percentile,
+              normalize=_event_default, explicit=_percentile, changes_results=True,
               to_document=_event_default_document),
-        Field("selector", kinds=frozenset({"click"}), required=lambda m: m.get("kind") == "click"),
-        Field("urls", compare="list", kinds=WEB, normalize=_urls, required=lambda m: m.get("kind") in WEB),
+        Field("selector", kinds=frozenset({"click"}), required=lambda m: m.get("kind") == "click",
+              changes_results=True),
+        Field("urls", compare="list", kinds=WEB, normalize=_urls, required=lambda m: m.get("kind") in WEB,
+              changes_results=True),
         Field("analysisUnits", compare="set", default=["user"], assigned_by_server=True, read=_analysis_units),
         Field("tags", compare="set", default=[]),
         # The Terraform provider: "Maintainer can only be set after create" (docs/launchdarkly-contract.md).
@@ -262,3 +278,63 @@ def metric_type(canonical_metric: Fields) -> str:
         return f"custom numeric{suffix}"
     measure = "count" if canonical_metric.get("unitAggregationType") == "sum" else "binary"
     return f"{kind} conversion {measure}{suffix}"
+
+
+# --- the metric group ---------------------------------------------------------------------------------------
+
+def _group_metrics(value: Any, so_far: Fields) -> list[dict[str, Any]]:
+    """A group's metrics as an ordered list of `{key, nameInGroup}`: the order is a funnel's step order, and
+    LaunchDarkly keeps it for standard groups too (its Terraform provider compares the list in order, "verified
+    against the live API"). `nameInGroup` belongs to funnels only: whatever a standard group's representation
+    carries there (empty text, or nothing) is not compared."""
+    funnel = so_far.get("kind") == "funnel"
+    out = []
+    for item in value or []:
+        if not isinstance(item, Mapping):
+            continue
+        entry: dict[str, Any] = {"key": item.get("key")}
+        if funnel and item.get("nameInGroup"):
+            entry["nameInGroup"] = item["nameInGroup"]
+        out.append(entry)
+    return out
+
+
+def _group_metrics_to_api(value: Any, so_far: Fields) -> list[dict[str, Any]]:
+    # MetricInMetricGroupInput requires `nameInGroup`; for a standard group it is sent empty, as the Terraform
+    # provider sends it (docs/launchdarkly-contract.md, A24).
+    return [{"key": m["key"], "nameInGroup": m.get("nameInGroup", "")} for m in value]
+
+
+def _group_maintainer(raw: Fields) -> Any:
+    # MaintainerRep: `key` is the member's ID (or a team's key); `_member._id` when the member is expanded.
+    maintainer = raw.get("maintainer")
+    if isinstance(maintainer, Mapping):
+        member = maintainer.get("_member")
+        if isinstance(member, Mapping) and member.get("_id"):
+            return member["_id"]
+        return maintainer.get("key")
+    return raw.get("maintainerId")
+
+
+METRIC_GROUP = Resource(
+    name="metric group",
+    fields=(
+        Field("name", export="always", read=lambda raw: raw.get("name") or raw.get("key")),
+        Field("description", default=""),
+        Field("kind", export="always"),
+        Field("metrics", compare="list", export="always", normalize=_group_metrics, to_api=_group_metrics_to_api,
+              changes_results=True),
+        Field("tags", compare="set", default=[]),
+        # LaunchDarkly requires a maintainer in the POST ("maintainer ID is required"); when the definitions
+        # name none, plan fills in the token's member, and updates leave LaunchDarkly's value alone.
+        Field("maintainerId", assigned_by_server=True, export="never", read=_group_maintainer),
+    ),
+    also_read=frozenset({"key", "_version", "maintainer", "experimentCount", "activeExperimentCount",
+                         "activeGuardedRolloutCount"}),
+)
+
+RESOURCES = {"metric": METRIC, "metric-group": METRIC_GROUP}
+
+
+def group_type(canonical_group: Fields) -> str:
+    return f"{canonical_group.get('kind')} metric group"

@@ -13,7 +13,9 @@ from typing import Any, Literal
 JSON = Any  # a JSON-compatible value (dict, list, str, int, float, bool, None)
 
 Severity = Literal["error", "warning"]
-Action = Literal["create", "update", "archive"]
+Action = Literal["create", "update", "archive", "delete"]
+# What a change is to: metrics are archived when they leave the definitions, metric groups deleted.
+ResourceKind = Literal["metric", "metric-group"]
 
 
 @dataclass(frozen=True, order=True)
@@ -65,17 +67,55 @@ class DesiredMetric:
 
 
 @dataclass(frozen=True)
+class DesiredGroup:
+    """A metric group as the YAML defines it (`defaults` do not apply to groups)."""
+
+    project: str
+    key: str
+    fields: dict[str, JSON]
+    source: SourceRef
+    adopt: bool = True
+    field_sources: dict[str, SourceRef] = field(default_factory=dict, compare=False)
+    # Where each entry of `metrics` is written, in order, for errors about a metric the group names.
+    metric_sources: tuple[SourceRef, ...] = field(default=(), compare=False)
+    path: str = ""  # e.g. "metricGroups[0]"
+
+
+@dataclass(frozen=True)
 class Definitions:
-    """Every valid metric found, grouped by project, plus what was read to find them."""
+    """Every valid metric and metric group found, grouped by project, plus what was read to find them."""
 
     metrics: dict[str, list[DesiredMetric]]  # project -> metrics in file order
     files: list[str]
     # project -> where it is named first: a file's `project:` line, or "--project" / the config
     project_sources: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, list[DesiredGroup]] = field(default_factory=dict)  # project -> metric groups in file order
 
     @property
     def metric_count(self) -> int:
         return sum(len(m) for m in self.metrics.values())
+
+    @property
+    def group_count(self) -> int:
+        return sum(len(g) for g in self.groups.values())
+
+
+@dataclass(frozen=True)
+class Use:
+    """An experiment or guarded rollout that uses a metric or metric group, as LaunchDarkly described it."""
+
+    kind: Literal["experiment", "guarded rollout"]
+    key: str
+    name: str = ""
+    environment: str = ""
+    running: bool | None = None  # None: LaunchDarkly did not say (treated as running where that matters)
+    via: str | None = None  # the metric group through which it uses a metric
+
+    def describe(self) -> str:
+        state = {True: "running", False: "not running", None: "running or not: unknown"}[self.running]
+        where = f"{self.environment}, " if self.environment else ""
+        via = f", through metric group `{self.via}`" if self.via else ""
+        return f"{self.kind} `{self.key}` ({where}{state}{via})"
 
 
 @dataclass(frozen=True)
@@ -90,11 +130,11 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class Change:
-    """One planned change to one metric."""
+    """One planned change to one metric or metric group."""
 
     action: Action
     key: str
-    metric_type: str  # e.g. "custom conversion count"
+    metric_type: str  # e.g. "custom conversion count", "funnel metric group"
     before: dict[str, JSON] | None  # canonical remote form (None for create)
     after: dict[str, JSON] | None  # canonical desired form (None for archive)
     fields: list[FieldChange]
@@ -106,14 +146,23 @@ class Change:
     warnings: tuple[str, ...] = ()
     source: str | None = None  # where the definition is written (file:line:col), for messages about it
     type_before: str | None = None  # the metric type before an update that changes it (e.g. binary → count)
+    resource: ResourceKind = "metric"
+    used_by: tuple[Use, ...] = ()  # experiments and guarded rollouts that use what an update/archive/delete touches
+    # Warnings that a running experiment's results change (the plan's most prominent warnings).
+    alerts: tuple[str, ...] = ()
+
+    @property
+    def noun(self) -> str:
+        return "metric group" if self.resource == "metric-group" else "metric"
 
 
 @dataclass(frozen=True)
 class Blocked:
-    """A managed metric that left the definitions but cannot be archived yet."""
+    """A managed metric (or metric group) that left the definitions but cannot be archived (deleted) yet."""
 
     key: str
     reason: str
+    resource: ResourceKind = "metric"
 
 
 @dataclass(frozen=True)
@@ -128,6 +177,9 @@ class ProjectPlan:
     refused: list[str]  # changes LaunchDarkly cannot make (e.g. a kind change); plan fails
     warnings: list[str] = field(default_factory=list)  # e.g. a check that could not be made
     unmanaged_sample: list[str] = field(default_factory=list)  # the first unmanaged keys, to name them
+    unchanged_groups: int = 0
+    unmanaged_groups: int = 0
+    would_delete: list[str] = field(default_factory=list)  # managed metric groups that left the YAML (--prune)
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -162,6 +214,14 @@ class Plan:
         return sum(len(p.would_archive) for p in self.projects)
 
     @property
+    def would_delete(self) -> int:
+        return sum(len(p.would_delete) for p in self.projects)
+
+    @property
+    def alerts(self) -> list[tuple[str, Change]]:
+        return [(p, c) for p, c in self.changes if c.alerts]
+
+    @property
     def blocked(self) -> int:
         return sum(len(p.blocked) for p in self.projects)
 
@@ -169,8 +229,12 @@ class Plan:
     def unchanged(self) -> int:
         return sum(p.unchanged for p in self.projects)
 
+    @property
+    def unchanged_groups(self) -> int:
+        return sum(p.unchanged_groups for p in self.projects)
 
-Outcome = Literal["created", "updated", "restored", "archived", "failed", "skipped"]
+
+Outcome = Literal["created", "updated", "restored", "archived", "deleted", "failed", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -183,6 +247,7 @@ class ChangeResult:
     not_kept: tuple[str, ...] = ()  # fields LaunchDarkly did not keep (read back after writing)
     source: str | None = None  # where the definition is written
     denied: bool = False  # LaunchDarkly refused the token's permission for this write (401/403)
+    resource: ResourceKind = "metric"
 
 
 @dataclass(frozen=True)

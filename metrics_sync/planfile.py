@@ -4,8 +4,10 @@ Format (documented in docs/plan-format.md; `formatVersion` changes only on incom
     {"formatVersion": 1, "tool": {"name", "version"}, "baseUrlHost", "ownershipTag", "prune",
      "summary": {...}, "projects": [{"project", "definitionsHash", "summary", "changes": [...],
      "wouldArchive": [...], "blocked": [...], "refused": [...]}]}
-Each change: action, key, metricType, adopt, remoteVersion, fields [{field, before, after, details}],
-before, after (canonical), patch (exact JSON Patch ops), body (exact POST body), warnings.
+Each change: action, resource (metric | metric-group), key, metricType, adopt, remoteVersion, fields
+[{field, before, after, details}], before, after (canonical), patch (exact JSON Patch ops), body (exact POST
+body), warnings, usedBy (the experiments and guarded rollouts that use it), alerts (changes to the results of
+running experiments).
 It never holds the access token: nothing in a Plan does.
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 
 from metrics_sync.errors import PlanError
 from metrics_sync.files import write_atomic
-from metrics_sync.model import Blocked, Change, FieldChange, Plan, ProjectPlan
+from metrics_sync.model import Blocked, Change, FieldChange, Plan, ProjectPlan, Use
 from metrics_sync.remote import BadJson, decode
 from metrics_sync.schema import plan_problems
 
@@ -28,9 +30,15 @@ def _summary(create: int, update: int, archive: int, unchanged: int) -> dict[str
     return {"create": create, "update": update, "archive": archive, "unchanged": unchanged}
 
 
+def _use(u: Use) -> dict[str, Any]:
+    return {"kind": u.kind, "key": u.key, "name": u.name, "environment": u.environment, "running": u.running,
+            "via": u.via}
+
+
 def _change(c: Change) -> dict[str, Any]:
     return {
         "action": c.action,
+        "resource": c.resource,
         "key": c.key,
         "metricType": c.metric_type,
         "adopt": c.adopt,
@@ -45,6 +53,8 @@ def _change(c: Change) -> dict[str, Any]:
         "warnings": list(c.warnings),
         "source": c.source,
         "typeBefore": c.type_before,
+        "usedBy": [_use(u) for u in c.used_by],
+        "alerts": list(c.alerts),
     }
 
 
@@ -57,17 +67,20 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "prune": plan.prune,
         "targets": list(plan.targets),
         "summary": {**_summary(plan.total("create"), plan.total("update"), plan.total("archive"), plan.unchanged),
+                    "delete": plan.total("delete"), "unchangedGroups": plan.unchanged_groups,
                     "unmanaged": sum(p.unmanaged for p in plan.projects), "wouldArchive": plan.would_archive,
-                    "blocked": plan.blocked},
+                    "wouldDelete": plan.would_delete, "blocked": plan.blocked, "alerts": len(plan.alerts)},
         "projects": [
             {
                 "project": p.project,
                 "definitionsHash": p.definitions_hash,
                 "summary": {**_summary(p.count("create"), p.count("update"), p.count("archive"), p.unchanged),
-                            "unmanaged": p.unmanaged},
+                            "delete": p.count("delete"), "unchangedGroups": p.unchanged_groups,
+                            "unmanaged": p.unmanaged, "unmanagedGroups": p.unmanaged_groups},
                 "changes": [_change(c) for c in p.changes],
                 "wouldArchive": p.would_archive,
-                "blocked": [{"key": b.key, "reason": b.reason} for b in p.blocked],
+                "wouldDelete": p.would_delete,
+                "blocked": [{"key": b.key, "reason": b.reason, "resource": b.resource} for b in p.blocked],
                 "refused": p.refused,
                 "warnings": p.warnings,
                 "unmanagedSample": p.unmanaged_sample,
@@ -101,17 +114,23 @@ def from_dict(data: Any) -> Plan:
                                 for f in c["fields"]],
                         patch=c["patch"], body=c["body"], remote_version=c["remoteVersion"], adopt=c["adopt"],
                         restore=c.get("restore", False), warnings=tuple(c["warnings"]), source=c.get("source"),
-                        type_before=c.get("typeBefore"),
+                        type_before=c.get("typeBefore"), resource=c.get("resource", "metric"),
+                        used_by=tuple(Use(u["kind"], u["key"], u.get("name", ""), u.get("environment", ""),
+                                          u.get("running"), u.get("via")) for u in c.get("usedBy", [])),
+                        alerts=tuple(c.get("alerts", [])),
                     )
                     for c in p["changes"]
                 ],
                 unchanged=p["summary"]["unchanged"],
                 unmanaged=p["summary"]["unmanaged"],
                 would_archive=list(p["wouldArchive"]),
-                blocked=[Blocked(b["key"], b["reason"]) for b in p["blocked"]],
+                blocked=[Blocked(b["key"], b["reason"], b.get("resource", "metric")) for b in p["blocked"]],
                 refused=list(p["refused"]),
                 warnings=list(p.get("warnings", [])),
                 unmanaged_sample=list(p.get("unmanagedSample", [])),
+                unchanged_groups=p["summary"].get("unchangedGroups", 0),
+                unmanaged_groups=p["summary"].get("unmanagedGroups", 0),
+                would_delete=list(p.get("wouldDelete", [])),
             )
             for p in data["projects"]
         ]

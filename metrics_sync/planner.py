@@ -14,7 +14,6 @@ Rules (the README's "How plan decides"):
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -22,12 +21,13 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
+from metrics_sync.diffing import diff, guarded_patch
 from metrics_sync.fields import METRIC, metric_type
-from metrics_sync.model import Blocked, Change, DesiredMetric, FieldChange, Plan, ProjectPlan
+from metrics_sync.group_plan import GroupInputs, desired_canonical_group, plan_groups
+from metrics_sync.model import Blocked, Change, DesiredGroup, DesiredMetric, FieldChange, Plan, ProjectPlan
 
 # Changing these redefines what the metric measures (binary <-> count <-> numeric).
 SEMANTIC_FIELDS = METRIC.semantic_fields
-SET_FIELDS = METRIC.with_compare("set")
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,25 @@ def selected(targets: Sequence[str], project: str, key: str) -> bool:
 def plan(desired: Mapping[str, Sequence[DesiredMetric]], remote: Mapping[str, Sequence[Mapping[str, Any]]],
          options: PlanOptions, *, details: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
          experiment_units: Mapping[str, Collection[str] | None] | None = None,
-         notes: Mapping[str, Sequence[str]] | None = None) -> Plan:
+         notes: Mapping[str, Sequence[str]] | None = None, groups: Mapping[str, GroupInputs] | None = None) -> Plan:
     """Plan every project the definitions name. `remote` maps project -> API list representations;
     `details` project -> key -> single reads with expansions of the metrics that may be archived
     (`prune_candidates`); `experiment_units` project -> the context kinds available for experiments (None:
-    not read); `notes` project -> warnings from reading LaunchDarkly."""
+    not read); `notes` project -> warnings from reading LaunchDarkly; `groups` project -> the metric groups
+    of the definitions and of LaunchDarkly."""
     targets = options.targets
-    projects = [plan_project(p, [m for m in desired[p] if selected(targets, p, m.key)],
-                             [r for r in remote.get(p, []) if selected(targets, p, str(r["key"]))], options,
-                             details=(details or {}).get(p), experiment_units=(experiment_units or {}).get(p),
-                             notes=(notes or {}).get(p, ()))
-                for p in sorted(desired)]
+    projects = []
+    for p in sorted(desired):
+        group_inputs = (groups or {}).get(p, GroupInputs())
+        chosen = None if not targets else {
+            key for key in [*(g.key for g in group_inputs.desired), *(str(r["key"]) for r in group_inputs.remote or [])]
+            if selected(targets, p, key)}
+        projects.append(plan_project(
+            p, [m for m in desired[p] if selected(targets, p, m.key)],
+            [r for r in remote.get(p, []) if selected(targets, p, str(r["key"]))], options,
+            details=(details or {}).get(p), experiment_units=(experiment_units or {}).get(p),
+            notes=(notes or {}).get(p, ()), groups=group_inputs, selected_groups=chosen,
+            all_desired=desired[p], all_remote=remote.get(p, [])))
     return Plan(projects=projects, prune=options.prune, ownership_tag=options.ownership_tag,
                 base_url_host=options.base_url_host, tool_version=options.tool_version, targets=targets)
 
@@ -76,7 +84,12 @@ def prune_candidates(desired: Sequence[DesiredMetric], remote: Sequence[Mapping[
 
 def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequence[Mapping[str, Any]],
                  options: PlanOptions, *, details: Mapping[str, Mapping[str, Any]] | None = None,
-                 experiment_units: Collection[str] | None = None, notes: Sequence[str] = ()) -> ProjectPlan:
+                 experiment_units: Collection[str] | None = None, notes: Sequence[str] = (),
+                 groups: GroupInputs | None = None, selected_groups: Collection[str] | None = None,
+                 all_desired: Sequence[DesiredMetric] | None = None,
+                 all_remote: Sequence[Mapping[str, Any]] | None = None) -> ProjectPlan:
+    """One project's plan. `all_desired`/`all_remote`: every metric (when --target limits `desired` and
+    `remote`), for checking the metrics that groups name."""
     tag = options.ownership_tag
     remote_by_key = {str(r["key"]): r for r in remote}
     wanted = _wanted(desired, tag)
@@ -145,17 +158,28 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
 
     left = [k for k in sorted(set(remote_by_key) - set(wanted)) if k not in unmanaged]
     changes = _note_renames(changes, left, remote_by_key)
+    groups = groups or GroupInputs()
+    every_desired = all_desired if all_desired is not None else desired
+    grouped = plan_groups(
+        project, groups, ownership_tag=tag, prune=options.prune,
+        defined_metrics=_wanted(every_desired, tag),
+        remote_metrics={str(r["key"]): r for r in (all_remote if all_remote is not None else remote)},
+        archiving={c.key for c in changes if c.action == "archive"}, selected=selected_groups)
     return ProjectPlan(
         project=project,
-        definitions_hash=_hash(desired, wanted),
-        changes=changes,
+        # Of all the definitions (not only what --target selects): apply --plan checks them all.
+        definitions_hash=_hash(every_desired, _wanted(every_desired, tag), groups.desired, tag),
+        changes=changes + grouped.changes,
         unchanged=unchanged,
         unmanaged=len(unmanaged),
         would_archive=would_archive,
-        blocked=blocked,
-        refused=refused,
+        blocked=blocked + grouped.blocked,
+        refused=refused + grouped.refused,
         warnings=list(notes),
         unmanaged_sample=unmanaged[:UNMANAGED_SHOWN],
+        unchanged_groups=grouped.unchanged,
+        unmanaged_groups=grouped.unmanaged,
+        would_delete=grouped.would_delete,
     )
 
 
@@ -186,14 +210,6 @@ def _note_renames(changes: list[Change], left: Sequence[str], remote: Mapping[st
                     break
         out.append(change)
     return out
-
-
-def diff(after: Mapping[str, Any], rep: Mapping[str, Any]) -> tuple[list[FieldChange], list[dict[str, Any]]]:
-    """The fields in which the representation `rep` differs from the desired canonical form `after`, and the
-    guarded JSON Patch that makes it so (apply uses it too, to restore a metric the list did not show)."""
-    before = METRIC.canonical(rep)
-    fields = _differences(after, before) + _missing_required(after, rep, before)
-    return fields, guarded_patch(rep, fields)
 
 
 def _unavailable_units(project: str, desired: Sequence[DesiredMetric], wanted: Mapping[str, Mapping[str, Any]],
@@ -230,13 +246,20 @@ def _definitions_hash(desired: Iterable[tuple[str, Mapping[str, Any]]]) -> str:
     return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _hash(desired: Sequence[DesiredMetric], wanted: Mapping[str, Mapping[str, Any]]) -> str:
-    return _definitions_hash((m.key, {"metric": wanted[m.key], "adopt": m.adopt}) for m in desired)
+def _hash(desired: Sequence[DesiredMetric], wanted: Mapping[str, Mapping[str, Any]],
+          groups: Sequence[DesiredGroup] = (), ownership_tag: str = "") -> str:
+    items = [(m.key, {"metric": wanted[m.key], "adopt": m.adopt}) for m in desired]
+    # Groups have their own key space: "group:" keeps a group and a metric of the same key apart.
+    items += [(f"group:{g.key}", {"group": desired_canonical_group(g, ownership_tag), "adopt": g.adopt})
+              for g in groups]
+    return _definitions_hash(items)
 
 
-def definitions_hashes(desired: Mapping[str, Sequence[DesiredMetric]], ownership_tag: str) -> dict[str, str]:
+def definitions_hashes(desired: Mapping[str, Sequence[DesiredMetric]], ownership_tag: str,
+                       groups: Mapping[str, Sequence[DesiredGroup]] | None = None) -> dict[str, str]:
     """Per project, the hash a plan records for its definitions (to refuse a plan the YAML moved away from)."""
-    return {p: _hash(metrics, _wanted(metrics, ownership_tag)) for p, metrics in desired.items()}
+    return {p: _hash(metrics, _wanted(metrics, ownership_tag), (groups or {}).get(p, ()), ownership_tag)
+            for p, metrics in desired.items()}
 
 
 def _create_warnings(metric: DesiredMetric) -> tuple[str, ...]:
@@ -246,70 +269,6 @@ def _create_warnings(metric: DesiredMetric) -> tuple[str, ...]:
     names = ", ".join(f"`{name}`" for name in sorted(unmanaged))
     return (f"`{metric.key}` lists unmanagedFields ({names}); they are not sent, so the new metric will not "
             f"have them",)
-
-
-def _missing_required(after: Mapping[str, Any], rep: Mapping[str, Any],
-                      before: Mapping[str, Any]) -> list[FieldChange]:
-    """Fields the canonical form defaults but LaunchDarkly requires to be present: a conversion made numeric
-    needs `successCriteria` even when the default value already compares equal."""
-    if after.get("isNumeric") and "successCriteria" not in rep and after.get("successCriteria") == \
-            before.get("successCriteria"):
-        return [FieldChange("successCriteria", None, after["successCriteria"])]
-    return []
-
-
-def _differences(after: Mapping[str, Any], before: Mapping[str, Any]) -> list[FieldChange]:
-    changed = [f for f in METRIC.compared(after, before) if after.get(f) != before.get(f)]
-    return [FieldChange(f, copy.deepcopy(before.get(f)), copy.deepcopy(after.get(f)),
-                        _details(f, before.get(f), after.get(f))) for f in changed]
-
-
-def _details(field: str, old: Any, new: Any) -> tuple[str, ...]:
-    """Item-level lines for a changed list or mapping, e.g. `tags: + kpi` or `eventDefault.disabled: ...`."""
-    if not isinstance(old, (list, dict)) or not isinstance(new, (list, dict)):
-        return ()
-    if field in SET_FIELDS:
-        return (*(f"+ {item}" for item in sorted(set(new) - set(old))),
-                *(f"- {item}" for item in sorted(set(old) - set(new))))
-    # Only reached for fields that differ (equal objects never get here): deepdiff is slow to import.
-    from deepdiff import DeepDiff
-
-    diff = DeepDiff(old, new, ignore_order=True, cutoff_intersection_for_pairs=1, view="tree")
-    lines = []
-    for report, levels in diff.items():
-        for level in levels:
-            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in level.path(output_format="list"))
-            if report.endswith("_added"):
-                lines.append(f"+ {where.lstrip('.')}: {to_text(level.t2)}" if isinstance(old, dict)
-                             else f"+ {to_text(level.t2)}")
-            elif report.endswith("_removed"):
-                lines.append(f"- {where.lstrip('.')}: {to_text(level.t1)}" if isinstance(old, dict)
-                             else f"- {to_text(level.t1)}")
-            else:
-                lines.append(f"{where.lstrip('.')}: {to_text(level.t1)} → {to_text(level.t2)}")
-    return tuple(sorted(lines))
-
-
-def to_text(value: Any) -> str:
-    """A value as compact JSON, the way plan output shows it."""
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-
-
-def guarded_patch(rep: Mapping[str, Any], fields: Sequence[FieldChange]) -> list[dict[str, Any]]:
-    """JSON Patch for the changed fields: `test` each on the raw value seen now, then set it."""
-    tests: list[dict[str, Any]] = []
-    sets: list[dict[str, Any]] = []
-    for change in fields:
-        path = f"/{change.field}"
-        present = change.field in rep
-        if present:
-            tests.append({"op": "test", "path": path, "value": copy.deepcopy(rep[change.field])})
-        if change.after is None:
-            if present:
-                sets.append({"op": "remove", "path": path})
-        else:
-            sets.append({"op": "replace" if present else "add", "path": path, "value": copy.deepcopy(change.after)})
-    return tests + sets
 
 
 @dataclass(frozen=True)

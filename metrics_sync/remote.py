@@ -114,3 +114,46 @@ def metric_problem(item: Any) -> str | None:
     if maintainer is not None and not (isinstance(maintainer, Mapping) and isinstance(maintainer.get("_id", ""), str)):
         return "`_maintainer` is not a member"
     return None
+
+
+_GROUP_COUNTERS = ("_version", "experimentCount", "activeExperimentCount", "activeGuardedRolloutCount")
+
+
+def group_problem(item: Any) -> str | None:
+    """Why `item` is not a metric group representation metrics-sync can use (None when it is)."""
+    if not isinstance(item, Mapping):
+        return "an item of the list is not an object"
+    key = item.get("key")
+    if not isinstance(key, str) or not KEY.fullmatch(key):
+        return "its key does not follow LaunchDarkly's key pattern"
+    for name in ("name", "kind", "description"):
+        if item.get(name) is not None and not isinstance(item[name], str):
+            return f"`{name}` is not text"
+    for name in _GROUP_COUNTERS:
+        value = item.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            return f"`{name}` is not a whole number"
+    tags = item.get("tags")
+    if tags is not None and (not isinstance(tags, list) or not all(isinstance(v, str) for v in tags)):
+        return "`tags` is not a list of text"
+    metrics = item.get("metrics")
+    if metrics is not None:
+        if not isinstance(metrics, list) or not all(isinstance(m, Mapping) for m in metrics):
+            return "`metrics` is not a list of objects"
+        for metric in metrics:
+            if not isinstance(metric.get("key"), str) or not KEY.fullmatch(metric["key"]):
+                return "a metric of the group has no key that follows LaunchDarkly's key pattern"
+            if metric.get("nameInGroup") is not None and not isinstance(metric["nameInGroup"], str):
+                return "a metric's `nameInGroup` is not text"
+    experiments = item.get("experiments")
+    if experiments is not None and (not isinstance(experiments, list)
+                                    or not all(isinstance(e, Mapping) for e in experiments)):
+        return "`experiments` is not a list of objects"
+    maintainer = item.get("maintainer")
+    if maintainer is not None:
+        if not isinstance(maintainer, Mapping) or not isinstance(maintainer.get("key", ""), str):
+            return "`maintainer` is not a member or team"
+        member = maintainer.get("_member")
+        if member is not None and not (isinstance(member, Mapping) and isinstance(member.get("_id", ""), str)):
+            return "`maintainer._member` is not a member"
+    return None

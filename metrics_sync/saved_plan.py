@@ -47,34 +47,36 @@ def differences(saved: Plan, fresh: Plan) -> list[str]:
     """Why the saved changes are not the changes planned now (empty when they are the same)."""
     problems = []
     for saved_project, fresh_project in zip(saved.projects, fresh.projects, strict=True):
-        now = {c.key: c for c in fresh_project.changes}
+        # A metric and a metric group may share a key: each is known by both.
+        now = {(c.resource, c.key): c for c in fresh_project.changes}
         seen = set()
         for change in saved_project.changes:
-            seen.add(change.key)
-            current = now.get(change.key)
+            seen.add((change.resource, change.key))
+            current = now.get((change.resource, change.key))
             problem = _compare(change, current)
             if problem:
                 problems.append(problem)
-        for key in sorted(set(now) - seen):
-            problems.append(f"metric {key} now needs a change ({now[key].action}) the plan does not hold")
+        for resource, key in sorted(set(now) - seen):
+            change = now[(resource, key)]
+            problems.append(f"{change.noun} {key} now needs a change ({change.action}) the plan does not hold")
     return problems
 
 
 def _compare(saved: Change, fresh: Change | None) -> str | None:
-    key = saved.key
+    what = f"{saved.noun} {saved.key}"
     if fresh is None:
         if saved.action == "create":
-            return f"metric {key} was created in LaunchDarkly since the plan"
-        return (f"the plan holds a{'n' if saved.action[0] in 'aeiou' else ''} {saved.action} of metric {key} that the "
+            return f"{what} was created in LaunchDarkly since the plan"
+        return (f"the plan holds a{'n' if saved.action[0] in 'aeiou' else ''} {saved.action} of {what} that the "
                 f"definitions and LaunchDarkly do not call for now")
     if saved.action != "create" and fresh.action == "create":
-        return f"metric {key} was deleted from LaunchDarkly since the plan"
+        return f"{what} was deleted from LaunchDarkly since the plan"
     if saved.remote_version != fresh.remote_version:
-        return f"metric {key} changed since the plan (version {saved.remote_version} → {fresh.remote_version})"
+        return f"{what} changed since the plan (version {saved.remote_version} → {fresh.remote_version})"
     if (saved.action, saved.restore, saved.adopt) != (fresh.action, fresh.restore, fresh.adopt):
-        return f"the plan's {saved.action} of metric {key} is not what the definitions call for ({fresh.action})"
+        return f"the plan's {saved.action} of {what} is not what the definitions call for ({fresh.action})"
     if saved.body != fresh.body:
-        return f"the plan's create body for metric {key} is not what the definitions call for"
+        return f"the plan's create body for {what} is not what the definitions call for"
     if saved.patch != fresh.patch:
-        return f"the plan's patch for metric {key} is not what the definitions and LaunchDarkly call for"
+        return f"the plan's patch for {what} is not what the definitions and LaunchDarkly call for"
     return None

@@ -9,7 +9,7 @@ from tests.conftest import ROOT
 
 PACKAGE = ROOT / "metrics_sync"
 OWNERS = {"httpx": {"client.py"}, "httpcore": {"client.py"}, "yaml": {"yaml_reader.py"}, "jsonschema": {"schema.py"},
-          "deepdiff": {"planner.py"}}
+          "deepdiff": {"diffing.py"}}
 
 
 def _typing_only(tree: ast.Module) -> set[int]:

@@ -238,11 +238,13 @@ def test_invalid_definitions_make_no_api_call(shop: Shop) -> None:
 
 def test_json_and_markdown_plans(shop: Shop) -> None:
     as_json = json.loads(shop.run("plan", "--format", "json").out)
-    assert as_json["summary"] == {"create": 8, "update": 0, "archive": 0, "unchanged": 0, "unmanaged": 0,
-                                  "wouldArchive": 0, "blocked": 0}
+    assert as_json["summary"] == {"create": 8, "update": 0, "archive": 0, "delete": 0, "unchanged": 0,
+                                  "unchangedGroups": 0, "unmanaged": 0, "wouldArchive": 0, "wouldDelete": 0,
+                                  "blocked": 0, "alerts": 0}
     first = as_json["projects"][0]["changes"][0]
     assert set(first) == {"action", "key", "metricType", "adopt", "restore", "remoteVersion", "fields", "before",
-                          "after", "patch", "body", "warnings", "source", "typeBefore"}
+                          "after", "patch", "body", "warnings", "source", "typeBefore", "resource", "usedBy",
+                          "alerts"}
     markdown = shop.run("plan", "--format", "markdown").out
     assert markdown.startswith("<!-- metrics-sync plan -->\n### metrics-sync plan\n\n"
                                "**Plan: 8 to create, 0 to update, 0 to archive, 0 unchanged.**\n")

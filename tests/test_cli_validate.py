@@ -74,7 +74,7 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli("validate", cwd=tmp_path)
     assert result.code == 1
     assert result.err == ("error: metrics-sync.yaml:2:10: unknown setting `projcet` "
-                          "(known: baseUrl, maxFileBytes, ownershipTag, paths, project)\n")
+                          "(known: baseUrl, maxFileBytes, ownershipTag, paths, project, protectRunningExperiments)\n")
 
 
 def test_usage_errors_exit_1_not_2() -> None:

@@ -194,8 +194,8 @@ def test_target_limits_plan_apply_and_prune(shop: Shop) -> None:
     pruned = shop.run("plan", "--prune", "--target", "add-to-cart-*")
     assert "  - archive add-to-cart-count" in pruned.out and pruned.out.count("  - archive") == 1
     nothing = shop.run("plan", "--target", "nope-*")
-    assert nothing.err == ("error: --target nope-* matches no metric in the definitions or in LaunchDarkly (give a "
-                           "metric key, project/key, or a glob such as 'checkout-*')\n")
+    assert nothing.err == ("error: --target nope-* matches no metric or metric group in the definitions or in "
+                           "LaunchDarkly (give a key, project/key, or a glob such as 'checkout-*')\n")
 
 
 def test_prune_with_part_of_the_definitions_is_refused(shop: Shop) -> None:

@@ -92,5 +92,6 @@ def test_apply_result_text_and_json() -> None:
 Apply interrupted: 1 created, 0 updated, 0 archived, 1 failed, 1 not started.
 """
     payload = json.loads(result_json(result))
-    assert payload["summary"] == {"created": 1, "updated": 0, "restored": 0, "archived": 0, "failed": 1, "skipped": 1}
+    assert payload["summary"] == {"created": 1, "updated": 0, "restored": 0, "archived": 0, "deleted": 0, "failed": 1,
+                                  "skipped": 1}
     assert payload["results"][0]["notKept"] == ["maintainerId"]

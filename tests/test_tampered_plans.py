@@ -87,11 +87,19 @@ def test_a_patch_without_its_test_guard(shop: Shop) -> None:
 
 
 def test_an_unknown_action(shop: Shop) -> None:
-    _tamper(shop, lambda data: _update(data).update(action="delete"))
+    _tamper(shop, lambda data: _update(data).update(action="destroy"))
     result = shop.run("apply", "--plan", "plan.json")
     assert result.code == 1
     assert result.err.startswith(f"error: {shop.root / 'plan.json'} is not a valid plan file: at "
-                                 "projects[0].changes[0].action: 'delete' is not one of")
+                                 "projects[0].changes[0].action: 'destroy' is not one of")
+
+
+def test_a_metric_update_turned_into_a_delete(shop: Shop) -> None:
+    # Only metric groups are deleted; a metric is archived, and only as planned.
+    _tamper(shop, lambda data: _update(data).update(action="delete", patch=[]))
+    result = shop.run("apply", "--plan", "plan.json")
+    assert result.code == 1
+    assert "is not a valid plan file" in result.err and "'metric-group' was expected" in result.err
 
 
 def test_a_create_body_for_another_key(tmp_path: Path) -> None:
@@ -145,7 +153,7 @@ def _change(action: str, patch: list[dict[str, Any]], before_tags: list[str] | N
      "its archive patch does more than archive"),
     (_change("update", [{"op": "test", "path": "/_version", "value": 1},
                         {"op": "replace", "path": "/dataSource", "value": {}}]),
-     "it changes '/_version', which metrics-sync does not manage"),
+     "it changes '/_version', which metrics-sync does not manage for a metric"),
     (_change("update", [{"op": "replace", "path": "/name", "value": "b"}]),
      "its replace of /name is not guarded by a test of the value planned against"),
     (_change("update", [{"op": "move", "from": "/name", "path": "/description"}]),

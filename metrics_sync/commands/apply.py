@@ -35,10 +35,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     common.add_project(parser)
     parser.add_argument("--plan", metavar="PLANFILE", help="apply a saved plan (refused when stale)")
     parser.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
-    parser.add_argument("--prune", action="store_true", help="archive managed metrics that left the definitions")
+    parser.add_argument("--prune", action="store_true",
+                        help="archive managed metrics (delete managed metric groups) that left the definitions")
     parser.add_argument("--parallelism", type=int, default=4, metavar="N", help="concurrent API writes (default 4)")
     parser.add_argument("--format", choices=["text", "json"], default="text")
     common.add_target(parser)
+    common.add_protect_running(parser)
     parser.add_argument("--comment", metavar="TEXT",
                         help="why, for LaunchDarkly's audit log (default: metrics-sync apply, with the commit and "
                              "pull request when run in CI)")
@@ -65,7 +67,8 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
 
             definitions = common.checked_definitions(args, runtime, cfg)
             common.check_prune_scope(args, runtime, cfg)
-            the_plan = make_plan(args.prune, cfg, client, definitions, targets=tuple(args.target))
+            the_plan = make_plan(args.prune, cfg, client, definitions, targets=tuple(args.target),
+                                 protect=args.protect_running)
             if args.format == "text":
                 runtime.out(plan_output.text(the_plan, color=color))
             if the_plan.refused:
@@ -130,9 +133,9 @@ def _verified_saved_plan(args: argparse.Namespace, runtime: Runtime, cfg: Config
     if not definitions.files:
         raise PlanError("apply --plan checks the saved plan against the definitions it was made from, and none "
                         "were found", "pass the PATHs the plan was made from")
-    hashes = definitions_hashes(definitions.metrics, saved.ownership_tag)
+    hashes = definitions_hashes(definitions.metrics, saved.ownership_tag, definitions.groups)
     check_origin(saved, host=client.host, ownership_tag=cfg.ownership_tag, definitions_hashes=hashes)
-    fresh = make_plan(saved.prune, cfg, client, definitions, targets=saved.targets)
+    fresh = make_plan(saved.prune, cfg, client, definitions, targets=saved.targets, protect=args.protect_running)
     verify_saved_plan(saved, fresh)
     return fresh
 

@@ -32,6 +32,12 @@ def add_target(parser: argparse.ArgumentParser) -> None:
                              "(repeatable); --prune then archives only among them")
 
 
+def add_protect_running(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--protect-running", action="store_true",
+                        help="refuse changes that change the results of running experiments (as the config's "
+                             "protectRunningExperiments: true)")
+
+
 def check_prune_scope(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> None:
     """--prune archives managed metrics missing from the definitions, so it needs all of them: PATHs that
     leave out some of the definitions files (of the config's paths, or ./metrics) would archive the

@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
 HELP = "show what apply would change in LaunchDarkly"
 CALLS_API = True
-# What a single read expands to learn whether running experiments or guarded rollouts use a metric.
-USAGE_EXPANSIONS = ("experiments", "experimentCount", "guardedRollouts", "guardedRolloutCount", "metricGroups")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,59 +27,162 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     parser.add_argument("--detailed-exitcode", action="store_true",
                         help="exit 2 when there are changes (0 none, 1 error)")
-    parser.add_argument("--prune", action="store_true", help="archive managed metrics that left the definitions")
+    parser.add_argument("--prune", action="store_true",
+                        help="archive managed metrics (delete managed metric groups) that left the definitions")
     common.add_target(parser)
+    common.add_protect_running(parser)
 
 
 def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions,
-              targets: tuple[str, ...] = ()) -> Plan:
+              targets: tuple[str, ...] = (), *, protect: bool = False) -> Plan:
     """Read every project the definitions name and plan it.
 
-    Reads: the paged list; then, only for managed metrics that left the definitions (archive candidates),
-    one read each with expansions, since only that read says for certain whether running experiments or
-    guarded rollouts use them; and, only for projects whose definitions set analysis units, the project's
-    experimentation settings. An in-sync plan makes list calls only."""
-    from metrics_sync.errors import ApiError
-    from metrics_sync.fields import METRIC
+    Reads: the paged metric list (and the metric group list, when the definitions hold groups or --prune may
+    delete some); then, only for what may be archived or deleted, one read each with expansions, since only
+    that read says for certain whether running experiments or guarded rollouts use it; only for projects
+    whose definitions set analysis units, the project's experimentation settings; only when a new group needs
+    a default maintainer, the token's member; and, once the changes are known, what uses each changed item
+    (impact.py). An in-sync plan makes list calls only."""
     from metrics_sync.gc_tuning import gc_frozen, gc_paused
-    from metrics_sync.planner import PlanOptions, plan, prune_candidates, selected
+    from metrics_sync.group_plan import GroupInputs
+    from metrics_sync.impact import annotate
+    from metrics_sync.planner import PlanOptions, plan
 
     remote: dict[str, list[dict[str, Any]]] = {}
     details: dict[str, dict[str, dict[str, Any]]] = {}
     units: dict[str, list[str] | None] = {}
     notes: dict[str, list[str]] = {}
+    groups: dict[str, GroupInputs] = {}
     with gc_frozen():
         for project in sorted(definitions.metrics):
-            desired = definitions.metrics[project]
-            try:
-                remote[project] = client.list_metrics(project, only=METRIC.remote_fields)
-            except ApiError as exc:
-                if exc.status != 404:
-                    raise
-                where = definitions.project_sources.get(project, "the definitions")
-                raise PlanError(f"{where}: there is no project `{project}` in LaunchDarkly at {client.host}",
-                                "check the project key (`project:` in the file, --project, or the config); "
-                                "keys are case-sensitive") from None
-            details[project] = {key: client.get_metric(project, key, expand=USAGE_EXPANSIONS)
-                                for key in prune_candidates(desired, remote[project], cfg.ownership_tag)
-                                if selected(targets, project, key)}
-            if any("analysisUnits" in m.fields for m in desired):
-                try:
-                    units[project] = client.experiment_units(project)
-                except ApiError as exc:
-                    units[project] = None
-                    notes[project] = [f"analysis units were not checked against the project's experimentation "
-                                      f"settings ({exc.status or 'no answer'}: {exc.api_message})"]
-    unmatched = [t for t in targets
-                 if not any(selected((t,), p, str(r["key"])) for p in remote for r in remote[p])
-                 and not any(selected((t,), p, m.key) for p in definitions.metrics for m in definitions.metrics[p])]
-    if unmatched:
-        raise UsageError(f"--target {unmatched[0]} matches no metric in the definitions or in LaunchDarkly",
-                         "give a metric key, project/key, or a glob such as 'checkout-*'")
+            remote[project], details[project], units[project], groups[project], notes[project] = _read_project(
+                project, prune, cfg, client, definitions, targets)
+    _check_targets(targets, remote, groups, definitions)
     options = PlanOptions(ownership_tag=cfg.ownership_tag, prune=prune, base_url_host=client.host,
                           tool_version=__version__, targets=targets)
     with gc_paused():
-        return plan(definitions.metrics, remote, options, details=details, experiment_units=units, notes=notes)
+        the_plan = plan(definitions.metrics, remote, options, details=details, experiment_units=units, notes=notes,
+                        groups=groups)
+    reads = _read_uses(client, the_plan, details, groups)
+    return annotate(the_plan, reads, protect=protect or cfg.protect_running)
+
+
+def _read_project(project: str, prune: bool, cfg: Config, client: Client, definitions: Definitions,
+                  targets: tuple[str, ...]) -> tuple[Any, Any, Any, Any, Any]:
+    from metrics_sync.errors import ApiError
+    from metrics_sync.fields import METRIC, METRIC_GROUP
+    from metrics_sync.group_plan import GroupInputs
+    from metrics_sync.impact import GROUP_EXPANSIONS, METRIC_EXPANSIONS
+    from metrics_sync.planner import prune_candidates, selected
+
+    desired = definitions.metrics[project]
+    wanted_groups = definitions.groups.get(project, [])
+    notes: list[str] = []
+    try:
+        metrics = client.list_metrics(project, only=METRIC.remote_fields)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        where = definitions.project_sources.get(project, "the definitions")
+        raise PlanError(f"{where}: there is no project `{project}` in LaunchDarkly at {client.host}",
+                        "check the project key (`project:` in the file, --project, or the config); "
+                        "keys are case-sensitive") from None
+    details = {key: client.get_metric(project, key, expand=METRIC_EXPANSIONS)
+               for key in prune_candidates(desired, metrics, cfg.ownership_tag) if selected(targets, project, key)}
+    units: list[str] | None = None
+    if any("analysisUnits" in m.fields for m in desired):
+        try:
+            units = client.experiment_units(project)
+        except ApiError as exc:
+            notes.append(f"analysis units were not checked against the project's experimentation "
+                         f"settings ({exc.status or 'no answer'}: {exc.api_message})")
+    remote_groups: list[dict[str, Any]] | None = None
+    if wanted_groups or prune:
+        try:
+            remote_groups = client.list_groups(project, only=METRIC_GROUP.remote_fields | {"metricGroups"})
+        except ApiError as exc:
+            if wanted_groups or exc.status not in (401, 403, 404):
+                raise
+            notes.append(f"metric groups were not read ({exc.status or 'no answer'}: {exc.api_message}); "
+                         f"--prune leaves them alone")
+    defined = {g.key for g in wanted_groups}
+    group_details = {str(r["key"]): client.get_group(project, str(r["key"]), expand=GROUP_EXPANSIONS)
+                     for r in remote_groups or [] if str(r["key"]) not in defined
+                     and cfg.ownership_tag in (r.get("tags") or []) and selected(targets, project, str(r["key"]))}
+    member, why = None, None
+    existing = {str(r["key"]) for r in remote_groups or []}
+    if any(g.key not in existing and not g.fields.get("maintainerId") for g in wanted_groups):
+        member, why = client.my_member_id()
+    inputs = GroupInputs(wanted_groups, remote_groups, group_details, member, why)
+    return metrics, details, units, inputs, notes
+
+
+def _check_targets(targets: tuple[str, ...], remote: dict[str, list[dict[str, Any]]], groups: dict[str, Any],
+                   definitions: Definitions) -> None:
+    from metrics_sync.planner import selected
+
+    def known(target: str) -> bool:
+        keys = [(p, str(r["key"])) for p in remote for r in remote[p]]
+        keys += [(p, m.key) for p in definitions.metrics for m in definitions.metrics[p]]
+        keys += [(p, g.key) for p in definitions.groups for g in definitions.groups[p]]
+        keys += [(p, str(r["key"])) for p, inputs in groups.items() for r in inputs.remote or []]
+        return any(selected((target,), p, k) for p, k in keys)
+
+    unmatched = [t for t in targets if not known(t)]
+    if unmatched:
+        raise UsageError(f"--target {unmatched[0]} matches no metric or metric group in the definitions or in "
+                         "LaunchDarkly", "give a key, project/key, or a glob such as 'checkout-*'")
+
+
+def _read_uses(client: Client, the_plan: Plan, details: dict[str, dict[str, dict[str, Any]]],
+               groups: dict[str, Any]) -> Any:
+    """What uses each item the plan updates, archives or deletes: one read with expansions per item (reusing
+    the reads of prune candidates), the groups a changed metric is in, and, where the active counts leave it
+    open, the status of each experiment (impact.py)."""
+    from metrics_sync.errors import ApiError
+    from metrics_sync.impact import (
+        GROUP_EXPANSIONS,
+        MAX_EXPERIMENT_READS,
+        MAX_GROUP_READS,
+        METRIC_EXPANSIONS,
+        Reads,
+        groups_of,
+        running_status,
+        statuses_needed,
+        touched,
+    )
+
+    reads = Reads()
+    for item in touched(the_plan):
+        project, resource, key = item
+        known = (details.get(project, {}) if resource == "metric" else groups[project].details).get(key)
+        try:
+            reads.reps[item] = known or (client.get_metric(project, key, expand=METRIC_EXPANSIONS)
+                                         if resource == "metric" else
+                                         client.get_group(project, key, expand=GROUP_EXPANSIONS))
+        except ApiError as exc:
+            reads.unread[item] = f"{exc.status or 'no answer'}: {exc.api_message}"
+    group_reads = 0
+    for (project, resource, _), rep in list(reads.reps.items()):
+        for group in groups_of(rep) if resource == "metric" else []:
+            if (project, "metric-group", group) in reads.reps or group_reads >= MAX_GROUP_READS:
+                continue
+            group_reads += 1
+            try:
+                reads.reps[(project, "metric-group", group)] = client.get_group(project, group,
+                                                                               expand=GROUP_EXPANSIONS)
+            except ApiError:
+                continue  # its experiments stay unnamed; the metric's own are still read
+    for (project, _, _), rep in list(reads.reps.items()):
+        for environment, experiment in statuses_needed(rep):
+            at = (project, environment, experiment)
+            if at in reads.statuses or len(reads.statuses) >= MAX_EXPERIMENT_READS:
+                continue
+            try:
+                reads.statuses[at] = running_status(client.experiment(project, environment, experiment))
+            except ApiError:
+                reads.statuses[at] = None
+    return reads
 
 
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
@@ -92,7 +193,8 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
     definitions = common.checked_definitions(args, runtime, cfg)
     common.check_prune_scope(args, runtime, cfg)
     with common.client(args, runtime, cfg) as client:
-        the_plan = make_plan(args.prune, cfg, client, definitions, targets=tuple(args.target))
+        the_plan = make_plan(args.prune, cfg, client, definitions, targets=tuple(args.target),
+                             protect=args.protect_running)
     if args.format == "json":
         runtime.out(planfile.to_json(the_plan))
     elif args.format == "markdown":

@@ -1,8 +1,10 @@
 """Plans as text (terraform style) and Markdown (a pull-request comment). Pure functions.
 
-Text uses `+ create`, `~ update`, `- archive`, one line per changed field (`old → new`) and one summary
-line. Colour is the caller's decision (`color=True` only on a terminal without NO_COLOR). The JSON form
-of a plan is the plan file's (planfile.py).
+Text uses `+ create`, `~ update`, `- archive` (`- delete` for metric groups), one line per changed field
+(`old → new`), the experiments and guarded rollouts that use what changes, and one summary line. A change
+to the results of a running experiment is a WARNING in text and the first thing a PR comment shows. Colour
+is the caller's decision (`color=True` only on a terminal without NO_COLOR). The JSON form of a plan is the
+plan file's (planfile.py).
 """
 
 from __future__ import annotations
@@ -10,30 +12,45 @@ from __future__ import annotations
 import html
 from collections.abc import Iterator
 
+from metrics_sync.diffing import to_text
 from metrics_sync.model import Change, FieldChange, Plan, ProjectPlan
 from metrics_sync.output.escape import code_fence, markdown_inline, shown
 from metrics_sync.output.paint import Painter
-from metrics_sync.planner import to_text
 
 MARKDOWN_LIMIT = 60_000  # GitHub rejects comments over 65,536 characters; keep a margin
-_SYMBOL = {"create": "+", "update": "~", "archive": "-"}
+_SYMBOL = {"create": "+", "update": "~", "archive": "-", "delete": "-"}
 # GitHub colours diff lines by their first character: "!" shows updates in orange (as terraform PR bots do).
-_MD_SYMBOL = {"create": "+", "update": "!", "archive": "-"}
+_MD_SYMBOL = {"create": "+", "update": "!", "archive": "-", "delete": "-"}
+_STYLE = {"delete": "archive"}  # painter styles
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
 
 def summary_line(plan: Plan, *, where: str = "above") -> str:
     if plan.refused:
         count = len(plan.refused)
         return f"Plan refused: {count} change{'s' if count != 1 else ''} LaunchDarkly cannot make (see {where})."
+    groups = plan.unchanged_groups
     if not plan.has_changes:
-        text = f"No changes. {plan.unchanged} metric{'s' if plan.unchanged != 1 else ''} match the definitions"
+        text = f"No changes. {_plural(plan.unchanged, 'metric')}"
+        text += f" and {_plural(groups, 'metric group')} match" if groups else " match"
+        text += " the definitions"
     else:
+        deletes = plan.total("delete")
         text = (f"Plan: {plan.total('create')} to create, {plan.total('update')} to update, "
-                f"{plan.total('archive')} to archive, {plan.unchanged} unchanged")
+                f"{plan.total('archive')} to archive, " + (f"{deletes} to delete, " if deletes else "")
+                + f"{plan.unchanged + groups} unchanged")
     # Managed metrics that left the definitions are impossible to miss: the summary counts them.
     if plan.would_archive:
         text += f"; {plan.would_archive} left the definitions and would be archived with --prune"
+    if plan.would_delete:
+        text += f"; {_plural(plan.would_delete, 'metric group')} left the definitions and would be deleted with --prune"
     if plan.blocked:
         text += f"; {plan.blocked} cannot be archived while in use (see {where})"
+    alerts = len(plan.alerts)
+    if alerts:
+        text += f"; {alerts} change{'s' if alerts != 1 else ''} the results of running experiments (see {where})"
     return text + "."
 
 
@@ -61,27 +78,40 @@ def _one_field(change: Change, f: FieldChange, width: int) -> Iterator[str]:
         yield f"{label} {before} → {after}"
 
 
+def _uses(change: Change) -> list[str]:
+    return [f"used by {use.describe()}" for use in change.used_by]
+
+
 def _project_text(p: ProjectPlan, paint: Painter) -> list[str]:
     """Every line goes through `paint`, which escapes what came from outside (keys, names, messages)."""
     lines = [paint("bold", f"Project {p.project}")]
     for change in p.changes:
-        lines.append("  " + paint(change.action, _title(change)))
+        lines.append("  " + paint(_STYLE.get(change.action, change.action), _title(change)))
         if change.adopt:
             lines.append("      (exists in LaunchDarkly without the ownership tag: metrics-sync will manage it)")
         lines.extend("      " + paint(None, line) for line in _field_lines(change))
+        lines.extend("      " + paint(None, line) for line in _uses(change))
+        lines.extend("      " + paint("error", f"WARNING: {a}") for a in change.alerts)
         lines.extend("      " + paint("warning", f"warning: {w}") for w in change.warnings)
     if p.would_archive:
         lines.append(paint(None, f"  Would archive with --prune: {', '.join(p.would_archive)}"))
+    if p.would_delete:
+        lines.append(paint(None, f"  Would delete with --prune: metric group {', '.join(p.would_delete)}"))
     for b in p.blocked:
-        lines.append(paint(None, f"  Blocked from archiving: {b.key} ({b.reason})"))
+        verb = "deleting: metric group" if b.resource == "metric-group" else "archiving:"
+        lines.append(paint(None, f"  Blocked from {verb} {b.key} ({b.reason})"))
     if p.unmanaged:
         lines.append(paint(None, f"  Not managed by metrics-sync (left alone): {_unmanaged(p)}"))
+    if p.unmanaged_groups:
+        lines.append(paint(None, f"  Not managed by metrics-sync (left alone): "
+                                 f"{_plural(p.unmanaged_groups, 'metric group')}"))
     for refusal in p.refused:
         lines.append("  " + paint("error", f"error: {refusal}"))
     for warning in p.warnings:
         lines.append("  " + paint("warning", f"warning: {warning}"))
     if len(lines) == 1:
-        lines.append(f"  no changes ({p.unchanged} metric{'s' if p.unchanged != 1 else ''} in sync)")
+        groups = f" and {_plural(p.unchanged_groups, 'metric group')}" if p.unchanged_groups else ""
+        lines.append(f"  no changes ({_plural(p.unchanged, 'metric')}{groups} in sync)")
     return lines
 
 
@@ -103,6 +133,34 @@ def text(plan: Plan, *, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _running_experiments(plan: Plan) -> list[str]:
+    """The PR comment's first warning: each change to the results of a running experiment, in a table a
+    reviewer cannot miss (before the diff, which is folded)."""
+    rows = [(project, change, use) for project, change in plan.alerts for use in change.used_by
+            if use.running is not False]
+    if not rows and not plan.alerts:
+        return []
+    lines = ["", "> [!WARNING]", f"> **{_plural(len(plan.alerts), 'change')} the results of running experiments.** "
+             "Results before and after the change will not be comparable.", "",
+             "| Change | Fields | Used by | Environment | Running |", "|---|---|---|---|---|"]
+    for project, change, use in rows:
+        fields = ", ".join(f"`{markdown_inline(f.field)}`" for f in change.fields
+                           if any(f"`{f.field}`" in alert for alert in change.alerts))
+        what = f"{change.noun} `{markdown_inline(shown(change.key))}`"
+        via = f" (through group `{markdown_inline(shown(use.via))}`)" if use.via else ""
+        running = "yes" if use.running else "unknown"
+        lines.append(f"| {_MD_VERB.get(change.action, change.action)} {what} in `{markdown_inline(shown(project))}` "
+                     f"| {fields} | {use.kind} `{markdown_inline(shown(use.key))}`{via} "
+                     f"| {markdown_inline(shown(use.environment)) or '?'} | {running} |")
+    unread = [change for _, change in plan.alerts if not any(u.running is not False for u in change.used_by)]
+    for change in unread:
+        lines.append(f"\n> [!WARNING]\n> {markdown_inline(change.alerts[0])}")
+    return lines
+
+
+_MD_VERB = {"update": "update", "archive": "archive", "delete": "delete"}
+
+
 def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     """A PR comment: summary table first, then one collapsible diff per project, within `limit` chars.
 
@@ -118,6 +176,7 @@ def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
                     f"{p.unmanaged} |")
     for refusal in plan.refused:
         head.append(f"\n> [!CAUTION]\n> {markdown_inline(refusal)}")
+    head.extend(_running_experiments(plan))
     for warning in [w for _, c in plan.changes for w in c.warnings]:
         head.append(f"\n> [!WARNING]\n> {markdown_inline(warning)}")
     text = "\n".join(head) + "\n"
@@ -127,7 +186,9 @@ def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     shown_changes = 0
     for p in plan.projects:
         extra = [f"- would archive with --prune: {k}" for k in p.would_archive]
-        extra += [f"! blocked from archiving: {b.key} ({b.reason})" for b in p.blocked]
+        extra += [f"- would delete with --prune: metric group {k}" for k in p.would_delete]
+        extra += [f"! blocked from {'deleting: metric group' if b.resource == 'metric-group' else 'archiving:'} "
+                  f"{b.key} ({b.reason})" for b in p.blocked]
         if not p.changes and not extra:
             continue
         summary = f"Project <code>{html.escape(shown(p.project))}</code>: {len(p.changes)} change(s)"
@@ -136,6 +197,8 @@ def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         for change in p.changes:
             block = [_title(change, _MD_SYMBOL)]
             block += [f"{_MD_SYMBOL[change.action]}     {line}" for line in _field_lines(change)]
+            block += [f"{_MD_SYMBOL[change.action]}     {line}" for line in _uses(change)]
+            block += [f"!     WARNING: {a}" for a in change.alerts]
             block += [f"!     warning: {w}" for w in change.warnings]
             chunk = "".join(shown(line) + "\n" for line in block)
             if used + len(chunk) > budget:

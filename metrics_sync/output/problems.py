@@ -41,8 +41,11 @@ def text(problems: Sequence[Problem], definitions: Definitions) -> str:
     lines = [problem_line(p) for p in problems]
     errors, warnings = _counts(problems)
     files = len(definitions.files)
-    metrics = definitions.metric_count
-    scope = f"{metrics} metric{'s' if metrics != 1 else ''} in {files} file{'s' if files != 1 else ''}"
+    metrics, groups = definitions.metric_count, definitions.group_count
+    scope = f"{metrics} metric{'s' if metrics != 1 else ''}"
+    if groups:
+        scope += f" and {groups} metric group{'s' if groups != 1 else ''}"
+    scope += f" in {files} file{'s' if files != 1 else ''}"
     if errors:
         lines.append(f"Found {errors} error{'s' if errors != 1 else ''} ({scope} read).")
     else:
@@ -58,6 +61,7 @@ def json_text(problems: Sequence[Problem], definitions: Definitions) -> str:
         "valid": errors == 0,
         "files": len(definitions.files),
         "metrics": definitions.metric_count,
+        "metricGroups": definitions.group_count,
         "errors": errors,
         "warnings": warnings,
         "problems": [

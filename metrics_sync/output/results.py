@@ -14,13 +14,15 @@ ROLES_URL = "https://github.com/metrics-sync/metrics-sync#access-tokens-and-role
 
 
 _VERBS = {"created": ("create", "+"), "updated": ("update", "~"), "restored": ("update", "~"),
-          "archived": ("archive", "-")}
+          "archived": ("archive", "-"), "deleted": ("archive", "-")}
 
 
 def lines(r: ChangeResult, *, color: bool = False, qualified: bool = False) -> list[str]:
     """The lines one change's outcome prints (apply prints them as each change completes)."""
     paint = Painter(color)
     where = f"{r.project}/{r.key}" if qualified else r.key
+    if r.resource == "metric-group":
+        where = f"metric group {where}"
     out = []
     if r.outcome in _VERBS:
         style, symbol = _VERBS[r.outcome]
@@ -55,7 +57,9 @@ def apply_summary(result: ApplyResult) -> str:
     restored = result.count("restored")
     text = (f"{prefix}: {result.count('created')} created, {result.count('updated')} updated, "
             + (f"{restored} restored, " if restored else "")
-            + f"{result.count('archived')} archived, {result.count('failed')} failed.")
+            + f"{result.count('archived')} archived, "
+            + (f"{result.count('deleted')} deleted, " if result.count("deleted") else "")
+            + f"{result.count('failed')} failed.")
     skipped = result.count("skipped")
     if skipped:
         text = text[:-1] + f", {skipped} not started."
@@ -67,8 +71,10 @@ def json_text(result: ApplyResult) -> str:
         "formatVersion": FORMAT_VERSION,
         "interrupted": result.interrupted,
         "stopped": result.stopped,
-        "summary": {k: result.count(k) for k in ("created", "updated", "restored", "archived", "failed", "skipped")},
-        "results": [{"project": r.project, "key": r.key, "action": r.action, "outcome": r.outcome,
+        "summary": {k: result.count(k) for k in ("created", "updated", "restored", "archived", "deleted", "failed",
+                                                 "skipped")},
+        "results": [{"project": r.project, "resource": r.resource, "key": r.key, "action": r.action,
+                     "outcome": r.outcome,
                      "message": r.message, "notKept": list(r.not_kept), "source": r.source} for r in result.results],
     }
     return json.dumps(payload, indent=2, allow_nan=False) + "\n"
