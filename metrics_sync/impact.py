@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metrics_sync.fields import RESOURCES
-from metrics_sync.model import Change, Plan, ProjectPlan, Use
+from metrics_sync.model import Change, FieldChange, Plan, ProjectPlan, Use
 
 METRIC_EXPANSIONS = ("experiments", "experimentCount", "guardedRollouts", "guardedRolloutCount", "metricGroups")
 GROUP_EXPANSIONS = ("experiments", "experimentCount")
@@ -121,7 +121,7 @@ def _annotate_project(p: ProjectPlan, reads: Reads, protect: bool) -> ProjectPla
             changes.append(change)
             continue
         uses = tuple(_uses(item, reads))
-        results = [f.field for f in change.fields if f.field in RESOURCES[change.resource].results_fields]
+        results = [f.field for f in change.fields if _changes_results(change.resource, f)]
         alerts: list[str] = []
         if results and change.action == "update":
             alerts = _alerts(change, results, uses, reads.unread.get(item))
@@ -133,6 +133,19 @@ def _annotate_project(p: ProjectPlan, reads: Reads, protect: bool) -> ProjectPla
                            f"(stop the experiment first, or give the changed definition a new key)" for alert in alerts)
         changes.append(replace(change, used_by=uses, alerts=tuple(alerts), warnings=warnings))
     return replace(p, changes=changes, refused=refused)
+
+
+def _changes_results(resource: str, field: FieldChange) -> bool:
+    if field.field not in RESOURCES[resource].results_fields:
+        return False
+    if resource == "metric-group" and field.field == "metrics":
+        # Renaming a funnel step changes labels only; which metrics, in which order, changes results.
+        return _keys(field.before) != _keys(field.after)
+    return True
+
+
+def _keys(metrics: Any) -> list[Any]:
+    return [m.get("key") for m in metrics or [] if isinstance(m, Mapping)]
 
 
 def _uses(item: ItemId, reads: Reads) -> Iterable[Use]:

@@ -174,7 +174,7 @@ class ProjectPlan:
     unmanaged: int  # remote metrics without the ownership tag and not in the YAML (never touched)
     would_archive: list[str]  # managed metrics that left the YAML, archived only with --prune
     blocked: list[Blocked]
-    refused: list[str]  # changes LaunchDarkly cannot make (e.g. a kind change); plan fails
+    refused: list[str]  # changes that cannot be made as defined (e.g. a kind change); plan fails
     warnings: list[str] = field(default_factory=list)  # e.g. a check that could not be made
     unmanaged_sample: list[str] = field(default_factory=list)  # the first unmanaged keys, to name them
     unchanged_groups: int = 0

@@ -19,7 +19,7 @@ def check_origin(saved: Plan, *, host: str, ownership_tag: str, definitions_hash
     """Before anything is read from LaunchDarkly: the plan was made against this LaunchDarkly, with this
     ownership tag, from these definitions."""
     if saved.refused:
-        raise PlanError("the saved plan contains changes LaunchDarkly cannot make; fix the definitions and plan again")
+        raise PlanError("the saved plan contains refused changes; fix the definitions and plan again")
     if saved.base_url_host != host:
         raise PlanError(f"the plan was made against {saved.base_url_host}, not {host}", "run plan again")
     if saved.ownership_tag != ownership_tag:

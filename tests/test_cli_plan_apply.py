@@ -221,7 +221,7 @@ def test_a_kind_change_is_refused_by_plan_and_apply(shop: Shop) -> None:
     refused = shop.run("plan", "--detailed-exitcode")
     assert refused.code == 1
     assert "kind cannot change from click to pageview" in refused.out
-    assert refused.out.endswith("Plan refused: 1 change LaunchDarkly cannot make (see above).\n")
+    assert refused.out.endswith("Plan refused: 1 change cannot be made as defined (see above).\n")
     assert shop.run("apply", "--auto-approve").code == 1
 
 

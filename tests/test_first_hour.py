@@ -142,7 +142,7 @@ def test_markdown_points_below_and_json_and_github_formats_agree(shop: Shop) -> 
     shop.run("apply", "--auto-approve")
     shop.edit_yaml("storefront.yaml", "    kind: click\n    selector: \"#place-order\"\n", "    kind: pageview\n")
     markdown = shop.run("plan", "--format", "markdown").out
-    assert "**Plan refused: 1 change LaunchDarkly cannot make (see below).**" in markdown
+    assert "**Plan refused: 1 change cannot be made as defined (see below).**" in markdown
     (shop.root / "metrics" / "bad.yaml").write_text("project: shop\nmetrics:\n  - key: x\n")
     github = run_cli("validate", "--format", "github", cwd=shop.root)
     assert github.out.splitlines()[-1] == "metrics-sync: 2 errors in 1 file (3 read)"

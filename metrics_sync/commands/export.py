@@ -8,7 +8,7 @@ from metrics_sync import __version__
 from metrics_sync.commands import common
 from metrics_sync.runtime import Runtime
 
-HELP = "write definitions for the metrics already in LaunchDarkly"
+HELP = "write definitions for the metrics and metric groups already in LaunchDarkly"
 CALLS_API = True
 SCHEMA_COPY = "metrics.schema.json"
 
@@ -30,9 +30,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
+    from metrics_sync.errors import ApiError
     from metrics_sync.export import ExportOptions, export, summary
     from metrics_sync.files import write_files
-    from metrics_sync.output.escape import lines_shown
+    from metrics_sync.output.escape import lines_shown, shown
     from metrics_sync.schema import schema_path
 
     cfg = common.config(args, runtime)
@@ -45,7 +46,15 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
                             schema_ref=args.schema_ref or SCHEMA_COPY,
                             tool_version=__version__)
     with common.client(args, runtime, cfg) as client:
-        result = export(client.list_metrics(args.project, tags=options.tags), options)
+        metrics = client.list_metrics(args.project, tags=options.tags)
+        try:
+            groups = client.list_groups(args.project)
+        except ApiError as exc:
+            if exc.status not in (401, 403, 404):
+                raise
+            groups = []
+            runtime.err(shown(f"warning: metric groups were not exported ({exc.status}: {exc.api_message})"))
+        result = export(metrics, options, groups)
     if to_stdout:
         runtime.out("".join(result.files.values()))
         runtime.err(lines_shown(summary(result, args.project, args.out, None, adopted=args.adopt)))

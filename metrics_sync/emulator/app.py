@@ -9,6 +9,12 @@ Endpoints (LaunchDarkly REST API v2):
     GET    /api/v2/projects/{projectKey}/experimentation-settings   context kinds available for experiments
     PUT    /api/v2/projects/{projectKey}/experimentation-settings
     GET    /api/v2/members, /api/v2/members/{id|me}   the account's members (the token's own and one more)
+    GET    /api/v2/projects/{projectKey}/metric-groups                 list (beta: needs LD-API-Version: beta)
+    POST   /api/v2/projects/{projectKey}/metric-groups                 create → 201
+    GET    /api/v2/projects/{projectKey}/metric-groups/{groupKey}      get (expand experiments, experimentCount)
+    PATCH  /api/v2/projects/{projectKey}/metric-groups/{groupKey}      RFC 6902 JSON Patch → 200
+    DELETE /api/v2/projects/{projectKey}/metric-groups/{groupKey}      → 204 (unused groups only)
+    GET    /api/v2/projects/{projectKey}/environments/{env}/experiments/{key}   a seeded experiment
 and, outside LaunchDarkly's namespace, GET /_emulator/stats (request counts, for tests and benchmarks) and
 GET /_emulator/audit (the comments PATCH requests carried, as LaunchDarkly's audit log would show them).
 Where LaunchDarkly's behaviour is unconfirmed, `Readings` (readings.py) chooses it.
@@ -31,7 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from metrics_sync.emulator.filters import FilterError, matches, parse_filter
+from metrics_sync.emulator.filters import GROUP_SUPPORTED, FilterError, group_matches, matches, parse_filter
+from metrics_sync.emulator.groups import experiment_representation, group_links, metric_in_group
 from metrics_sync.emulator.jsonpatch import PatchError, PatchTestFailed
 from metrics_sync.emulator.rules import RuleError
 from metrics_sync.emulator.store import TOKEN_MEMBER_ID, Conflict, DuplicateKey, NotFound, Store
@@ -43,7 +50,16 @@ ITEM = "/api/v2/metrics/{projectKey}/{metricKey}"
 SETTINGS = "/api/v2/projects/{projectKey}/experimentation-settings"
 MEMBERS = "/api/v2/members"
 MEMBER = "/api/v2/members/{id}"
+GROUPS = "/api/v2/projects/{projectKey}/metric-groups"
+GROUP = "/api/v2/projects/{projectKey}/metric-groups/{metricGroupKey}"
+EXPERIMENT = "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments/{experimentKey}"
+BETA_ROUTES = (GROUPS, GROUP)  # LaunchDarkly's "Metrics (beta)": answered only with LD-API-Version: beta
 _ROUTES = [
+    (re.compile(r"^/api/v2/projects/(?P<project>[^/]+)/metric-groups/?$"), GROUPS, ("GET", "POST")),
+    (re.compile(r"^/api/v2/projects/(?P<project>[^/]+)/metric-groups/(?P<key>[^/]+)/?$"), GROUP,
+     ("GET", "PATCH", "DELETE")),
+    (re.compile(r"^/api/v2/projects/(?P<project>[^/]+)/environments/(?P<environment>[^/]+)/experiments/"
+                r"(?P<key>[^/]+)/?$"), EXPERIMENT, ("GET",)),
     (re.compile(r"^/api/v2/members/?$"), MEMBERS, ("GET",)),
     (re.compile(r"^/api/v2/members/(?P<member>[^/]+)/?$"), MEMBER, ("GET",)),
     (re.compile(r"^/api/v2/metrics/(?P<project>[^/]+)/?$"), COLLECTION, ("GET", "POST")),
@@ -308,7 +324,14 @@ class EmulatorApp:
                 raise ApiProblem(404, "not_found", "Unknown member")
             return 200, _member(wanted)
         project = params["project"]
+        if route in BETA_ROUTES and environ.get("HTTP_LD_API_VERSION") != "beta":
+            raise ApiProblem(403, "forbidden", "This is a beta resource: send the header LD-API-Version: beta")
         try:
+            if route in (GROUPS, GROUP):
+                return self._groups(method, route, project, params.get("key"), query, environ)
+            if route == EXPERIMENT:
+                found = self.store.experiment(project, params["environment"], params["key"])
+                return 200, experiment_representation(project, found)
             if route == SETTINGS:
                 return 200, self._settings(project, method, environ)
             if route == COLLECTION and method == "GET":
@@ -323,7 +346,8 @@ class EmulatorApp:
             key = params["key"]
             if method == "GET":
                 expand = _expand(query)
-                return 200, representation(project, self.store.get(project, key), detail=True, expand=expand)
+                record = self.store.connected(project, self.store.get(project, key))
+                return 200, representation(project, record, detail=True, expand=expand)
             if method == "PATCH":
                 operations, comment = self._patch_body(_json_body(environ))
                 record, changed = self.store.patch_changed(project, key, operations)
@@ -351,6 +375,88 @@ class EmulatorApp:
             raise ApiProblem(409, "optimistic_locking_error", f"Conflict. {exc}") from None
         except (RuleError, PatchError) as exc:
             raise ApiProblem(400, "invalid_request", str(exc)) from None
+
+    def _groups(self, method: str, route: str, project: str, key: str | None, query: dict[str, list[str]],
+                environ: dict[str, Any]) -> tuple[int, Any]:
+        store = self.store
+        if route == GROUPS and method == "GET":
+            return 200, self._group_list(project, query)
+        if route == GROUPS:
+            body = _json_body(environ)
+            if not isinstance(body, dict):
+                raise ApiProblem(400, "invalid_request", "Invalid request body: expected a JSON object")
+            record = store.create_group(project, body)
+            self._wrote("created")
+            return 201, self._group_rep(project, record, set())
+        assert key is not None
+        if method == "GET":
+            return 200, self._group_rep(project, store.get_group(project, key), _expand(query))
+        if method == "PATCH":
+            operations = _json_body(environ)
+            visible = None
+            if store.readings.group_patch_test == "representation":
+                visible = self._group_rep(project, store.get_group(project, key), set())
+            record, changed = store.patch_group(project, key, operations, visible)
+            if changed:
+                self._wrote("patched")
+            return 200, self._group_rep(project, record, set())
+        store.delete_group(project, key)
+        self._wrote("deleted")
+        return 204, None
+
+    def _group_rep(self, project: str, record: dict[str, Any], expand: set[str]) -> dict[str, Any]:
+        """MetricGroupRep. `experiments` and `experimentCount` only when expanded (the spec); the active counts
+        always (they are not expansions in the spec)."""
+        used = self.store.connected(project, record, "metric-group")
+        metrics = self.store.projects.get(project, {})
+        rep: dict[str, Any] = {
+            "_id": record["_id"], "key": record["key"], "name": record["name"], "kind": record["kind"],
+            "_links": group_links(project, record["key"]), "tags": list(record["tags"]),
+            "_creationDate": record["_creationDate"], "_lastModified": record["_lastModified"],
+            "maintainer": {"key": record["maintainerId"], "kind": "member", "_member": _member(record["maintainerId"])},
+            "metrics": [metric_in_group(project, m, metrics.get(m["key"]), record["kind"]) for m in record["metrics"]],
+            "_version": record["_version"],
+            "activeExperimentCount": used.get("activeExperimentCount", 0),
+            "activeGuardedRolloutCount": used.get("activeGuardedRolloutCount", 0),
+        }
+        if record.get("description"):
+            rep["description"] = record["description"]
+        if "experiments" in expand:
+            rep["experiments"] = list(used.get("experiments", []))
+        if "experimentCount" in expand:
+            rep["experimentCount"] = used.get("experimentCount", 0)
+        return rep
+
+    def _group_list(self, project: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        """MetricGroupCollectionRep: paged (limit ≤ 50, offset), filtered and sorted as the spec documents;
+        `expand` is accepted and ignored ("reserved for future use")."""
+        limit = min(max(_int_param(query, "limit", DEFAULT_LIMIT), 1), MAX_LIMIT)
+        offset = max(_int_param(query, "offset", 0), 0)
+        raw_filter = (query.get("filter") or [""])[0]
+        try:
+            expressions = parse_filter(raw_filter, GROUP_SUPPORTED) if raw_filter else []
+        except FilterError as exc:
+            raise ApiProblem(400, "invalid_request", f"filter: {exc}") from None
+        records = self.store.group_records(project)
+        if expressions:
+            statuses = {key: {e["status"] for e in self.store.experiments.get(project, {}).values()
+                              if key in e["metricGroups"]} for key in (r["key"] for r in records)}
+            records = [r for r in records if group_matches(self.store.connected(project, r, "metric-group"),
+                                                           expressions, statuses[r["key"]])]
+        sort = (query.get("sort") or [""])[0]
+        field = sort.lstrip("-")
+        if field in ("name", "createdAt", "connectionCount"):
+            def sort_key(r: dict[str, Any]) -> Any:
+                if field == "connectionCount":
+                    return self.store.connected(project, r, "metric-group").get("experimentCount", 0), r["key"]
+                return r["name" if field == "name" else "_creationDate"], r["key"]
+            records = sorted(records, key=sort_key, reverse=sort.startswith("-"))
+        page = records[offset:offset + limit]
+        base = f"/api/v2/projects/{project}/metric-groups"
+        return {"items": [self._group_rep(project, r, set()) for r in page], "totalCount": len(records),
+                "_links": {"self": {"href": f"{base}?{urlencode({'limit': limit, 'offset': offset})}",
+                                    "type": "application/json"},
+                           "parent": {"href": f"/api/v2/projects/{project}", "type": "application/json"}}}
 
     def _patch_body(self, body: Any) -> tuple[Any, str | None]:
         """A bare JSON Patch array, or LaunchDarkly's documented `{"comment": ..., "patch": [...]}` wrapper."""
@@ -399,15 +505,17 @@ class EmulatorApp:
         except FilterError as exc:
             raise ApiProblem(400, "invalid_request", f"filter: {exc}") from None
         hide_archived = self.store.readings.archived_in_list == "hidden"
+        connected = self.store.connected
         if sort or expressions or hide_archived:
-            records = [r for r in self.store.records(project)
+            records = [r for r in (connected(project, r) for r in self.store.records(project))
                        if matches(r, expressions) and not (hide_archived and r.get("archived"))]
             if sort:
                 sort_key = "_creationDate" if sort.lstrip("-") == "createdAt" else "name"
                 records.sort(key=lambda r: (r.get(sort_key), r["key"]), reverse=sort.startswith("-"))
             total, page = len(records), records[offset:offset + limit]
         else:  # the common case (creation order, no filter): only the page is touched
-            total, page = self.store.count(project), self.store.page(project, offset, limit)
+            total = self.store.count(project)
+            page = [connected(project, r) for r in self.store.page(project, offset, limit)]
         expand = _expand(query) & {"experimentCount"}
         items = [representation(project, r, detail=False, expand=expand) for r in page]
         if self.store.readings.list_counters == "omitted":

@@ -79,17 +79,28 @@ def _values(raw: str) -> tuple[str, ...]:
     return (raw,)
 
 
-def parse_filter(text: str) -> list[Expression]:
+# field -> allowed operators for the metric group list (the spec's `getMetricGroups`).
+GROUP_SUPPORTED: dict[str, tuple[str, ...]] = {
+    "experimentStatus": ("equals",),
+    "hasConnections": ("equals",),
+    "kind": ("equals",),
+    "maintainerIds": ("anyOf",),
+    "maintainerTeamKey": ("equals",),
+    "query": ("equals",),
+}
+
+
+def parse_filter(text: str, supported: dict[str, tuple[str, ...]] = SUPPORTED) -> list[Expression]:
     expressions = []
     for part in _split(text):
         pieces = part.split(None, 2)
         if len(pieces) < 3:
             raise FilterError(f"cannot read {part!r}; expected `<field> <operator> <value>`")
         field, op, raw = pieces
-        if field not in SUPPORTED:
+        if field not in supported:
             raise FilterError(f"unsupported field {field!r}")
-        if op not in SUPPORTED[field]:
-            raise FilterError(f"{field} supports {', '.join(SUPPORTED[field])}, not {op!r}")
+        if op not in supported[field]:
+            raise FilterError(f"{field} supports {', '.join(supported[field])}, not {op!r}")
         values = _values(raw)
         if field == "metricUsedIn" and values[0] not in ("experiments", "guarded_rollouts", "any", "none"):
             raise FilterError("metricUsedIn must be experiments, guarded_rollouts, any or none")
@@ -135,4 +146,28 @@ def matches(record: dict[str, Any], expressions: list[Expression]) -> bool:
             return False
         if e.field == "metricUsedIn" and not _connected(record, e.values[0]):
             return False
+    return True
+
+
+def group_matches(record: dict[str, Any], expressions: list[Expression], statuses: set[str]) -> bool:
+    """Whether a metric group (with its connections, see Store.connected) passes the filter; `statuses` are the
+    statuses of the experiments that use it."""
+    for e in expressions:
+        if e.field == "kind" and record.get("kind") != e.values[0]:
+            return False
+        if e.field == "query":
+            text = (record["key"] + " " + str(record.get("name", ""))).lower()
+            if not any(value.lower() in text for value in e.values):
+                return False
+        connected = bool(record.get("experimentCount") or record.get("activeGuardedRolloutCount"))
+        if e.field == "hasConnections" and str(connected).lower() != e.values[0].lower():
+            return False
+        if e.field == "maintainerIds" and record.get("maintainerId") not in e.values:
+            return False
+        if e.field == "maintainerTeamKey":
+            return False  # the emulator's groups are maintained by members, never by teams
+        if e.field == "experimentStatus":
+            wanted = e.values[0]
+            if not (wanted in statuses or (wanted == "started" and statuses & {"running", "stopped"})):
+                return False
     return True

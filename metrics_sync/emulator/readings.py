@@ -27,6 +27,9 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     # The status of a POST whose key exists: the spec lists 409 (and 400); the API overview's example error
     # for an existing key is a 400 `invalid_request`.
     "duplicate_key_status": (409, 400),
+    # What a metric group PATCH's `test` compares with: the representation clients read (its metrics carry
+    # names, kinds and links) or the stored group (metrics as {key, nameInGroup}). No source says.
+    "group_patch_test": ("representation", "stored"),
 }
 
 
@@ -38,6 +41,7 @@ class Readings:
     list_counters: str = "included"
     comment_wrapper: str = "accepted"
     duplicate_key_status: int = 409
+    group_patch_test: str = "representation"
 
     def __post_init__(self) -> None:
         for f in fields(self):

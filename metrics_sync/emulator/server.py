@@ -117,7 +117,8 @@ def build_parser() -> _Parser:
     p.add_argument("--project", action="append", default=[], metavar="KEY",
                    help="project to serve (repeatable; `default` when none is given)")
     p.add_argument("--state", type=Path, metavar="FILE", help="persist metrics to FILE (survives a kill)")
-    p.add_argument("--seed", type=Path, metavar="FILE", help="preload metrics from a JSON seed file")
+    p.add_argument("--seed", type=Path, metavar="FILE",
+                   help="preload metrics, metric groups, experiments and guarded rollouts from a JSON seed file")
     p.add_argument("--latency-ms", type=float, default=0.0, metavar="MS", help="delay every answer by MS milliseconds")
     p.add_argument("--fail-rate", type=float, default=0.0, metavar="SHARE",
                    help="answer this share of requests (0 to 1) with a random 5xx")
@@ -147,6 +148,7 @@ def build_parser() -> _Parser:
         "list_counters": "whether list items carry activeExperimentCount/activeGuardedRolloutCount",
         "comment_wrapper": 'whether PATCH accepts {"comment", "patch"}',
         "duplicate_key_status": "the status of a POST whose key exists",
+        "group_patch_test": "what a metric group PATCH's `test` compares with",
     }
     for name, choices in CHOICES.items():
         readings.add_argument(f"--{name.replace('_', '-')}", choices=[str(c) for c in choices],

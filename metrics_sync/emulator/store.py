@@ -19,11 +19,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from metrics_sync.emulator.groups import (
+    EXPERIMENT_STATUSES,
+    GROUP_EDITABLE,
+    check_group,
+    dependent_experiment,
+    dependent_group,
+    stored_metrics,
+)
 from metrics_sync.emulator.jsonpatch import apply_patch
 from metrics_sync.emulator.readings import Readings
 from metrics_sync.emulator.rules import EDITABLE_FIELDS, RuleError, check_metric
 
 STATE_FORMAT_VERSION = 1
+# Fields of a guarded rollout a seed may give that the `guardedRollouts` expansion shows (it has no declared shape).
+ROLLOUT_FIELDS = ("key", "flagKey", "flagName", "environmentKey", "status")
 # The member the emulator's token belongs to; it becomes the maintainer of metrics created without one.
 TOKEN_MEMBER_ID = "569fdeadbeef1644facecafe"
 HOSTED_DATA_SOURCE = {"key": "launchdarkly-hosted", "_name": "LaunchDarkly"}
@@ -70,6 +80,12 @@ class Store:
         # Per project: the randomization units (context kinds) available for experiments.
         self.experiment_units: dict[str, list[dict[str, Any]]] = {}
         self._keys: dict[str, list[str]] = {}  # creation-ordered keys per project, for O(page) listing
+        # Metric groups per project (creation order), and what uses metrics and groups: seeded experiments and
+        # guarded rollouts (the emulator has no flags or environments of its own to run them).
+        self.groups: dict[str, dict[str, dict[str, Any]]] = {}
+        self.experiments: dict[str, dict[str, dict[str, Any]]] = {}
+        self.rollouts: dict[str, list[dict[str, Any]]] = {}
+        self._usage: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}  # per project, rebuilt on change
         if state_file is not None:
             # A kill between writing a temporary file and renaming it leaves the temporary file behind.
             for leftover in state_file.parent.glob(f".{state_file.name}.*"):
@@ -86,12 +102,20 @@ class Store:
         for project, metrics in data["projects"].items():
             self.projects[project] = {m["key"]: m for m in metrics}
         self.experiment_units.update(data.get("experimentationSettings", {}))
+        for project, groups in data.get("metricGroups", {}).items():
+            self.groups[project] = {g["key"]: g for g in groups}
+        for project, experiments in data.get("experiments", {}).items():
+            self.experiments[project] = {e["key"]: e for e in experiments}
+        self.rollouts.update(data.get("guardedRollouts", {}))
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"formatVersion": STATE_FORMAT_VERSION,
                     "projects": {p: list(copy.deepcopy(ms).values()) for p, ms in self.projects.items()},
-                    "experimentationSettings": copy.deepcopy(self.experiment_units)}
+                    "experimentationSettings": copy.deepcopy(self.experiment_units),
+                    "metricGroups": {p: list(copy.deepcopy(gs).values()) for p, gs in self.groups.items()},
+                    "experiments": {p: list(copy.deepcopy(es).values()) for p, es in self.experiments.items()},
+                    "guardedRollouts": copy.deepcopy(self.rollouts)}
 
     def _persist(self) -> None:
         if self.state_file is None:
@@ -156,8 +180,41 @@ class Store:
                     self.projects[project][record["key"]] = record
                     self._keys.pop(project, None)
                     added += 1
+            for project, groups in data.get("metricGroups", {}).items():
+                for group in groups:
+                    if group.get("key") not in self.groups.get(project, {}):
+                        self._add_group(project, group)
+                        added += 1
+            for project, experiments in data.get("experiments", {}).items():
+                for experiment in experiments:
+                    self._seed_experiment(project, experiment)
+            for project, rollouts in data.get("guardedRollouts", {}).items():
+                self.rollouts.setdefault(project, []).extend(
+                    {**{k: r[k] for k in ROLLOUT_FIELDS if k in r}, "metrics": list(r.get("metrics", [])),
+                     "metricGroups": list(r.get("metricGroups", []))} for r in rollouts)
+                self._usage.pop(project, None)
             self._persist()
         return added
+
+    def _seed_experiment(self, project: str, experiment: dict[str, Any]) -> None:
+        """An experiment a seed attaches to metrics and groups: key, name, environmentKey, status (not_started,
+        running or stopped), metrics, metricGroups, and optionally archived."""
+        status = experiment.get("status", "running")
+        if status not in EXPERIMENT_STATUSES:
+            raise ValueError(f"experiment {experiment.get('key')!r}: status must be one of "
+                             f"{', '.join(EXPERIMENT_STATUSES)}")
+        record = {"_id": self._hex(24), "key": str(experiment["key"]), "name": str(experiment.get("name")
+                                                                                    or experiment["key"]),
+                  "environmentKey": str(experiment.get("environmentKey", "production")),
+                  "environmentId": self._hex(24), "_creationDate": self._now_ms(), "status": status,
+                  "metrics": list(experiment.get("metrics", [])),
+                  "metricGroups": list(experiment.get("metricGroups", [])),
+                  "maintainerId": TOKEN_MEMBER_ID}
+        if experiment.get("archived"):
+            record["archivedDate"] = self._now_ms()
+        self.projects.setdefault(project, {})
+        self.experiments.setdefault(project, {})[record["key"]] = record
+        self._usage.pop(project, None)
 
     def _new_record(self, project: str, body: dict[str, Any], *, seeding: bool = False) -> dict[str, Any]:
         metric = {k: copy.deepcopy(v) for k, v in body.items() if k in EDITABLE_FIELDS or k == "key"}
@@ -307,7 +364,7 @@ class Store:
             metrics = self.project(project)
             if key not in metrics:
                 raise NotFound(f"Unknown metric key {key!r}")
-            record = metrics[key]
+            record = self.connected(project, metrics[key])
             if not record.get("archived"):
                 raise Conflict(f"Metric {key!r} must be archived before it can be deleted")
             if any(record.get(count) for count in ("experimentCount", "activeExperimentCount",
@@ -315,6 +372,145 @@ class Store:
                 raise Conflict(f"Metric {key!r} is used by experiments, guarded rollouts or metric groups")
             del metrics[key]
             self._keys.pop(project, None)
+            self._persist()
+
+    # --- what uses metrics and groups ------------------------------------------------------------------
+
+    def _uses(self, project: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """("metric" | "metric-group", key) -> the experiments, guarded rollouts and groups that use it."""
+        index = self._usage.get(project)
+        if index is not None:
+            return index
+        index = {}
+
+        def entry(resource: str, key: str) -> dict[str, Any]:
+            return index.setdefault((resource, key), {"experiments": [], "active": 0, "rollouts": [], "groups": []})
+
+        for experiment in self.experiments.get(project, {}).values():
+            for resource, keys in (("metric", experiment["metrics"]), ("metric-group", experiment["metricGroups"])):
+                for key in keys:
+                    used = entry(resource, key)
+                    used["experiments"].append(dependent_experiment(project, experiment))
+                    if experiment["status"] == "running" and not experiment.get("archivedDate"):
+                        used["active"] += 1
+        for rollout in self.rollouts.get(project, []):
+            shown = {k: rollout[k] for k in ROLLOUT_FIELDS if k in rollout}
+            for resource, keys in (("metric", rollout["metrics"]), ("metric-group", rollout["metricGroups"])):
+                for key in keys:
+                    entry(resource, key)["rollouts"].append(shown)
+        for group in self.groups.get(project, {}).values():
+            for member in group["metrics"]:
+                entry("metric", member["key"])["groups"].append(dependent_group(project, group))
+        self._usage[project] = index
+        return index
+
+    def connected(self, project: str, record: dict[str, Any], resource: str = "metric") -> dict[str, Any]:
+        """`record` with what uses it added to the counts and lists a seed may have preloaded (a new dict when
+        anything is added; the stored record is never changed)."""
+        with self._lock:
+            if not (self.groups.get(project) or self.experiments.get(project) or self.rollouts.get(project)):
+                return record
+            used = self._uses(project).get((resource, record["key"]))
+            if used is None:
+                return record
+            live = [e for e in used["experiments"] if not e.get("archivedDate")]
+            out = dict(record)
+            out["experimentCount"] = (record.get("experimentCount") or 0) + len(live)
+            out["activeExperimentCount"] = (record.get("activeExperimentCount") or 0) + used["active"]
+            out["experiments"] = [*(record.get("experiments") or []), *used["experiments"]]
+            out["activeGuardedRolloutCount"] = (record.get("activeGuardedRolloutCount") or 0) + len(used["rollouts"])
+            out["guardedRollouts"] = [*(record.get("guardedRollouts") or []), *used["rollouts"]]
+            if resource == "metric":
+                out["metricGroupCount"] = (record.get("metricGroupCount") or 0) + len(used["groups"])
+                out["metricGroups"] = [*(record.get("metricGroups") or []), *used["groups"]]
+            return out
+
+    def experiment(self, project: str, environment: str, key: str) -> dict[str, Any]:
+        with self._lock:
+            self.project(project)
+            found = self.experiments.get(project, {}).get(key)
+            if found is None or found["environmentKey"] != environment:
+                raise NotFound(f"Unknown experiment key {key!r}")
+            return copy.deepcopy(found)
+
+    # --- metric groups ----------------------------------------------------------------------------------
+
+    def group_records(self, project: str) -> list[dict[str, Any]]:
+        """Every group of `project` in creation order (the stored objects: read only)."""
+        with self._lock:
+            self.project(project)
+            return list(self.groups.get(project, {}).values())
+
+    def get_group(self, project: str, key: str) -> dict[str, Any]:
+        with self._lock:
+            self.project(project)
+            found = self.groups.get(project, {}).get(key)
+            if found is None:
+                raise NotFound(f"Unknown metric group key {key!r}")
+            return copy.deepcopy(found)
+
+    def create_group(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.project(project)
+            key = body.get("key")
+            if isinstance(key, str) and key in self.groups.get(project, {}):
+                raise DuplicateKey(f"A metric group with key {key!r} already exists in project {project!r}")
+            record = self._add_group(project, body)
+            self._persist()
+            return copy.deepcopy(record)
+
+    def _add_group(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
+        group = {k: copy.deepcopy(v) for k, v in body.items() if k in GROUP_EDITABLE or k == "key"}
+        check_group(group, self.projects.get(project, {}))
+        now = self._now_ms()
+        record = {"_id": self._hex(24), "key": group["key"], "name": group["name"], "kind": group["kind"],
+                  "tags": list(dict.fromkeys(group["tags"])), "maintainerId": group["maintainerId"],
+                  "metrics": stored_metrics(group["metrics"]), "_version": 1, "_creationDate": now,
+                  "_lastModified": now}
+        if group.get("description"):
+            record["description"] = group["description"]
+        self.projects.setdefault(project, {})
+        self.groups.setdefault(project, {})[record["key"]] = record
+        self._usage.pop(project, None)
+        return record
+
+    def patch_group(self, project: str, key: str, operations: Any,
+                    visible: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
+        """Apply a JSON Patch to a group; `visible` is the document the patch applies to (the representation
+        clients read; by default the stored record). Returns (the group, whether anything changed)."""
+        with self._lock:
+            current = self.get_group(project, key)
+            _check_paths(operations, current)
+            patched = apply_patch(visible if visible is not None else dict(current), operations)
+            if not isinstance(patched, dict):
+                raise RuleError("the patched metric group must be an object")
+            updated = copy.deepcopy(current)
+            for field in GROUP_EDITABLE:
+                if field in patched and field != "kind":
+                    updated[field] = copy.deepcopy(patched[field])
+            updated["metrics"] = stored_metrics(updated.get("metrics"))
+            if not updated.get("description"):
+                updated.pop("description", None)
+            check_group(updated, self.projects.get(project, {}))
+            updated["tags"] = list(dict.fromkeys(updated["tags"]))
+            if updated == current:
+                return current, False
+            updated["_version"] = current["_version"] + 1
+            updated["_lastModified"] = self._now_ms()
+            self.groups[project][key] = updated
+            self._usage.pop(project, None)
+            self._persist()
+            return copy.deepcopy(updated), True
+
+    def delete_group(self, project: str, key: str) -> None:
+        """A group that experiments or guarded rollouts use is not deleted (409), as for metrics."""
+        with self._lock:
+            record = self.get_group(project, key)
+            used = self.connected(project, record, "metric-group")
+            if used.get("experimentCount") or used.get("activeGuardedRolloutCount"):
+                raise Conflict(f"Metric group {key!r} is used by experiments or guarded rollouts")
+            del self.groups[project][key]
+            self._usage.pop(project, None)
             self._persist()
 
     # --- experimentation settings ---------------------------------------------------------------------

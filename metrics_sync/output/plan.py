@@ -27,10 +27,15 @@ _STYLE = {"delete": "archive"}  # painter styles
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' if count != 1 else ''}"
 
+
+def _changes(count: int) -> str:
+    """`1 change changes`, `2 changes change`."""
+    return f"{_plural(count, 'change')} {'changes' if count == 1 else 'change'}"
+
 def summary_line(plan: Plan, *, where: str = "above") -> str:
     if plan.refused:
         count = len(plan.refused)
-        return f"Plan refused: {count} change{'s' if count != 1 else ''} LaunchDarkly cannot make (see {where})."
+        return f"Plan refused: {count} change{'s' if count != 1 else ''} cannot be made as defined (see {where})."
     groups = plan.unchanged_groups
     if not plan.has_changes:
         text = f"No changes. {_plural(plan.unchanged, 'metric')}"
@@ -50,7 +55,7 @@ def summary_line(plan: Plan, *, where: str = "above") -> str:
         text += f"; {plan.blocked} cannot be archived while in use (see {where})"
     alerts = len(plan.alerts)
     if alerts:
-        text += f"; {alerts} change{'s' if alerts != 1 else ''} the results of running experiments (see {where})"
+        text += f"; {_changes(alerts)} the results of running experiments (see {where})"
     return text + "."
 
 
@@ -69,7 +74,7 @@ def _field_lines(change: Change) -> Iterator[str]:
 def _one_field(change: Change, f: FieldChange, width: int) -> Iterator[str]:
     label = f"{f.field}:".ljust(width + 1)
     if change.action == "create":
-        yield f"{label} {to_text(f.after)}"
+        yield f"{label} {to_text(f.after)}" + (f" ({'; '.join(f.details)})" if f.details else "")
     elif f.details:
         yield f"{label} {'; '.join(f.details)}"
     else:
@@ -140,7 +145,7 @@ def _running_experiments(plan: Plan) -> list[str]:
             if use.running is not False]
     if not rows and not plan.alerts:
         return []
-    lines = ["", "> [!WARNING]", f"> **{_plural(len(plan.alerts), 'change')} the results of running experiments.** "
+    lines = ["", "> [!WARNING]", f"> **{_changes(len(plan.alerts))} the results of running experiments.** "
              "Results before and after the change will not be comparable.", "",
              "| Change | Fields | Used by | Environment | Running |", "|---|---|---|---|---|"]
     for project, change, use in rows:
