@@ -26,7 +26,7 @@ def test_common_options_before_or_after_the_command(repo: Path) -> None:
     before = run_cli("--no-color", "validate", cwd=repo)
     after = run_cli("validate", "--no-color", cwd=repo)
     assert before.code == after.code == 0
-    assert before.out == after.out == "OK: 8 metrics in 2 files valid.\n"
+    assert before.out == after.out == "OK: 8 metrics and 2 metric groups in 2 files valid.\n"
     (repo / "other.yaml").write_text("project: elsewhere\n")
     assert run_cli("--config", "other.yaml", "validate", "metrics/storefront.yaml", cwd=repo).code == 0
 

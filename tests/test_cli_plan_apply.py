@@ -49,14 +49,14 @@ def shop(tmp_path: Path) -> Shop:
 def test_apply_then_plan_is_empty_for_every_kind(shop: Shop) -> None:
     first = shop.run("plan", "--detailed-exitcode")
     assert first.code == 2
-    assert first.out.endswith("Plan: 8 to create, 0 to update, 0 to archive, 0 unchanged.\n")
+    assert first.out.endswith("Plan: 10 to create, 0 to update, 0 to archive, 0 unchanged.\n")
     applied = shop.run("apply", "--auto-approve")
     assert applied.code == 0, applied.err
-    assert applied.out.endswith("Apply complete: 8 created, 0 updated, 0 archived, 0 failed.\n")
+    assert applied.out.endswith("Apply complete: 10 created, 0 updated, 0 archived, 0 failed.\n")
     again = shop.run("plan", "--detailed-exitcode")
     assert again.code == 0
-    assert again.out == ("Project shop\n  no changes (8 metrics in sync)\n\n"
-                         "No changes. 8 metrics match the definitions.\n")
+    assert again.out == ("Project shop\n  no changes (8 metrics and 2 metric groups in sync)\n\n"
+                         "No changes. 8 metrics and 2 metric groups match the definitions.\n")
     metrics = shop.store.snapshot_metrics("shop")
     kinds = {(m["kind"], m["isNumeric"], m["unitAggregationType"], m["analysisType"]) for m in metrics}
     assert ("custom", False, "average", "mean") in kinds and ("custom", False, "sum", "mean") in kinds
@@ -75,7 +75,7 @@ def test_drift_shows_as_an_update_with_exit_2_and_apply_repairs_it(shop: Shop) -
                          '      unit: "EUR" → "USD"\n'
                          "      tags: - ui-added\n"
                          "\n"
-                         "Plan: 0 to create, 1 to update, 0 to archive, 7 unchanged.\n")
+                         "Plan: 0 to create, 1 to update, 0 to archive, 9 unchanged.\n")
     assert shop.run("apply", "--auto-approve").code == 0
     assert shop.store.get("shop", "order-value")["unit"] == "USD"
     assert shop.run("plan", "--detailed-exitcode").code == 0
@@ -162,7 +162,7 @@ def test_partial_failure_exits_1_and_a_second_apply_finishes(shop: Shop) -> None
     shop.transport = FailPostsFor(shop, {"order-value", "product-page-views"})
     partial = shop.run("apply", "--auto-approve")
     assert partial.code == 1
-    assert partial.out.endswith("Apply complete: 6 created, 0 updated, 0 archived, 2 failed.\n")
+    assert partial.out.endswith("Apply complete: 8 created, 0 updated, 0 archived, 2 failed.\n")
     assert ("  ! failed order-value (metrics/checkout.yaml:33:5): POST /api/v2/metrics/shop failed: 400 "
             "invalid_request: try later"
             in partial.out)
@@ -183,7 +183,7 @@ def test_apply_without_a_terminal_needs_auto_approve(shop: Shop) -> None:
 
 def test_apply_on_a_terminal_asks_first(shop: Shop) -> None:
     declined = shop.run("apply", tty=True, stdin="n\n")
-    assert declined.code == 1 and "Apply these 8 changes? [y/N] " in declined.err
+    assert declined.code == 1 and "Apply these 10 changes? [y/N] " in declined.err
     assert "Apply cancelled; nothing was changed." in declined.err and shop.store.snapshot_metrics("shop") == []
     accepted = shop.run("apply", "--no-color", tty=True, stdin="yes\n")
     assert accepted.code == 0 and len(shop.store.snapshot_metrics("shop")) == 8
@@ -201,16 +201,18 @@ def test_prune_archives_only_when_asked(shop: Shop) -> None:
     shop.store.create("shop", {"key": "made-in-ui", "name": "UI", "kind": "custom", "eventKey": "u",
                                "isNumeric": False})
     path = shop.root / "metrics" / "storefront.yaml"
-    path.write_text(path.read_text().split("  # Clicked or tapped conversion")[0])
+    text = path.read_text()
+    start, end = text.index("  # Page viewed conversion count"), text.index("  # Clicked or tapped conversion")
+    path.write_text(text[:start] + text[end:])
     listed = shop.run("plan")
-    assert "  Would archive with --prune: place-order-clicked\n" in listed.out
+    assert "  Would archive with --prune: product-page-views\n" in listed.out
     assert "  Not managed by metrics-sync (left alone): 1 metric: made-in-ui\n" in listed.out
-    assert listed.out.endswith("No changes. 7 metrics match the definitions; 1 left the definitions and would be "
-                               "archived with --prune.\n")
+    assert listed.out.endswith("No changes. 7 metrics and 2 metric groups match the definitions; 1 left the "
+                               "definitions and would be archived with --prune.\n")
     pruned = shop.run("apply", "--prune", "--auto-approve")
-    assert "  - archive place-order-clicked (click conversion binary)\n" in pruned.out
+    assert "  - archive product-page-views (pageview conversion count)\n" in pruned.out
     assert pruned.out.endswith("Apply complete: 0 created, 0 updated, 1 archived, 0 failed.\n")
-    assert shop.store.get("shop", "place-order-clicked")["archived"] is True
+    assert shop.store.get("shop", "product-page-views")["archived"] is True
     assert shop.store.get("shop", "made-in-ui")["archived"] is False
     assert shop.run("plan", "--prune", "--detailed-exitcode").code == 0
 
@@ -238,7 +240,7 @@ def test_invalid_definitions_make_no_api_call(shop: Shop) -> None:
 
 def test_json_and_markdown_plans(shop: Shop) -> None:
     as_json = json.loads(shop.run("plan", "--format", "json").out)
-    assert as_json["summary"] == {"create": 8, "update": 0, "archive": 0, "delete": 0, "unchanged": 0,
+    assert as_json["summary"] == {"create": 10, "update": 0, "archive": 0, "delete": 0, "unchanged": 0,
                                   "unchangedGroups": 0, "unmanaged": 0, "wouldArchive": 0, "wouldDelete": 0,
                                   "blocked": 0, "alerts": 0}
     first = as_json["projects"][0]["changes"][0]
@@ -247,8 +249,8 @@ def test_json_and_markdown_plans(shop: Shop) -> None:
                           "alerts"}
     markdown = shop.run("plan", "--format", "markdown").out
     assert markdown.startswith("<!-- metrics-sync plan -->\n### metrics-sync plan\n\n"
-                               "**Plan: 8 to create, 0 to update, 0 to archive, 0 unchanged.**\n")
-    assert "| `shop` | 8 | 0 | 0 | 0 | 0 | 0 | 0 |" in markdown and "```diff" in markdown
+                               "**Plan: 10 to create, 0 to update, 0 to archive, 0 unchanged.**\n")
+    assert "| `shop` | 10 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |" in markdown and "```diff" in markdown
 
 
 def test_unknown_project_is_a_clear_error(shop: Shop) -> None:
@@ -279,5 +281,5 @@ def test_missing_token(shop: Shop) -> None:
 def test_progress_line_on_a_terminal(shop: Shop) -> None:
     result = shop.run("apply", "--auto-approve", "--no-color", tty=True)
     assert result.code == 0
-    assert "\r  applying: " in result.err and result.err.endswith("\r  applying: 8/8 changes done\n")
+    assert "\r  applying: " in result.err and result.err.endswith("\r  applying: 10/10 changes done\n")
     assert "applying" not in shop.run("apply", "--auto-approve").err  # not without a terminal

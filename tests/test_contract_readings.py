@@ -35,7 +35,8 @@ def test_apply_then_plan_is_clean_with_a_maintainer_set(shop: Shop) -> None:
     assert applied.code == 0, applied.out + applied.err
     assert "did not keep" not in applied.out
     again = shop.run("plan", "--detailed-exitcode")
-    assert (again.code, again.out.splitlines()[-1]) == (0, "No changes. 8 metrics match the definitions.")
+    assert (again.code, again.out.splitlines()[-1]) == (0, "No changes. 8 metrics and 2 metric groups match the "
+                                                           "definitions.")
     assert shop.store.get("shop", "order-value")["maintainerId"] == OTHER_MEMBER
     # The POST never carries the maintainer: the five metrics of checkout.yaml get it by a guarded PATCH (one
     # more PATCH when LaunchDarkly refuses the comment wrapper once, and the bare patch follows).

@@ -194,7 +194,7 @@ def test_pip_install_from_a_fresh_venv_gives_a_working_command(dist: Path, tmp_p
     command = tmp_path / "venv" / "bin" / "metrics-sync"
     assert run(command, "--version", cwd=tmp_path).stdout == f"metrics-sync {__version__}\n"
     checked = run(command, "validate", ROOT / "examples" / "metrics", cwd=tmp_path)
-    assert checked.returncode == 0 and checked.stdout == "OK: 8 metrics in 2 files valid.\n"
+    assert checked.returncode == 0 and checked.stdout == "OK: 8 metrics and 2 metric groups in 2 files valid.\n"
     where = run(command, "schema", "--path", cwd=tmp_path).stdout.strip()
     assert "site-packages/metrics_sync/schemas/metrics.schema.json" in where and Path(where).is_file()
 
@@ -208,4 +208,4 @@ def test_pipx_install_gives_a_working_command(tmp_path: Path) -> None:
     installed = run(BIN / "pipx", "install", "--python", sys.executable, ROOT, cwd=tmp_path, env=env)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     result = run(tmp_path / "bin" / "metrics-sync", "validate", ROOT / "examples" / "metrics", cwd=tmp_path)
-    assert result.returncode == 0 and result.stdout == "OK: 8 metrics in 2 files valid.\n"
+    assert result.returncode == 0 and result.stdout == "OK: 8 metrics and 2 metric groups in 2 files valid.\n"

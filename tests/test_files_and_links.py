@@ -92,7 +92,7 @@ def test_links_out_of_the_definitions_folder_are_not_followed(repo: Path, tmp_pa
     assert result.out.splitlines() == [
         "metrics/more: symbolic link to a place outside the definitions folder; not followed" + hint,
         "metrics/secrets.yaml: symbolic link to a place outside the definitions folder; not followed" + hint,
-        "Found 2 errors (8 metrics in 2 files read).",
+        "Found 2 errors (8 metrics and 2 metric groups in 2 files read).",
     ]
     assert TOKEN not in result.out
     assert run_cli("validate", "metrics/checkout.yaml", str(outside / "more"), cwd=repo).code == 0

@@ -26,11 +26,11 @@ def shop(tmp_path: Path) -> Shop:
 def test_the_config_file_is_never_definitions_and_is_found_from_a_subfolder(shop: Shop) -> None:
     (shop.root / ".git").mkdir()  # the repository root
     at_root = run_cli("validate", ".", cwd=shop.root)
-    assert at_root.out == "OK: 8 metrics in 2 files valid.\n"
+    assert at_root.out == "OK: 8 metrics and 2 metric groups in 2 files valid.\n"
     below = shop.root / "metrics"
     from_subfolder = run_cli("validate", "checkout.yaml", cwd=below)  # no `project:`: it comes from the config
     (below / "checkout.yaml").write_text((below / "checkout.yaml").read_text().replace("project: shop\n", ""))
-    assert run_cli("validate", "checkout.yaml", cwd=below).out == "OK: 5 metrics in 1 file valid.\n"
+    assert run_cli("validate", "checkout.yaml", cwd=below).out == "OK: 5 metrics and 2 metric groups in 1 file valid.\n"
     assert from_subfolder.code == 0
     explicit = run_cli("validate", "metrics-sync.yaml", cwd=shop.root)
     assert explicit.out.startswith("metrics-sync.yaml: this is metrics-sync's config file, not definitions")
@@ -94,7 +94,7 @@ def test_a_read_only_token_stops_at_the_first_refused_write(tmp_path: Path) -> N
     assert result.code == 1
     failed = [line for line in result.out.splitlines() if line.startswith("  ! failed")]
     skipped = [line for line in result.out.splitlines() if line.startswith("  . skipped")]
-    assert len(failed) == 1 and len(skipped) == 7
+    assert len(failed) == 1 and len(skipped) == 9
     assert "not started: stopped after a permission error" in skipped[0]
     assert ("Stopped: LaunchDarkly refused the access token's permission for a write, so no further change was "
             "started. Give the token a role that may change metrics (see "
@@ -107,9 +107,9 @@ def test_a_read_only_token_stops_at_the_first_refused_write(tmp_path: Path) -> N
 
 def test_a_type_change_is_shown(shop: Shop) -> None:
     shop.run("apply", "--auto-approve")
-    before = "    eventKey: order-placed\n    isNumeric: false\n    unitAggregationType: average"
-    shop.edit_yaml("checkout.yaml", before, before.replace("average", "sum"))
-    assert "  ~ update order-placed (custom conversion binary → custom conversion count)\n" in shop.run("plan").out
+    before = "    eventKey: payment-failed\n"
+    shop.edit_yaml("checkout.yaml", before, before + "    unitAggregationType: sum\n")
+    assert "  ~ update payment-failed (custom conversion binary → custom conversion count)\n" in shop.run("plan").out
 
 
 def test_would_archive_is_counted_and_a_blocked_prune_fails(shop: Shop) -> None:
@@ -118,7 +118,7 @@ def test_would_archive_is_counted_and_a_blocked_prune_fails(shop: Shop) -> None:
     path = shop.root / "metrics" / "checkout.yaml"
     path.write_text(path.read_text().replace("key: order-value", "key: order-value-usd"))
     plan = shop.run("plan")
-    assert plan.out.splitlines()[-1] == ("Plan: 1 to create, 0 to update, 0 to archive, 7 unchanged; 1 cannot be "
+    assert plan.out.splitlines()[-1] == ("Plan: 1 to create, 0 to update, 0 to archive, 9 unchanged; 1 cannot be "
                                          "archived while in use (see above).")
     pruned = shop.run("apply", "--prune", "--auto-approve")
     assert pruned.code == 1
@@ -175,10 +175,10 @@ def test_apply_streams_outcomes_and_prints_progress_without_a_terminal(shop: Sho
                      transport=_Slow(shop, clock), clock=clock)
     assert result.code == 0
     progress = [line for line in result.err.splitlines() if line.startswith("… ")]
-    assert progress == ["… 5/8 done, 5 s"]
+    assert progress == ["… 5/10 done, 5 s"]
     lines = result.out.splitlines()
-    assert sum(line.startswith("  + created ") for line in lines) == 8
-    assert lines[-1] == "Apply complete: 8 created, 0 updated, 0 archived, 0 failed."
+    assert sum(line.startswith("  + created ") for line in lines) == 10
+    assert lines[-1] == "Apply complete: 10 created, 0 updated, 0 archived, 0 failed."
 
 
 # --- terraform habits ------------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ def test_show_renders_a_saved_plan(shop: Shop) -> None:
     shown = run_cli("show", "plan.json", cwd=shop.root)
     assert shown.code == 0 and shown.out == shop.run("plan").out
     as_json = json.loads(run_cli("show", "plan.json", "--format", "json", cwd=shop.root).out)
-    assert as_json["summary"]["create"] == 8
+    assert as_json["summary"]["create"] == 10
     assert run_cli("show", "plan.json", "--format", "markdown", cwd=shop.root).out.startswith(
         "<!-- metrics-sync plan -->")
 

@@ -55,9 +55,9 @@ def test_every_tested_readme_block_runs(tmp_path: Path) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the emulator the README starts in the background
     assert proc.returncode == 0, out
-    assert "OK: 8 metrics in 2 files valid." in out
-    assert "Apply complete: 8 created, 0 updated, 0 archived, 0 failed." in out
-    assert out.count("No changes. 8 metrics match the definitions.") >= 2
-    assert "Exported 8 metric(s) of project shop to exported/" in out
+    assert "OK: 8 metrics and 2 metric groups in 2 files valid." in out
+    assert "Apply complete: 10 created, 0 updated, 0 archived, 0 failed." in out
+    assert out.count("No changes. 8 metrics and 2 metric groups match the definitions.") >= 2
+    assert "Exported 8 metric(s) and 2 metric group(s) of project shop to exported/" in out
     assert "No changes. The saved plan has nothing to apply." in out
     assert "All 6 assumptions metrics-sync needs hold" in out

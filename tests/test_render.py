@@ -56,7 +56,7 @@ Plan: 0 to create, 2 to update, 1 to archive, 14 unchanged; 1 left the definitio
 
 def test_markdown_has_a_summary_table_and_diff_details() -> None:
     text = plan_markdown(sample_plan())
-    assert "| `shop` | 0 | 2 | 1 | 14 | 1 | 1 | 3 |" in text
+    assert "| `shop` | 0 | 2 | 1 | 0 | 14 | 1 | 1 | 3 |" in text
     assert "> [!WARNING]\n> changing \\`isNumeric\\` of \\`legacy\\` ..." in text  # outside text: markup escaped
     assert "! adopt legacy (custom conversion count)\n!     name:        \"Old\" → \"New\"" in text
     assert "- would archive with --prune: stale-one\n! blocked from archiving: in-use (used by 2 experiments)" in text

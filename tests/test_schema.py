@@ -90,4 +90,4 @@ def test_examples_cover_every_kind_and_custom_type() -> None:
 def test_examples_validate_with_the_cli() -> None:
     result = run_cli("validate", cwd=ROOT / "examples")
     assert result.code == 0, result.out
-    assert result.out == "OK: 8 metrics in 2 files valid.\n"
+    assert result.out == "OK: 8 metrics and 2 metric groups in 2 files valid.\n"

@@ -53,4 +53,4 @@ def test_installed_package_loads_its_own_schema_and_validates(wheel: Path, tmp_p
     module_file, schema_file, _defs, verdict = proc.stdout.splitlines()
     assert module_file.startswith(str(site))
     assert schema_file == str(site / "metrics_sync" / "schemas" / "metrics.schema.json")
-    assert verdict == "OK: 8 metrics in 2 files valid."
+    assert verdict == "OK: 8 metrics and 2 metric groups in 2 files valid."

@@ -173,12 +173,15 @@ def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     with more backticks than any run inside it, so no key, name or message can close a block or add markup."""
     head = ["<!-- metrics-sync plan -->", "### metrics-sync plan", "",
             f"**{summary_line(plan, where='below')}**", "",  # our own words and numbers only
-            "| Project | Create | Update | Archive | Unchanged | Would archive with --prune | Blocked | Unmanaged |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            "| Project | Create | Update | Archive | Delete | Unchanged | Would archive or delete with --prune "
+            "| Blocked | Unmanaged |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    # Metrics and metric groups together (groups are deleted, metrics archived).
     for p in plan.projects:
         head.append(f"| `{shown(p.project)}` | {p.count('create')} | {p.count('update')} | "
-                    f"{p.count('archive')} | {p.unchanged} | {len(p.would_archive)} | {len(p.blocked)} | "
-                    f"{p.unmanaged} |")
+                    f"{p.count('archive')} | {p.count('delete')} | {p.unchanged + p.unchanged_groups} | "
+                    f"{len(p.would_archive) + len(p.would_delete)} | {len(p.blocked)} | "
+                    f"{p.unmanaged + p.unmanaged_groups} |")
     for refusal in plan.refused:
         head.append(f"\n> [!CAUTION]\n> {markdown_inline(refusal)}")
     head.extend(_running_experiments(plan))
