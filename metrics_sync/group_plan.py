@@ -53,17 +53,18 @@ def desired_canonical_group(group: DesiredGroup, ownership_tag: str) -> dict[str
 
 def plan_groups(project: str, inputs: GroupInputs, *, ownership_tag: str, prune: bool,
                 defined_metrics: Mapping[str, Mapping[str, Any]], remote_metrics: Mapping[str, Mapping[str, Any]],
-                archiving: Collection[str], selected: Collection[str] | None = None) -> GroupPlan:
+                archiving: Collection[str], creating: Collection[str] = (),
+                selected: Collection[str] | None = None) -> GroupPlan:
     """`defined_metrics`: the project's metrics in the definitions (key -> canonical form); `remote_metrics`:
-    LaunchDarkly's (key -> list representation); `archiving`: metrics this plan archives; `selected`: the
-    group keys --target selects (None: all)."""
+    LaunchDarkly's (key -> list representation); `archiving` and `creating`: metrics this plan archives and
+    creates; `selected`: the group keys --target selects (None: all)."""
     out = GroupPlan()
     tag = ownership_tag
     remote = {str(r["key"]): r for r in inputs.remote or []}
     desired = [g for g in inputs.desired if selected is None or g.key in selected]
     for group in sorted(desired, key=lambda g: g.key):
         after = desired_canonical_group(group, tag)
-        problems = _metric_problems(project, group, after, defined_metrics, remote_metrics, archiving)
+        problems = _metric_problems(project, group, after, defined_metrics, remote_metrics, archiving, creating)
         if problems:
             out.refused.extend(problems)
             continue
@@ -127,7 +128,7 @@ def _create(project: str, group: DesiredGroup, after: dict[str, Any], inputs: Gr
 
 def _metric_problems(project: str, group: DesiredGroup, after: Mapping[str, Any],
                      defined: Mapping[str, Mapping[str, Any]], remote: Mapping[str, Mapping[str, Any]],
-                     archiving: Collection[str]) -> list[str]:
+                     archiving: Collection[str], creating: Collection[str]) -> list[str]:
     """Every metric the group names exists (in the definitions or LaunchDarkly), is not archived or being
     archived, and, in a funnel, averages units. Located at the metric's line in the group."""
     problems = []
@@ -147,6 +148,10 @@ def _metric_problems(project: str, group: DesiredGroup, after: Mapping[str, Any]
             continue
         if metric is not None and metric.get("archived"):
             problems.append(f"{prefix} is declared `archived: true` in the definitions; remove it from the group")
+            continue
+        if rep is None and key not in creating:
+            problems.append(f"{prefix} is not in LaunchDarkly yet, and this plan does not create it (--target leaves "
+                            f"it out); add it to the targets")
             continue
         if key in archiving:
             problems.append(f"{prefix} is archived by this plan (it left the definitions); keep it defined, or "

@@ -164,7 +164,8 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
         project, groups, ownership_tag=tag, prune=options.prune,
         defined_metrics=_wanted(every_desired, tag),
         remote_metrics={str(r["key"]): r for r in (all_remote if all_remote is not None else remote)},
-        archiving={c.key for c in changes if c.action == "archive"}, selected=selected_groups)
+        archiving={c.key for c in changes if c.action == "archive"},
+        creating={c.key for c in changes if c.action == "create"}, selected=selected_groups)
     return ProjectPlan(
         project=project,
         # Of all the definitions (not only what --target selects): apply --plan checks them all.

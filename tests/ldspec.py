@@ -12,6 +12,8 @@ import jsonschema
 SPEC_FILE = Path(__file__).resolve().parent / "data" / "ld-openapi-metrics.json"
 COLLECTION = "/api/v2/metrics/{projectKey}"
 ITEM = "/api/v2/metrics/{projectKey}/{metricKey}"
+GROUPS = "/api/v2/projects/{projectKey}/metric-groups"
+GROUP = "/api/v2/projects/{projectKey}/metric-groups/{metricGroupKey}"
 # Statuses the emulator (like LaunchDarkly) can answer but the extract does not declare for an operation.
 _UNDECLARED_ERRORS = {400: "InvalidRequestErrorRep", 401: "UnauthorizedErrorRep", 403: "ForbiddenErrorRep",
                       404: "NotFoundErrorRep", 405: "MethodNotAllowedErrorRep", 409: "StatusConflictErrorRep",
@@ -31,6 +33,8 @@ def _validator(ref: str) -> jsonschema.Draft7Validator:
 
 def template_of(path: str) -> str:
     parts = path.split("?")[0].rstrip("/").split("/")
+    if len(parts) > 5 and parts[3] == "projects" and parts[5] == "metric-groups":
+        return GROUPS if len(parts) == 6 else GROUP
     return COLLECTION if len(parts) == 5 else ITEM
 
 
