@@ -1,9 +1,12 @@
 """`make demo`: the whole metrics-sync loop against the embedded LaunchDarkly emulator.
 
-Starts the emulator on a free loopback port with a throw-away state file, then runs, exactly as a
-user would in a shell:
-    validate → plan (creates) → apply → plan (No changes.) → an edit "in the UI" (through the API)
-    → plan (shows the drift) → apply → plan (No changes.)
+Copies the example shop's definitions to a throw-away folder, starts the emulator on a free loopback port
+with a throw-away state file and the example experiments (emulator-seed.json: a running experiment measures
+order-value and the checkout funnel), then runs, exactly as a user would in a shell:
+    validate → plan (creates 8 metrics and 2 metric groups) → apply → plan (No changes.)
+    → an edit "in the UI" (through the API) → plan (shows the drift) → apply → plan (No changes.)
+    → a pull request changes what order-value measures → the PR comment (plan --format markdown) warns
+      that a running experiment's results change → with --protect-running, plan refuses it
 and stops the emulator. Exits non-zero if any step does not behave as expected.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,9 +30,9 @@ def banner(text: str) -> None:
     print(f"\n\033[1m==> {text}\033[0m" if sys.stdout.isatty() else f"\n==> {text}", flush=True)
 
 
-def run(*args: str, env: dict[str, str], expect: int) -> None:
+def run(*args: str, env: dict[str, str], expect: int, cwd: Path) -> None:
     banner("metrics-sync " + " ".join(args))
-    code = subprocess.call([sys.executable, "-m", "metrics_sync", *args], cwd=HERE, env=env)
+    code = subprocess.call([sys.executable, "-m", "metrics_sync", *args], cwd=cwd, env=env)
     if code != expect:
         raise SystemExit(f"demo: `metrics-sync {' '.join(args)}` exited {code}, expected {expect}")
 
@@ -45,13 +49,24 @@ def ui_edit(base_url: str) -> None:
         print(f"PATCH /api/v2/metrics/shop/order-value -> {response.status}")
 
 
+def pull_request(shop: Path) -> None:
+    """A change under review: order-value counts a new event from now on."""
+    banner("a pull request changes order-value's eventKey (order-placed → order-completed)")
+    path = shop / "metrics" / "checkout.yaml"
+    before = "    eventKey: order-placed\n    isNumeric: true"
+    path.write_text(path.read_text().replace(before, before.replace("order-placed", "order-completed")))
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="metrics-sync-demo-") as tmp:
+        shop = Path(tmp) / "shop"
+        shutil.copytree(HERE / "metrics", shop / "metrics")
+        shutil.copy(HERE / "metrics-sync.yaml", shop)
         state = Path(tmp) / "emulator-state.json"
-        banner("metrics-sync emulator --port 0 --project shop --state <temporary file>")
+        banner("metrics-sync emulator --port 0 --project shop --state <temporary file> --seed emulator-seed.json")
         emulator = subprocess.Popen(
             [sys.executable, "-m", "metrics_sync", "emulator", "--port", "0", "--project", "shop",
-             "--state", str(state)],
+             "--state", str(state), "--seed", str(HERE / "emulator-seed.json")],
             stdout=subprocess.PIPE, text=True,
         )
         try:
@@ -62,14 +77,17 @@ def main() -> int:
             base_url = first.removeprefix("listening on ")
             env = {**os.environ, "LD_BASE_URL": base_url, "LD_ACCESS_TOKEN": TOKEN, "NO_COLOR": "1"}
             env.pop("LAUNCHDARKLY_ACCESS_TOKEN", None)
-            run("validate", env=env, expect=0)
-            run("plan", "--detailed-exitcode", env=env, expect=2)
-            run("apply", "--auto-approve", env=env, expect=0)
-            run("plan", "--detailed-exitcode", env=env, expect=0)
+            run("validate", env=env, expect=0, cwd=shop)
+            run("plan", "--detailed-exitcode", env=env, expect=2, cwd=shop)
+            run("apply", "--auto-approve", env=env, expect=0, cwd=shop)
+            run("plan", "--detailed-exitcode", env=env, expect=0, cwd=shop)
             ui_edit(base_url)
-            run("plan", "--detailed-exitcode", env=env, expect=2)
-            run("apply", "--auto-approve", env=env, expect=0)
-            run("plan", "--detailed-exitcode", env=env, expect=0)
+            run("plan", "--detailed-exitcode", env=env, expect=2, cwd=shop)
+            run("apply", "--auto-approve", env=env, expect=0, cwd=shop)
+            run("plan", "--detailed-exitcode", env=env, expect=0, cwd=shop)
+            pull_request(shop)
+            run("plan", "--format", "markdown", env=env, expect=0, cwd=shop)
+            run("plan", "--protect-running", env=env, expect=1, cwd=shop)
         finally:
             emulator.send_signal(signal.SIGTERM)
             emulator.wait(timeout=10)
