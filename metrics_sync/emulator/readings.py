@@ -30,6 +30,8 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     # What a metric group PATCH's `test` compares with: the representation clients read (its metrics carry
     # names, kinds and links) or the stored group (metrics as {key, nameInGroup}). No source says.
     "group_patch_test": ("representation", "stored"),
+    # Does a metric's `experiments` expansion list the experiments that use it only through a metric group?
+    "experiments_through_groups": ("omitted", "listed"),
 }
 
 
@@ -42,6 +44,7 @@ class Readings:
     comment_wrapper: str = "accepted"
     duplicate_key_status: int = 409
     group_patch_test: str = "representation"
+    experiments_through_groups: str = "omitted"
 
     def __post_init__(self) -> None:
         for f in fields(self):

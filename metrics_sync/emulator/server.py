@@ -149,6 +149,7 @@ def build_parser() -> _Parser:
         "comment_wrapper": 'whether PATCH accepts {"comment", "patch"}',
         "duplicate_key_status": "the status of a POST whose key exists",
         "group_patch_test": "what a metric group PATCH's `test` compares with",
+        "experiments_through_groups": "whether a metric lists the experiments that use it through a group",
     }
     for name, choices in CHOICES.items():
         readings.add_argument(f"--{name.replace('_', '-')}", choices=[str(c) for c in choices],

@@ -401,8 +401,22 @@ class Store:
         for group in self.groups.get(project, {}).values():
             for member in group["metrics"]:
                 entry("metric", member["key"])["groups"].append(dependent_group(project, group))
+        if self.readings.experiments_through_groups == "listed":
+            self._add_group_users(project, entry)
         self._usage[project] = index
         return index
+
+    def _add_group_users(self, project: str, entry: Callable[[str, str], dict[str, Any]]) -> None:
+        """The reading where a metric lists the experiments that use it through a group (A28)."""
+        groups = self.groups.get(project, {})
+        for experiment in self.experiments.get(project, {}).values():
+            direct = set(experiment["metrics"])
+            through = {m["key"] for g in experiment["metricGroups"] if g in groups for m in groups[g]["metrics"]}
+            for key in sorted(through - direct):
+                used = entry("metric", key)
+                used["experiments"].append(dependent_experiment(project, experiment))
+                if experiment["status"] == "running" and not experiment.get("archivedDate"):
+                    used["active"] += 1
 
     def connected(self, project: str, record: dict[str, Any], resource: str = "metric") -> dict[str, Any]:
         """`record` with what uses it added to the counts and lists a seed may have preloaded (a new dict when
