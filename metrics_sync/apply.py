@@ -104,6 +104,8 @@ def unsafe(change: Change, ownership_tag: str) -> str | None:
         field = path[1:] if isinstance(path, str) and path.startswith("/") else None
         if field not in managed:
             return f"it changes {path!r}, which metrics-sync does not manage for a {change.noun}"
+        if field == "kind" and op.get("op") != "test":
+            return f"it changes the {change.noun}'s kind, which LaunchDarkly cannot change"
         if op.get("op") == "test":
             tested.add(field)
         elif op.get("op") in ("replace", "remove"):

@@ -111,3 +111,27 @@ def test_server_assigned_fields_are_compared_only_when_the_yaml_sets_them() -> N
     assert "maintainerId" not in METRIC.compared(desired, remote)
     assert all(f.default is not NO_DEFAULT or not f.assigned_by_server or f.name == "maintainerId"
                for f in METRIC.fields)
+
+
+def test_the_group_table_and_the_group_schema_name_the_same_fields() -> None:
+    from metrics_sync.fields import METRIC_GROUP
+
+    group = SCHEMA["$defs"]["metricGroup"]
+    assert set(group["properties"]) - {"key"} == set(METRIC_GROUP.names)
+    assert set(group["required"]) - {"key"} <= {f.name for f in METRIC_GROUP.fields if f.export == "always"}
+    assert METRIC_GROUP.field("kind").compare == "scalar" and set(group["properties"]["kind"]["enum"]) == {
+        "funnel", "standard"}
+
+
+def test_a_group_canonical_form_keeps_order_and_drops_standard_step_names() -> None:
+    from metrics_sync.fields import METRIC_GROUP
+
+    funnel = METRIC_GROUP.canonical({"name": "F", "kind": "funnel", "metrics": [
+        {"key": "b", "nameInGroup": "B", "_links": {}}, {"key": "a", "nameInGroup": "A", "name": "A metric"}]})
+    assert funnel["metrics"] == [{"key": "b", "nameInGroup": "B"}, {"key": "a", "nameInGroup": "A"}]
+    standard = METRIC_GROUP.canonical({"name": "S", "kind": "standard", "metrics": [
+        {"key": "b", "nameInGroup": ""}, {"key": "a"}], "maintainer": {"key": "m", "_member": {"_id": "x" * 24}}})
+    assert standard["metrics"] == [{"key": "b"}, {"key": "a"}] and standard["maintainerId"] == "x" * 24
+    body = METRIC_GROUP.post_body("s", standard)
+    assert body["metrics"] == [{"key": "b", "nameInGroup": ""}, {"key": "a", "nameInGroup": ""}]
+    assert "description" not in body and body["tags"] == []

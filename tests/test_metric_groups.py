@@ -313,3 +313,31 @@ def test_a_saved_plan_with_groups_applies_exactly(shop: Shop) -> None:
     applied = shop.run("apply", "--plan", "plan.json")
     assert applied.code == 0 and len(groups(shop)) == 2
     assert run_cli("show", "plan.json", cwd=shop.root, env=ENV).out.count("metric group)") == 2
+
+
+# --- what LaunchDarkly answers is checked before it is used ---------------------------------------------------
+
+@pytest.mark.parametrize("item, problem", [
+    ({"key": "../x", "name": "X", "kind": "standard", "tags": [], "metrics": []},
+     "LaunchDarkly sent a malformed metric group: its key does not follow LaunchDarkly's key pattern"),
+    ({"key": "g", "name": "G", "kind": "standard", "tags": [], "metrics": "all of them"},
+     "LaunchDarkly sent a malformed metric group `g`: `metrics` is not a list of objects"),
+    ({"key": "g", "name": "G", "kind": "funnel", "tags": [], "metrics": [{"key": "a", "nameInGroup": 7}]},
+     "LaunchDarkly sent a malformed metric group `g`: a metric's `nameInGroup` is not text"),
+    ({"key": "g", "name": "G", "kind": "standard", "tags": "x", "metrics": []},
+     "LaunchDarkly sent a malformed metric group `g`: `tags` is not a list of text"),
+])
+def test_a_malformed_group_is_an_error_naming_it(shop: Shop, item: dict[str, Any], problem: str) -> None:
+    class Hostile(httpx.BaseTransport):
+        def __init__(self, inner: httpx.BaseTransport) -> None:
+            self.inner = inner
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/metric-groups"):
+                return httpx.Response(200, json={"items": [item], "totalCount": 1})
+            return self.inner.handle_request(request)
+
+    shop.transport = Hostile(shop.transport)
+    result = shop.run("plan")
+    assert result.code == 1 and not result.out
+    assert result.err.startswith(f"error: GET /api/v2/projects/shop/metric-groups failed: 200: {problem}"), result.err

@@ -172,3 +172,44 @@ def test_apply_never_sends_an_unsafe_change(change: Change, reason: str) -> None
     result = apply_plan(plan, make_client(app))
     assert result.results[0].outcome == "failed" and result.results[0].message == f"not sent: {reason}"
     assert app.stats.total == 0
+
+
+def _group_change(action: str, patch: list[dict[str, Any]], before_tags: list[str] | None = None,
+                  body: dict[str, Any] | None = None) -> Change:
+    return Change(action, "checkout-funnel", "funnel metric group", {"tags": before_tags or []}, {},  # type: ignore[arg-type]
+                  [FieldChange("name", "a", "b")], patch, body=body, remote_version=1, resource="metric-group")
+
+
+@pytest.mark.parametrize("change, reason", [
+    (_group_change("delete", []), "it deletes a metric group without the ownership tag"),
+    (_group_change("delete", [{"op": "test", "path": "/name", "value": "a"}], [TAG]),
+     "its delete carries a patch or a body"),
+    (_group_change("archive", [{"op": "replace", "path": "/archived", "value": True}], [TAG]),
+     "a metric group cannot be archived"),
+    (_group_change("update", [{"op": "test", "path": "/kind", "value": "funnel"},
+                              {"op": "replace", "path": "/kind", "value": "standard"}]),
+     "it changes the metric group's kind, which LaunchDarkly cannot change"),
+    (_group_change("update", [{"op": "replace", "path": "/metrics", "value": []}]),
+     "its replace of /metrics is not guarded by a test of the value planned against"),
+    (_group_change("create", [], body={"key": "checkout-funnel", "eventKey": "x"}),
+     "its create body sets fields metrics-sync does not manage (eventKey)"),
+    (_change("delete", [], [TAG]), "a metric cannot be deleted"),
+])
+def test_apply_never_sends_an_unsafe_group_change(change: Change, reason: str) -> None:
+    assert unsafe(change, TAG) == reason
+
+
+def test_a_group_delete_smuggled_into_a_plan_is_refused(shop: Shop) -> None:
+    shop.run("apply", "--auto-approve")
+    shop.run("plan", "--out", "plan.json")
+    data = json.loads((shop.root / "plan.json").read_text())
+    data["projects"][0]["changes"].append({
+        "action": "delete", "resource": "metric-group", "key": "checkout-funnel", "metricType": "funnel metric group",
+        "adopt": False, "remoteVersion": 1, "fields": [], "before": {"tags": [TAG]}, "after": None, "patch": [],
+        "body": None, "warnings": []})
+    (shop.root / "plan.json").write_text(json.dumps(data))
+    result = shop.run("apply", "--plan", "plan.json")
+    assert result.code == 1
+    assert result.err == ("error: plan is stale: the plan holds a delete of metric group checkout-funnel that the "
+                          "definitions and LaunchDarkly do not call for now; run plan again\n")
+    assert len(shop.store.group_records("shop")) == 2
