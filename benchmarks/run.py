@@ -9,7 +9,12 @@ wait4). Request counts come from the emulator's own `/_emulator/stats`, not from
   startup       metrics-sync --version; validate of one small file
   validate      validate of N = 1,000 / 10,000 / 50,000 metrics in 100 files
   plan          plan of N metrics already in sync (same N), with list/per-metric request counts
-  apply-par     apply of 1,000 creates with --latency-ms 20, --parallelism 1 vs 4
+  latency       plan of N metrics in sync against an emulator answering after 150 ms (a LaunchDarkly an ocean
+                away), against the ⌈N/50⌉ × 150 ms of a sequential paged reader
+  big           plan of 100,000 metrics in sync (loopback): time and peak RSS
+  apply-par     apply of 1,000 creates with --latency-ms 20, --parallelism 1 vs 4, against the floor
+                (creates ÷ parallelism × latency)
+  state         apply of 2,000 creates against the emulator with --state, vs without
   apply-rate    apply of 300 updates against --rate-limit 100: 429 share, time vs the rate-limit floor
   read-pattern  "one GET per metric, one at a time" (the Terraform provider's read) vs our paged read of
                 10,000 metrics with --latency-ms 20
@@ -198,6 +203,59 @@ def plan(report: Report, out: Path, runs: int, sizes: list[int]) -> dict[int, fl
     return times
 
 
+def plan_latency(report: Report, out: Path, runs: int, sizes: list[int], latency_ms: int = 150) -> dict[int, float]:
+    times = {}
+    for n in sizes:
+        folder, metrics = repo(out, n)
+        write_seed(folder / "seed.json", "bench", seed_metrics(metrics, 100, OWNER))
+        with emulator("--project", "bench", "--seed", str(folder / "seed.json"), "--latency-ms",
+                      str(latency_ms)) as emu:
+            args = [*CLI, "plan", "metrics", "--detailed-exitcode"]
+            seconds, _ = median_run(args, runs, cwd=folder, env=emu.env())
+        times[n] = seconds
+        sequential = -(-n // 50) * latency_ms / 1000
+        target = "≤ 5 s" if n == 10_000 else ""
+        report.add("latency", f"plan {n:,} in sync, --latency-ms {latency_ms}", f"{seconds:.2f} s", target,
+                   _ok(seconds <= 5) if n == 10_000 else "", shown(args))
+        report.add("latency", f"  a sequential paged reader: ⌈N/50⌉ × {latency_ms} ms", f"{sequential:.1f} s")
+    return times
+
+
+def plan_big(report: Report, out: Path, runs: int, n: int = 100_000) -> tuple[float, float]:
+    folder, metrics = repo(out, n)
+    write_seed(folder / "seed.json", "bench", seed_metrics(metrics, 100, OWNER))
+    with emulator("--project", "bench", "--seed", str(folder / "seed.json")) as emu:
+        args = [*CLI, "plan", "metrics", "--detailed-exitcode"]
+        seconds, peak = median_run(args, runs, cwd=folder, env=emu.env())
+    report.add("big", f"plan {n:,} metrics in sync (loopback emulator)", f"{seconds:.2f} s", "≤ 10 s",
+               _ok(seconds <= 10), shown(args))
+    report.add("big", f"  peak RSS, {n:,} metrics", f"{peak:.0f} MB", "≤ 300 MB", _ok(peak <= 300))
+    return seconds, peak
+
+
+def state_file(report: Report, out: Path, runs: int, n: int = 2000) -> None:
+    folder, _ = repo(out, n)
+    args = [*CLI, "apply", "metrics", "--auto-approve", "--parallelism", "4"]
+    results = {}
+    for persisted in (False, True):
+        times = []
+        for index in range(runs):
+            state = out / f"state-{index}.json"
+            state.unlink(missing_ok=True)
+            extra = ["--state", str(state)] if persisted else []
+            with emulator("--project", "bench", *extra) as emu:
+                seconds, _, code = run_measured(args, cwd=folder, env=emu.env())
+                if code != 0:
+                    raise SystemExit(f"bench: apply exited {code}")
+            times.append(seconds)
+            state.unlink(missing_ok=True)
+        results[persisted] = statistics.median(times)
+        report.add("state", f"apply {n:,} creates, emulator {'with' if persisted else 'without'} --state",
+                   f"{results[persisted]:.2f} s", command=shown(args))
+    ratio = results[True] / results[False]
+    report.add("state", "  with --state / without", f"{ratio:.2f}×", "≤ 1.5×", _ok(ratio <= 1.5))
+
+
 def apply_parallel(report: Report, out: Path, runs: int, n: int = 1000) -> None:
     folder, _ = repo(out, n)
     results = {}
@@ -217,6 +275,9 @@ def apply_parallel(report: Report, out: Path, runs: int, n: int = 1000) -> None:
                    f"{results[parallelism]:.2f} s", command=shown(args))
     speedup = results[1] / results[4]
     report.add("apply-par", "  speed-up of parallelism 4 over 1", f"{speedup:.2f}×", "≥ 3×", _ok(speedup >= 3))
+    floor = n / 4 * 0.020
+    report.add("apply-par", f"  parallelism 4 / floor ({n:,} ÷ 4 × 20 ms = {floor:.1f} s)",
+               f"{results[4] / floor:.2f}×", "≤ 1.1×", _ok(results[4] / floor <= 1.1))
 
 
 def apply_rate_limited(report: Report, out: Path, runs: int, n: int = 300, limit: int = 100) -> None:
@@ -320,7 +381,8 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
-SCENARIOS = ("startup", "validate", "plan", "apply-par", "apply-rate", "read-pattern", "eppo")
+SCENARIOS = ("startup", "validate", "plan", "latency", "big", "apply-par", "state", "apply-rate", "read-pattern",
+             "eppo")
 
 
 def main() -> int:
@@ -344,8 +406,14 @@ def main() -> int:
         validate(report, args.out, runs, sizes)
     if "plan" in args.only:
         plan(report, args.out, runs, sizes)
+    if "latency" in args.only:
+        plan_latency(report, args.out, runs, [200] if args.quick else [1_000, 2_000, 10_000])
+    if "big" in args.only:
+        plan_big(report, args.out, 1 if args.quick else min(runs, 3), 5_000 if args.quick else 100_000)
     if "apply-par" in args.only:
         apply_parallel(report, args.out, runs, 100 if args.quick else 1000)
+    if "state" in args.only:
+        state_file(report, args.out, runs, 200 if args.quick else 2000)
     if "apply-rate" in args.only:
         apply_rate_limited(report, args.out, runs, 30 if args.quick else 300, 10 if args.quick else 100)
     if "read-pattern" in args.only:
