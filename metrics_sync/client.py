@@ -25,6 +25,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ from metrics_sync.remote import KEY, BadJson, decode, group_problem, metric_prob
 API_VERSION = "20240415"
 USER_AGENT = f"metrics-sync/{__version__}"
 PAGE_SIZE = 50  # LaunchDarkly's maximum for the metrics list
+READ_CONCURRENCY = 8  # pages read at once, once the first page has told how many there are
 DEFAULT_BASE_URL = "https://app.launchdarkly.com"
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a page of 50 metrics is well under 1 MB
 MAX_METRICS = 250_000  # a totalCount above this is not believed (and bounds what a lying server can make us hold)
@@ -216,6 +218,7 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         environ: Mapping[str, str] | None = None,
+        read_concurrency: int = READ_CONCURRENCY,
     ) -> None:
         if not token:
             raise ConfigError("no LaunchDarkly access token",
@@ -233,6 +236,9 @@ class Client:
         # declares only the bare array: when a wrapped patch is refused, the bare one is tried and the
         # wrapper is not sent again (docs/launchdarkly-contract.md, A10).
         self._comments_accepted = True
+        # Concurrent page reads, for the whole client (several projects may be read at once).
+        self.read_concurrency = max(1, read_concurrency)
+        self._read_slots = threading.BoundedSemaphore(self.read_concurrency)
         # The environment is read here, from the environment given (not httpx's own reading of os.environ),
         # so what applies is explicit: see network_settings.
         self.network = network_settings(self.base_url, environ or {})
@@ -296,49 +302,87 @@ class Client:
     def _paged(self, path: str, route: str, params: dict[str, Any], problem_of: Callable[[Any], str | None],
                noun: str, *, only: Collection[str] | None = None,
                headers: Mapping[str, str] | None = None) -> list[JSONDict]:
-        """Every item of a paged list. Paging ends when the offset passes `totalCount`, when a page adds no new
-        item (a server that repeats a page), or fails at a page cap derived from the first `totalCount` (a
-        server that never stops)."""
+        """Every item of a paged list, sorted by creation date so that items created during the read land at
+        the end instead of shifting the pages.
+
+        The first page says `totalCount`; the other pages are then read concurrently (at most
+        `read_concurrency` requests in flight for the whole client, and inside the rate-limit budget the
+        answers report: see rate_limits.py). A page answered 429 is waited for and asked again, never
+        skipped. Items are de-duplicated by key. When pages report a larger `totalCount` than the first
+        (items created meanwhile), the pages past the first count are read too. The read fails, rather than
+        return a partial list, on a page that is not a page, on a server that sends the same items again in
+        place of a page, and at a page cap derived from the first `totalCount`."""
+        params = {**params, "sort": "createdAt"}
+        first, total = self._page(path, route, params, 0, headers, problem_of, noun)
+        step = len(first)
         found: dict[str, JSONDict] = {}
-        offset = 0
-        max_pages: int | None = None
-        pages = 0
-        while True:
-            params["offset"] = offset
-            reply = self._request("GET", path, route, params=dict(params), headers=headers)
-            data = self._decode(reply, "GET", path)
-            items = data.get("items") if isinstance(data, dict) else None
-            total = data.get("totalCount") if isinstance(data, dict) else None
-            if not isinstance(items, list):
-                raise ApiError("GET", path, 200, f"the {noun} list has no `items` array")
-            if not isinstance(total, int) or isinstance(total, bool) or not 0 <= total <= MAX_METRICS:
-                raise ApiError("GET", path, 200, f"the {noun} list gives no usable totalCount ({_brief(total)})",
-                               hint="LaunchDarkly's answer makes no sense; try again later")
-            if len(items) > PAGE_SIZE:
-                raise ApiError("GET", path, 200, f"a page holds {len(items)} {noun}s, more than the {PAGE_SIZE} "
-                               "asked for")
-            if max_pages is None:  # room for items created while the list is read
-                max_pages = math.ceil(total / PAGE_SIZE) + max(2, math.ceil(total / PAGE_SIZE / 10))
-            pages += 1
-            new = 0
-            for item in items:
-                problem = problem_of(item)
-                if problem:
-                    raise ApiError("GET", path, 200, f"LaunchDarkly sent a malformed {noun}{_named(item)}: {problem}",
-                                   hint="nothing was changed; report it to LaunchDarkly if it persists")
-                if item["key"] not in found:
-                    new += 1
-                    found[item["key"]] = {k: v for k, v in item.items() if k in only} if only is not None else item
-            offset += len(items)
-            if not items or offset >= total:
-                return list(found.values())
-            if new == 0:
-                raise ApiError("GET", path, 200, f"LaunchDarkly sent the same {noun}s again at offset "
-                               f"{offset - len(items)} (totalCount {total})",
-                               hint="nothing was changed; try again later")
-            if pages >= max_pages:
+        self._keep(found, first, only)
+        if not step or step >= total:
+            return list(found.values())
+        max_pages = math.ceil(total / step) + max(2, math.ceil(total / step / 10))
+        pages = 1
+        read_up_to = step
+        while read_up_to < total:
+            offsets = list(range(read_up_to, total, step))
+            pages += len(offsets)
+            if pages > max_pages:
                 raise ApiError("GET", path, 200, f"LaunchDarkly kept sending pages: {pages} pages for a totalCount "
                                f"of {total}", hint="nothing was changed; try again later")
+            results = self._pages(path, route, params, offsets, headers, problem_of, noun)
+            read_up_to = offsets[-1] + step
+            for offset, (items, page_total) in zip(offsets, results, strict=True):
+                if items and all(str(item["key"]) in found for item in items):
+                    raise ApiError("GET", path, 200, f"LaunchDarkly sent the same {noun}s again at offset {offset} "
+                                   f"(totalCount {page_total})", hint="nothing was changed; try again later")
+                self._keep(found, items, only)
+                total = max(total, page_total)  # created during the read: read on to the new end
+        return list(found.values())
+
+    def _pages(self, path: str, route: str, params: dict[str, Any], offsets: list[int],
+               headers: Mapping[str, str] | None, problem_of: Callable[[Any], str | None],
+               noun: str) -> list[tuple[list[Any], int]]:
+        """The pages at `offsets`, read concurrently; in the order asked for. The first failure is raised once
+        the pages in flight have finished."""
+        if len(offsets) == 1 or self.read_concurrency == 1:
+            return [self._page(path, route, params, offset, headers, problem_of, noun) for offset in offsets]
+        workers = min(self.read_concurrency, len(offsets))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
+            futures = [pool.submit(self._page, path, route, params, offset, headers, problem_of, noun)
+                       for offset in offsets]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def _page(self, path: str, route: str, params: dict[str, Any], offset: int, headers: Mapping[str, str] | None,
+              problem_of: Callable[[Any], str | None], noun: str) -> tuple[list[Any], int]:
+        """One page: its items (each checked) and its `totalCount`."""
+        with self._read_slots:
+            reply = self._request("GET", path, route, params={**params, "offset": offset}, headers=headers)
+        data = self._decode(reply, "GET", path)
+        items = data.get("items") if isinstance(data, dict) else None
+        total = data.get("totalCount") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ApiError("GET", path, 200, f"the {noun} list has no `items` array")
+        if not isinstance(total, int) or isinstance(total, bool) or not 0 <= total <= MAX_METRICS:
+            raise ApiError("GET", path, 200, f"the {noun} list gives no usable totalCount ({_brief(total)})",
+                           hint="LaunchDarkly's answer makes no sense; try again later")
+        if len(items) > PAGE_SIZE:
+            raise ApiError("GET", path, 200, f"a page holds {len(items)} {noun}s, more than the {PAGE_SIZE} asked for")
+        for item in items:
+            problem = problem_of(item)
+            if problem:
+                raise ApiError("GET", path, 200, f"LaunchDarkly sent a malformed {noun}{_named(item)}: {problem}",
+                               hint="nothing was changed; report it to LaunchDarkly if it persists")
+        return items, total
+
+    @staticmethod
+    def _keep(found: dict[str, JSONDict], items: list[Any], only: Collection[str] | None) -> None:
+        for item in items:
+            if item["key"] not in found:
+                found[item["key"]] = {k: v for k, v in item.items() if k in only} if only is not None else item
 
     def get_metric(self, project: str, key: str, expand: Sequence[str] = ()) -> JSONDict:
         path = self._item_path(project, key)

@@ -11,10 +11,8 @@ exists is known only with LaunchDarkly's answer: plan checks it.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +29,10 @@ from metrics_sync.yaml_reader import (
 )
 
 DEPRECATED_UNITS_HINT = "rename `randomizationUnits` to `analysisUnits` (LaunchDarkly deprecated the old name)"
-# Checking is CPU-bound (jsonschema); above this much YAML it is spread over worker processes.
-PARALLEL_MIN_BYTES = 1_000_000
+# Reading YAML is CPU-bound; above this much of it, worker processes pay for their start. Measured on 2 CPUs
+# (docs/performance.md): 10,000 metrics (2.5 MB) take as long in one process as in two; 50,000 (12 MB) take
+# 4.5 s in one and 3.7 s in two.
+PARALLEL_MIN_BYTES = 5_000_000
 PARALLEL_MIN_FILES = 4
 
 # (project, where the project is named, metrics, metric groups, problems)
@@ -95,9 +95,13 @@ def _check_all(files: list[tuple[Path, str]], default_project: str | None, max_f
                 total += path.stat().st_size
         parallel = workers >= 2 and len(files) >= PARALLEL_MIN_FILES and total >= PARALLEL_MIN_BYTES
     if not parallel or workers < 2:
-        return [check_file(*job) for job in jobs]
+        with gc_paused():  # once for all the files, not once per file: each resumption costs a collection
+            return [check_file(*job) for job in jobs]
     # `spawn` exists on every platform (`fork` does not on Windows, and forking a process that runs other
     # threads can copy a held lock); workers import this module and build their own schema validator.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         return list(pool.map(check_file, *zip(*jobs, strict=True), chunksize=max(1, len(jobs) // (workers * 4))))
@@ -257,11 +261,16 @@ def _desired_groups(doc: YamlDocument, project: str | None) -> tuple[list[Desire
     return groups, problems
 
 
+# The fields whose problems (found by plan, with LaunchDarkly's answer) point at their own line; the others point
+# at the metric. Kept to these few: a position per field of every metric costs time and memory on big files.
+LOCATED_FIELDS = ("analysisUnits", "kind", "eventKey", "maintainerId")
+
+
 def _field_sources(doc: YamlDocument, path: tuple[str | int, ...], raw: dict[str, Any],
                    fields: dict[str, Any]) -> dict[str, SourceRef]:
-    """Where each field of a metric is written: its own key, else the `defaults` it inherits."""
+    """Where each located field of a metric is written: its own key, else the `defaults` it inherits."""
     sources = {}
-    for name in fields:
+    for name in (f for f in LOCATED_FIELDS if f in fields):
         own = name if name in raw else "randomizationUnits" if name == "analysisUnits" and "randomizationUnits" in raw \
             else None
         at: tuple[str | int, ...] = (*path, own) if own else ("defaults", name)

@@ -160,16 +160,20 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
     changes = _note_renames(changes, left, remote_by_key)
     groups = groups or GroupInputs()
     every_desired = all_desired if all_desired is not None else desired
+    # Canonical forms are the costly part of planning: computed once per metric (again only for the metrics
+    # --target leaves out).
+    wanted_all = wanted if len(every_desired) == len(desired) else {**_wanted(
+        [m for m in every_desired if m.key not in wanted], tag), **wanted}
     grouped = plan_groups(
         project, groups, ownership_tag=tag, prune=options.prune,
-        defined_metrics=_wanted(every_desired, tag),
+        defined_metrics=wanted_all,
         remote_metrics={str(r["key"]): r for r in (all_remote if all_remote is not None else remote)},
         archiving={c.key for c in changes if c.action == "archive"},
         creating={c.key for c in changes if c.action == "create"}, selected=selected_groups)
     return ProjectPlan(
         project=project,
         # Of all the definitions (not only what --target selects): apply --plan checks them all.
-        definitions_hash=_hash(every_desired, _wanted(every_desired, tag), groups.desired, tag),
+        definitions_hash=_hash(every_desired, wanted_all, groups.desired, tag),
         changes=changes + grouped.changes,
         unchanged=unchanged,
         unmanaged=len(unmanaged),

@@ -71,17 +71,20 @@ class _AliasBomb(Exception):
 
 _COLLECTION_TAGS: dict[type[yaml.Node], str] = {yaml.SequenceNode: "tag:yaml.org,2002:seq",
                                                 yaml.MappingNode: "tag:yaml.org,2002:map"}
+_SCALAR, _SEQUENCE = yaml.ScalarNode, yaml.SequenceNode
+_STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
 
 
 class _Builder:
     """Turns a composed node tree into Python data, recording positions and problems."""
 
-    def __init__(self, file: str, distinct_nodes: int) -> None:
+    def __init__(self, file: str, distinct_nodes: int, aliases: bool = True) -> None:
         self.doc = YamlDocument(file=file, data=None)
         self.problems: list[Problem] = []
         self.budget = distinct_nodes + ALIAS_EXPANSION_BUDGET
         self.constructor = yaml.constructor.SafeConstructor()
         self._active: set[int] = set()
+        self.aliases = aliases  # whether the text may hold aliases (`*name`)
 
     def problem(self, node: yaml.Node, message: str, path: Path_, hint: str | None = None) -> None:
         self.problems.append(
@@ -96,33 +99,37 @@ class _Builder:
         )
 
     def build(self, node: yaml.Node, path: Path_, depth: int = 0) -> Any:
+        # The hot loop of every load: plain type checks and one dict write per node.
         self.budget -= 1
         if self.budget < 0:
             raise _AliasBomb()
         if depth > MAX_DEPTH:
             self.problem(node, f"nesting deeper than {MAX_DEPTH} levels", path)
             return None
-        self.doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node, path)
-        expected_tag = _COLLECTION_TAGS[type(node)]
-        if node.tag != expected_tag:  # e.g. !!python/object/apply: only plain YAML data is accepted
+        mark = node.start_mark
+        self.doc.positions[path] = (mark.line + 1, mark.column + 1)
+        kind = type(node)
+        if kind is _SCALAR:
+            return self._scalar(node, path)  # type: ignore[arg-type]
+        if node.tag != _COLLECTION_TAGS[kind]:  # e.g. !!python/object/apply: only plain YAML data is accepted
             shown = node.tag.replace("tag:yaml.org,2002:", "!!")
             self.problem(node, f"unsupported YAML tag {shown}", path, hint="remove the tag")
             return None
+        if not self.aliases:  # without aliases a node cannot contain itself
+            if kind is _SEQUENCE:
+                return [self.build(child, (*path, i), depth + 1) for i, child in enumerate(node.value)]
+            return self._mapping(node, path, depth)  # type: ignore[arg-type]
         node_id = id(node)
         if node_id in self._active:
             self.problem(node, "recursive YAML alias (a node that contains itself)", path)
             return None
         self._active.add(node_id)
         try:
-            if isinstance(node, yaml.SequenceNode):
+            if kind is _SEQUENCE:
                 return [self.build(child, (*path, i), depth + 1) for i, child in enumerate(node.value)]
-            if isinstance(node, yaml.MappingNode):
-                return self._mapping(node, path, depth)
+            return self._mapping(node, path, depth)  # type: ignore[arg-type]
         finally:
             self._active.discard(node_id)
-        return None
 
     def _scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:
         plain = not node.style  # unquoted ('' from libyaml, None from PyYAML)
@@ -152,22 +159,29 @@ class _Builder:
 
     def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        own: list[tuple[yaml.Node, yaml.Node]] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                # `<<: *anchor` (or a list of anchors): merged first, so the mapping's own keys win.
-                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-                for source in sources:
-                    result.update(self._merge_source(source, path, depth))
-            else:
-                own.append((key_node, value_node))
+        pairs = node.value
+        if any(key_node.tag == _MERGE for key_node, _ in pairs):
+            own: list[tuple[yaml.Node, yaml.Node]] = []
+            for key_node, value_node in pairs:
+                if key_node.tag == _MERGE:
+                    # `<<: *anchor` (or a list of anchors): merged first, so the mapping's own keys win.
+                    sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                    for source in sources:
+                        result.update(self._merge_source(source, path, depth))
+                else:
+                    own.append((key_node, value_node))
+            pairs = own
         first_seen: dict[str, int] = {}
-        for key_node, value_node in own:
-            key = self._key(key_node, path)
-            if key is None:
+        key_positions = self.doc.key_positions
+        for key_node, value_node in pairs:
+            named = str(key_node.value) if type(key_node) is _SCALAR and key_node.tag == _STR else \
+                self._key(key_node, path)
+            if named is None:
                 continue
+            key = named
             child = (*path, key)
-            line = key_node.start_mark.line + 1
+            mark = key_node.start_mark
+            line = mark.line + 1
             if key in first_seen:
                 self.problem(
                     key_node,
@@ -177,7 +191,7 @@ class _Builder:
                 )
                 continue
             first_seen[key] = line
-            self.doc.key_positions[child] = (line, key_node.start_mark.column + 1)
+            key_positions[child] = (line, mark.column + 1)
             result[key] = self.build(value_node, child, depth + 1)
         return result
 
@@ -354,7 +368,10 @@ def parse_yaml_text(text: str, name: str) -> tuple[YamlDocument | None, list[Pro
         loader.dispose()
     if root is None:
         return None, [Problem(name, 1, 1, "file is empty; expected a mapping with a `metrics:` list")]
-    builder = _Builder(name, _count_distinct(root))
+    # The alias budget needs the number of distinct nodes; without an alias (`*`) every node is built once,
+    # and the text's length bounds their number without counting them.
+    aliases = "*" in text
+    builder = _Builder(name, _count_distinct(root) if aliases else len(text), aliases)
     try:
         builder.doc.data = builder.build(root, ())
     except _AliasBomb:

@@ -9,6 +9,7 @@ from tests.conftest import ROOT
 
 PACKAGE = ROOT / "metrics_sync"
 OWNERS = {"httpx": {"client.py"}, "httpcore": {"client.py"}, "yaml": {"yaml_reader.py"}, "jsonschema": {"schema.py"},
+          "jsonschema_rs": {"schema.py"},
           "deepdiff": {"diffing.py"}}
 
 

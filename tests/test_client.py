@@ -104,7 +104,8 @@ def test_list_reads_every_page_with_limit_50(store: Store) -> None:
     metrics = Client("http://127.0.0.1", TOKEN, transport=recorder).list_metrics("shop")
     assert [m["key"] for m in metrics] == [f"m{i:03d}" for i in range(120)]
     queries = [dict(r.url.params) for r, _ in recorder.exchanges]
-    assert queries == [{"limit": "50", "offset": str(o), "expand": "experimentCount"} for o in (0, 50, 100)]
+    assert sorted(queries, key=lambda q: int(q["offset"])) == [
+        {"limit": "50", "offset": str(o), "expand": "experimentCount", "sort": "createdAt"} for o in (0, 50, 100)]
 
 
 def test_empty_project_needs_one_request(client: Client) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from metrics_sync.schema import load_schema, schema_path
 from metrics_sync.yaml_reader import load_yaml_file
-from tests.conftest import ROOT, run_cli
+from tests.conftest import FIXTURES, ROOT, run_cli
 
 EXAMPLE_FILES = sorted((ROOT / "examples" / "metrics").glob("*.yaml"))
 MODELINE = "# yaml-language-server: $schema=../../schemas/metrics.schema.json"
@@ -91,3 +91,36 @@ def test_examples_validate_with_the_cli() -> None:
     result = run_cli("validate", cwd=ROOT / "examples")
     assert result.code == 0, result.out
     assert result.out == "OK: 8 metrics and 2 metric groups in 2 files valid.\n"
+
+
+# --- the compiled fast path and jsonschema agree -----------------------------------------------------------
+
+def _fixture_documents() -> list[Any]:
+    docs = []
+    for path in sorted((FIXTURES / "invalid").rglob("*.yaml")) + EXAMPLE_FILES:
+        doc, _ = load_yaml_file(path)
+        if doc is not None:
+            docs.append((path.name, doc))
+    return docs
+
+
+def test_the_compiled_validator_and_jsonschema_give_the_same_verdict() -> None:
+    from metrics_sync import schema
+
+    docs = _fixture_documents()
+    assert len(docs) > 40
+    slow = schema._validator()
+    for name, doc in docs:
+        assert schema.is_valid(doc.data) is (not any(True for _ in slow.iter_errors(doc.data))), name
+
+
+def test_validation_without_the_compiled_validator_prints_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    from metrics_sync import schema
+
+    names = ["many-mistakes.yaml", "group-missing-fields.yaml", "trailing-newline-keys.yaml"]
+    with_fast = run_cli("validate", *names, cwd=FIXTURES / "invalid")
+    monkeypatch.setattr(schema, "_fast_validator", lambda: None)
+    assert schema.is_valid({}) is None
+    without = run_cli("validate", *names, cwd=FIXTURES / "invalid")
+    assert (with_fast.code, with_fast.out) == (without.code, without.out) and with_fast.code == 1
+    assert run_cli("validate", "metrics", cwd=ROOT / "examples").code == 0

@@ -41,7 +41,7 @@ def test_token_stays_secret_on_every_path(shop: Shop, variable: str) -> None:
         result = shop.run(*command, env=env)
         outputs += [result.out, result.err]
     verbose_lines = [line for line in "".join(outputs).splitlines() if line.startswith("[api] ")]
-    assert any("GET /api/v2/metrics/shop?limit=50&expand=experimentCount&offset=0 -> 200" in line
+    assert any("GET /api/v2/metrics/shop?limit=50&expand=experimentCount&sort=createdAt&offset=0 -> 200" in line
                for line in verbose_lines)
     for transport in (EchoToken(), Unreachable()):
         shop.transport = transport

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from metrics_sync import __version__
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from metrics_sync.model import Definitions, Plan
 
 HELP = "show what apply would change in LaunchDarkly"
+PROJECTS_AT_ONCE = 4
 CALLS_API = True
 
 
@@ -53,10 +55,13 @@ def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions
     units: dict[str, list[str] | None] = {}
     notes: dict[str, list[str]] = {}
     groups: dict[str, GroupInputs] = {}
-    with gc_frozen():
-        for project in sorted(definitions.metrics):
-            remote[project], details[project], units[project], groups[project], notes[project] = _read_project(
-                project, prune, cfg, client, definitions, targets)
+    projects = sorted(definitions.metrics)
+    with gc_frozen(), ThreadPoolExecutor(max_workers=max(1, min(PROJECTS_AT_ONCE, len(projects))),
+                                         thread_name_prefix="project") as pool:
+        # Projects are read at once; the client bounds the requests in flight for all of them together.
+        reads = [pool.submit(_read_project, project, prune, cfg, client, definitions, targets) for project in projects]
+        for project, read in zip(projects, reads, strict=True):
+            remote[project], details[project], units[project], groups[project], notes[project] = read.result()
     _check_targets(targets, remote, groups, definitions)
     options = PlanOptions(ownership_tag=cfg.ownership_tag, prune=prune, base_url_host=client.host,
                           tool_version=__version__, targets=targets)

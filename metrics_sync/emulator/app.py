@@ -506,12 +506,15 @@ class EmulatorApp:
             raise ApiProblem(400, "invalid_request", f"filter: {exc}") from None
         hide_archived = self.store.readings.archived_in_list == "hidden"
         connected = self.store.connected
-        if sort or expressions or hide_archived:
+        # Creation order is `createdAt` order unless a seed preloaded older dates: then it is sorted.
+        by_creation = sort == "createdAt" and self.store.in_creation_order(project)
+        if (sort and not by_creation) or expressions or hide_archived:
             records = [r for r in (connected(project, r) for r in self.store.records(project))
                        if matches(r, expressions) and not (hide_archived and r.get("archived"))]
-            if sort:
-                sort_key = "_creationDate" if sort.lstrip("-") == "createdAt" else "name"
-                records.sort(key=lambda r: (r.get(sort_key), r["key"]), reverse=sort.startswith("-"))
+            if sort.lstrip("-") == "createdAt":  # a stable sort: equal dates keep the creation order
+                records.sort(key=lambda r: r.get("_creationDate") or 0, reverse=sort.startswith("-"))
+            elif sort:
+                records.sort(key=lambda r: (r.get("name"), r["key"]), reverse=sort.startswith("-"))
             total, page = len(records), records[offset:offset + limit]
         else:  # the common case (creation order, no filter): only the page is touched
             total = self.store.count(project)

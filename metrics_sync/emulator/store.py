@@ -8,6 +8,7 @@ any moment leaves either the old or the new state, never a torn file.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import os
 import random
@@ -80,6 +81,7 @@ class Store:
         # Per project: the randomization units (context kinds) available for experiments.
         self.experiment_units: dict[str, list[dict[str, Any]]] = {}
         self._keys: dict[str, list[str]] = {}  # creation-ordered keys per project, for O(page) listing
+        self._in_order: dict[str, bool] = {}  # per project: creation order is `_creationDate` order
         # Metric groups per project (creation order), and what uses metrics and groups: seeded experiments and
         # guarded rollouts (the emulator has no flags or environments of its own to run them).
         self.groups: dict[str, dict[str, dict[str, Any]]] = {}
@@ -146,6 +148,10 @@ class Store:
     def _hex(self, n: int) -> str:
         return "".join(self._rng.choice("0123456789abcdef") for _ in range(n))
 
+    def _forget_order(self, project: str) -> None:
+        self._keys.pop(project, None)
+        self._in_order.pop(project, None)
+
     def project(self, key: str) -> dict[str, dict[str, Any]]:
         try:
             return self.projects[key]
@@ -178,7 +184,7 @@ class Store:
                     if record["archived"]:
                         record["archivedAt"] = self._now_ms()
                     self.projects[project][record["key"]] = record
-                    self._keys.pop(project, None)
+                    self._forget_order(project)
                     added += 1
             for project, groups in data.get("metricGroups", {}).items():
                 for group in groups:
@@ -277,10 +283,24 @@ class Store:
         """
         with self._lock:
             metrics = self.project(project)
-            keys = self._keys.get(project)
-            if keys is None:
-                keys = self._keys[project] = list(metrics)
-            return [metrics[k] for k in keys[offset:offset + limit]]
+            return [metrics[k] for k in self._ordered_keys(project)[offset:offset + limit]]
+
+    def _ordered_keys(self, project: str) -> list[str]:
+        keys = self._keys.get(project)
+        if keys is None:
+            keys = self._keys[project] = list(self.projects[project])
+        return keys
+
+    def in_creation_order(self, project: str) -> bool:
+        """Whether the creation order of the records is also the order of their `_creationDate` (so a listing
+        sorted by `createdAt` can page without sorting). A seed may preload older dates out of order."""
+        with self._lock:
+            metrics = self.project(project)
+            cached = self._in_order.get(project)
+            if cached is None:
+                dates = [metrics[k].get("_creationDate") or 0 for k in self._ordered_keys(project)]
+                cached = self._in_order[project] = all(a <= b for a, b in itertools.pairwise(dates))
+            return cached
 
     def records(self, project: str) -> list[dict[str, Any]]:
         """All stored records (read-only, as for `page`), for sorting and filtering."""
@@ -302,7 +322,7 @@ class Store:
                 raise DuplicateKey(f"A metric with key {key!r} already exists in project {project!r}")
             record = self._new_record(project, body)
             metrics[record["key"]] = record
-            self._keys.pop(project, None)
+            self._forget_order(project)
             self._persist()
             return copy.deepcopy(record)
 
@@ -371,7 +391,7 @@ class Store:
                                                     "activeGuardedRolloutCount", "metricGroupCount")):
                 raise Conflict(f"Metric {key!r} is used by experiments, guarded rollouts or metric groups")
             del metrics[key]
-            self._keys.pop(project, None)
+            self._forget_order(project)
             self._persist()
 
     # --- what uses metrics and groups ------------------------------------------------------------------
