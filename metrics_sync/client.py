@@ -24,7 +24,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,12 +37,22 @@ import httpx
 from metrics_sync import __version__
 from metrics_sync.errors import REDACTED, TOKEN_VARIABLES, ApiError, ConfigError
 from metrics_sync.rate_limits import RateGate, retry_after
-from metrics_sync.remote import KEY, BadJson, decode, group_problem, metric_problem
+from metrics_sync.remote import (
+    KEY,
+    MAX_DEPTH,
+    SHAPED_METRIC_FIELDS,
+    BadJson,
+    decode,
+    group_problem,
+    kept_depth,
+    metric_problem,
+)
 
 API_VERSION = "20240415"
 USER_AGENT = f"metrics-sync/{__version__}"
 PAGE_SIZE = 50  # LaunchDarkly's maximum for the metrics list
 READ_CONCURRENCY = 8  # pages read at once, once the first page has told how many there are
+Keep = Callable[[Mapping[str, Any]], dict[str, Any]]  # what of each listed item is kept
 DEFAULT_BASE_URL = "https://app.launchdarkly.com"
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a page of 50 metrics is well under 1 MB
 MAX_METRICS = 250_000  # a totalCount above this is not believed (and bounds what a lying server can make us hold)
@@ -285,22 +295,21 @@ class Client:
 
     # --- metric endpoints ---------------------------------------------------------------------
 
-    def list_metrics(self, project: str, *, tags: Sequence[str] = (),
-                     only: Collection[str] | None = None) -> list[JSONDict]:
+    def list_metrics(self, project: str, *, tags: Sequence[str] = (), keep: Keep | None = None) -> list[JSONDict]:
         """Every metric of `project` (having all `tags`), read with paged list calls only (limit 50, offset).
-        With `only`, each metric keeps just those fields (less memory on large projects)."""
+        With `keep`, what of each metric is kept (e.g. `fields.METRIC.kept`: less memory on large projects)."""
         params: dict[str, Any] = {"limit": PAGE_SIZE, "expand": "experimentCount"}
         if tags:
             params["filter"] = f"tags contains {json.dumps(list(tags))}"
-        return self._paged(self._project_path(project), ROUTE_LIST, params, metric_problem, "metric", only=only)
+        return self._paged(self._project_path(project), ROUTE_LIST, params, metric_problem, "metric", keep=keep)
 
-    def list_groups(self, project: str, *, only: Collection[str] | None = None) -> list[JSONDict]:
+    def list_groups(self, project: str, *, keep: Keep | None = None) -> list[JSONDict]:
         """Every metric group of `project` (a beta endpoint: `LD-API-Version: beta`), paged like the metrics."""
         return self._paged(self._groups_path(project), ROUTE_GROUPS, {"limit": PAGE_SIZE}, group_problem,
-                           "metric group", only=only, headers=BETA)
+                           "metric group", keep=keep, headers=BETA)
 
     def _paged(self, path: str, route: str, params: dict[str, Any], problem_of: Callable[[Any], str | None],
-               noun: str, *, only: Collection[str] | None = None,
+               noun: str, *, keep: Keep | None = None,
                headers: Mapping[str, str] | None = None) -> list[JSONDict]:
         """Every item of a paged list, sorted by creation date so that items created during the read land at
         the end instead of shifting the pages.
@@ -313,10 +322,10 @@ class Client:
         return a partial list, on a page that is not a page, on a server that sends the same items again in
         place of a page, and at a page cap derived from the first `totalCount`."""
         params = {**params, "sort": "createdAt"}
-        first, total = self._page(path, route, params, 0, headers, problem_of, noun)
+        first, total = self._page(path, route, params, 0, headers, problem_of, noun, keep)
         step = len(first)
         found: dict[str, JSONDict] = {}
-        self._keep(found, first, only)
+        self._keep(found, first)
         if not step or step >= total:
             return list(found.values())
         max_pages = math.ceil(total / step) + max(2, math.ceil(total / step / 10))
@@ -328,26 +337,26 @@ class Client:
             if pages > max_pages:
                 raise ApiError("GET", path, 200, f"LaunchDarkly kept sending pages: {pages} pages for a totalCount "
                                f"of {total}", hint="nothing was changed; try again later")
-            results = self._pages(path, route, params, offsets, headers, problem_of, noun)
+            results = self._pages(path, route, params, offsets, headers, problem_of, noun, keep)
             read_up_to = offsets[-1] + step
             for offset, (items, page_total) in zip(offsets, results, strict=True):
                 if items and all(str(item["key"]) in found for item in items):
                     raise ApiError("GET", path, 200, f"LaunchDarkly sent the same {noun}s again at offset {offset} "
                                    f"(totalCount {page_total})", hint="nothing was changed; try again later")
-                self._keep(found, items, only)
+                self._keep(found, items)
                 total = max(total, page_total)  # created during the read: read on to the new end
         return list(found.values())
 
     def _pages(self, path: str, route: str, params: dict[str, Any], offsets: list[int],
                headers: Mapping[str, str] | None, problem_of: Callable[[Any], str | None],
-               noun: str) -> list[tuple[list[Any], int]]:
+               noun: str, keep: Keep | None) -> list[tuple[list[Any], int]]:
         """The pages at `offsets`, read concurrently; in the order asked for. The first failure is raised once
         the pages in flight have finished."""
         if len(offsets) == 1 or self.read_concurrency == 1:
-            return [self._page(path, route, params, offset, headers, problem_of, noun) for offset in offsets]
+            return [self._page(path, route, params, offset, headers, problem_of, noun, keep) for offset in offsets]
         workers = min(self.read_concurrency, len(offsets))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
-            futures = [pool.submit(self._page, path, route, params, offset, headers, problem_of, noun)
+            futures = [pool.submit(self._page, path, route, params, offset, headers, problem_of, noun, keep)
                        for offset in offsets]
             try:
                 return [future.result() for future in futures]
@@ -357,11 +366,13 @@ class Client:
                 raise
 
     def _page(self, path: str, route: str, params: dict[str, Any], offset: int, headers: Mapping[str, str] | None,
-              problem_of: Callable[[Any], str | None], noun: str) -> tuple[list[Any], int]:
-        """One page: its items (each checked) and its `totalCount`."""
+              problem_of: Callable[[Any], str | None], noun: str,
+              keep: Keep | None = None) -> tuple[list[Any], int]:
+        """One page: its items (each checked; what is kept of them no deeper than MAX_DEPTH) and its
+        `totalCount`."""
         with self._read_slots:
             reply = self._request("GET", path, route, params={**params, "offset": offset}, headers=headers)
-        data = self._decode(reply, "GET", path)
+        data = self._decode(reply, "GET", path, walk=False)
         items = data.get("items") if isinstance(data, dict) else None
         total = data.get("totalCount") if isinstance(data, dict) else None
         if not isinstance(items, list):
@@ -371,18 +382,25 @@ class Client:
                            hint="LaunchDarkly's answer makes no sense; try again later")
         if len(items) > PAGE_SIZE:
             raise ApiError("GET", path, 200, f"a page holds {len(items)} {noun}s, more than the {PAGE_SIZE} asked for")
+        shaped = SHAPED_METRIC_FIELDS if problem_of is metric_problem else frozenset()
+        kept = []
         for item in items:
+            # What is not kept is never read: only what is kept is checked (the key is always kept).
+            if keep is not None and isinstance(item, Mapping) and "key" in item:
+                item = keep(item)
             problem = problem_of(item)
+            if not problem and kept_depth(item, shaped) > MAX_DEPTH - 3:  # page → items → item → field
+                problem = f"it is nested deeper than {MAX_DEPTH} levels"
             if problem:
                 raise ApiError("GET", path, 200, f"LaunchDarkly sent a malformed {noun}{_named(item)}: {problem}",
                                hint="nothing was changed; report it to LaunchDarkly if it persists")
-        return items, total
+            kept.append(item)
+        return kept, total
 
     @staticmethod
-    def _keep(found: dict[str, JSONDict], items: list[Any], only: Collection[str] | None) -> None:
+    def _keep(found: dict[str, JSONDict], items: list[Any]) -> None:
         for item in items:
-            if item["key"] not in found:
-                found[item["key"]] = {k: v for k, v in item.items() if k in only} if only is not None else item
+            found.setdefault(item["key"], item)
 
     def get_metric(self, project: str, key: str, expand: Sequence[str] = ()) -> JSONDict:
         path = self._item_path(project, key)
@@ -740,9 +758,9 @@ class Client:
             wait = self._retry.base_delay * 4
         return min(wait, self._retry.max_rate_limit_wait) + self._rng.uniform(0.05, 0.25)
 
-    def _decode(self, reply: _Reply, method: str, path: str) -> Any:
+    def _decode(self, reply: _Reply, method: str, path: str, *, walk: bool = True) -> Any:
         try:
-            return decode(reply.content)
+            return decode(reply.content, walk=walk)
         except BadJson as exc:
             raise ApiError(method, path, reply.status, f"LaunchDarkly's answer cannot be used: {exc}",
                            ambiguous=method != "GET", retryable=True) from None

@@ -19,13 +19,13 @@ def diff(after: Mapping[str, Any], rep: Mapping[str, Any],
     """The fields in which the representation `rep` differs from the desired canonical form `after`, and the
     guarded JSON Patch that makes it so (apply uses it too, to restore a metric the list did not show)."""
     before = resource.canonical(rep)
-    fields = _differences(after, before, resource)
+    fields = differences(after, before, resource)
     if resource is METRIC:
-        fields += _missing_required(after, rep, before)
+        fields += missing_required(after, rep, before)
     return fields, guarded_patch(rep, fields, resource)
 
 
-def _missing_required(after: Mapping[str, Any], rep: Mapping[str, Any],
+def missing_required(after: Mapping[str, Any], rep: Mapping[str, Any],
                       before: Mapping[str, Any]) -> list[FieldChange]:
     """Fields the canonical form defaults but LaunchDarkly requires to be present: a conversion made numeric
     needs `successCriteria` even when the default value already compares equal."""
@@ -35,7 +35,7 @@ def _missing_required(after: Mapping[str, Any], rep: Mapping[str, Any],
     return []
 
 
-def _differences(after: Mapping[str, Any], before: Mapping[str, Any],
+def differences(after: Mapping[str, Any], before: Mapping[str, Any],
                  resource: Resource = METRIC) -> list[FieldChange]:
     changed = [f for f in resource.compared(after, before) if after.get(f) != before.get(f)]
     sets = resource.with_compare("set")

@@ -14,6 +14,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -79,7 +80,7 @@ class Resource:
         if len(set(names)) != len(names):
             raise ValueError(f"{self.name}: a field is listed twice")
 
-    @property
+    @functools.cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
@@ -89,10 +90,24 @@ class Resource:
                 return f
         raise KeyError(name)
 
-    @property
+    @functools.cached_property  # read for every item of every page
     def remote_fields(self) -> frozenset[str]:
         """What plan keeps of each representation: the table's fields, their aliases and `also_read`."""
         return frozenset(self.names) | self.also_read
+
+    def kept(self, rep: Mapping[str, Any]) -> dict[str, Any]:
+        """What plan keeps of a representation: the fields it reads, with a maintainer reduced to its ID (a page
+        of a big project is held whole in memory until planned)."""
+        out = {k: v for k, v in rep.items() if k in self.remote_fields}
+        member = out.get("_maintainer")
+        if isinstance(member, Mapping):
+            out["_maintainer"] = {"_id": member.get("_id")}
+        maintainer = out.get("maintainer")
+        if isinstance(maintainer, Mapping):
+            inner = maintainer.get("_member")
+            out["maintainer"] = {"key": maintainer.get("key"),
+                                 **({"_member": {"_id": inner.get("_id")}} if isinstance(inner, Mapping) else {})}
+        return out
 
     def with_compare(self, compare: Compare) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.compare == compare)
@@ -116,12 +131,15 @@ class Resource:
         return f.to_api(value, canonical_form) if f.to_api is not None and value is not None else value
 
     def canonical(self, raw: Fields) -> dict[str, Any]:
-        """The canonical form of `raw` (YAML fields or an API representation)."""
+        """The canonical form of `raw` (YAML fields or an API representation). Runs for every metric of a plan,
+        both sides: `Field.applies` and `_number` are inlined here."""
         out: dict[str, Any] = {}
         for f in self.fields:
-            if not f.applies(out):
+            if f.kinds is not None and out.get("kind") not in f.kinds:
                 continue
-            value = f.read(raw) if f.read else raw.get(f.name)
+            if f.when is not None and not f.when(out):
+                continue
+            value = f.read(raw) if f.read is not None else raw.get(f.name)
             if value is None or value == "" or value == []:
                 if f.assigned_by_server:
                     continue  # left open: LaunchDarkly's choice is not compared
@@ -130,8 +148,8 @@ class Resource:
                 value = f.normalize(value, out)
             elif f.compare == "set":
                 value = sorted({str(v) for v in value or []})
-            else:
-                value = _number(value)
+            elif type(value) is float and value.is_integer():  # 1.0 and 1 are the same JSON number
+                value = int(value)
             out[f.name] = value
         return out
 

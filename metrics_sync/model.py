@@ -34,7 +34,7 @@ class Problem:
         return (self.file, self.line or 0, self.column or 0, self.message)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per metric (and per located field): small is worth it
 class SourceRef:
     """Where a definition came from, for messages that point back at the YAML."""
 
@@ -48,7 +48,7 @@ class SourceRef:
         return f"{self.file}:{self.line}:{self.column or 1}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredMetric:
     """A metric as the YAML defines it, with the file's defaults merged in.
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from metrics_sync.diffing import diff, guarded_patch
+from metrics_sync.diffing import diff, differences, guarded_patch, missing_required
 from metrics_sync.fields import METRIC, metric_type
 from metrics_sync.group_plan import GroupInputs, desired_canonical_group, plan_groups
 from metrics_sync.model import Blocked, Change, DesiredGroup, DesiredMetric, FieldChange, Plan, ProjectPlan
@@ -50,12 +50,14 @@ def selected(targets: Sequence[str], project: str, key: str) -> bool:
 def plan(desired: Mapping[str, Sequence[DesiredMetric]], remote: Mapping[str, Sequence[Mapping[str, Any]]],
          options: PlanOptions, *, details: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
          experiment_units: Mapping[str, Collection[str] | None] | None = None,
-         notes: Mapping[str, Sequence[str]] | None = None, groups: Mapping[str, GroupInputs] | None = None) -> Plan:
+         notes: Mapping[str, Sequence[str]] | None = None, groups: Mapping[str, GroupInputs] | None = None,
+         canonical: Mapping[str, Mapping[str, dict[str, Any]]] | None = None) -> Plan:
     """Plan every project the definitions name. `remote` maps project -> API list representations;
     `details` project -> key -> single reads with expansions of the metrics that may be archived
     (`prune_candidates`); `experiment_units` project -> the context kinds available for experiments (None:
     not read); `notes` project -> warnings from reading LaunchDarkly; `groups` project -> the metric groups
-    of the definitions and of LaunchDarkly."""
+    of the definitions and of LaunchDarkly; `canonical` project -> key -> the desired canonical forms, when
+    the caller computed them already (`wanted`). A remote item marked IN_SYNC was found equal while listed."""
     targets = options.targets
     projects = []
     for p in sorted(desired):
@@ -68,7 +70,7 @@ def plan(desired: Mapping[str, Sequence[DesiredMetric]], remote: Mapping[str, Se
             [r for r in remote.get(p, []) if selected(targets, p, str(r["key"]))], options,
             details=(details or {}).get(p), experiment_units=(experiment_units or {}).get(p),
             notes=(notes or {}).get(p, ()), groups=group_inputs, selected_groups=chosen,
-            all_desired=desired[p], all_remote=remote.get(p, [])))
+            all_desired=desired[p], all_remote=remote.get(p, []), canonical=(canonical or {}).get(p)))
     return Plan(projects=projects, prune=options.prune, ownership_tag=options.ownership_tag,
                 base_url_host=options.base_url_host, tool_version=options.tool_version, targets=targets)
 
@@ -87,12 +89,13 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
                  experiment_units: Collection[str] | None = None, notes: Sequence[str] = (),
                  groups: GroupInputs | None = None, selected_groups: Collection[str] | None = None,
                  all_desired: Sequence[DesiredMetric] | None = None,
-                 all_remote: Sequence[Mapping[str, Any]] | None = None) -> ProjectPlan:
+                 all_remote: Sequence[Mapping[str, Any]] | None = None,
+                 canonical: Mapping[str, dict[str, Any]] | None = None) -> ProjectPlan:
     """One project's plan. `all_desired`/`all_remote`: every metric (when --target limits `desired` and
-    `remote`), for checking the metrics that groups name."""
+    `remote`), for checking the metrics that groups name; `canonical`: the desired canonical forms."""
     tag = options.ownership_tag
     remote_by_key = {str(r["key"]): r for r in remote}
-    wanted = _wanted(desired, tag)
+    wanted = {m.key: canonical[m.key] for m in desired} if canonical is not None else _wanted(desired, tag)
     metrics = {m.key: m for m in desired}
     changes: list[Change] = []
     refused: list[str] = []
@@ -112,10 +115,11 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
                                   body=METRIC.post_body(key, after), warnings=_create_warnings(metrics[key]),
                                   source=str(metrics[key].source)))
             continue
+        if rep.get(IN_SYNC):
+            unchanged += 1  # compared while it was listed (in_sync): equal
+            continue
         before = METRIC.canonical(rep)
-        if tag not in before["tags"] and not metrics[key].adopt:
-            # `adopt: false`: compare and update the metric, but leave it without the ownership tag.
-            after = {**after, "tags": [t for t in after["tags"] if t != tag]}
+        after = _owned(after, before, metrics[key].adopt, tag)
         if before["kind"] != after["kind"]:
             refused.append(f"{metrics[key].source}: metric `{key}` in project `{project}`: kind cannot change from "
                            f"{before['kind']} to {after['kind']} (LaunchDarkly cannot change a metric's kind or "
@@ -188,6 +192,27 @@ def plan_project(project: str, desired: Sequence[DesiredMetric], remote: Sequenc
     )
 
 
+# Marks a listed metric found equal to its definition while it was read (in_sync): all plan keeps of it.
+IN_SYNC = "_inSync"
+
+
+def _owned(after: dict[str, Any], before: Mapping[str, Any], adopt: bool, tag: str) -> dict[str, Any]:
+    """`adopt: false`: compare and update the metric, but leave it without the ownership tag."""
+    if tag not in before["tags"] and not adopt:
+        return {**after, "tags": [t for t in after["tags"] if t != tag]}
+    return after
+
+
+def in_sync(after: dict[str, Any], adopt: bool, rep: Mapping[str, Any], tag: str) -> bool:
+    """Whether the representation `rep` already is the desired canonical form `after` (the planner's own rules:
+    plan_project makes no change for it). Plan asks this of each metric as it is listed, and keeps only a
+    marker for the equal ones."""
+    before = METRIC.canonical(rep)
+    after = _owned(after, before, adopt, tag)
+    return before["kind"] == after["kind"] and not differences(after, before) and \
+        not missing_required(after, rep, before)
+
+
 def _type_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
     """The type the metric had, when the update changes it (e.g. binary → count)."""
     old = metric_type(before)
@@ -246,9 +271,21 @@ def _wanted(desired: Sequence[DesiredMetric], ownership_tag: str) -> dict[str, d
 
 
 def _definitions_hash(desired: Iterable[tuple[str, Mapping[str, Any]]]) -> str:
-    """A stable hash of a project's desired metrics (canonical, so formatting changes do not matter)."""
-    payload = json.dumps(sorted(desired, key=lambda item: item[0]), sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+    """A stable hash of a project's desired metrics (canonical, so formatting changes do not matter): the
+    SHA-256 of the JSON list of (key, item) sorted by key, fed to the hash item by item (the whole text of
+    100,000 metrics would be tens of MB at once)."""
+    items = sorted(desired, key=lambda item: item[0])
+    digest = hashlib.sha256(b"[")
+    for start in range(0, len(items), HASH_CHUNK):  # `[a,b]` is `[` + `a` + `,` + `b` + `]`: same bytes
+        if start:
+            digest.update(b",")
+        chunk = json.dumps(items[start:start + HASH_CHUNK], sort_keys=True, separators=(",", ":"))
+        digest.update(chunk[1:-1].encode())
+    digest.update(b"]")
+    return "sha256:" + digest.hexdigest()
+
+
+HASH_CHUNK = 1000  # items per call of the JSON encoder: its C loop, without a whole project's text at once
 
 
 def _hash(desired: Sequence[DesiredMetric], wanted: Mapping[str, Mapping[str, Any]],

@@ -37,8 +37,10 @@ def _no_constants(name: str) -> Any:
     raise BadJson(f"it holds {name}, which is not JSON")
 
 
-def decode(content: bytes) -> Any:
-    """Parse an answer's body: standard JSON only, nested at most MAX_DEPTH deep."""
+def decode(content: bytes, *, walk: bool = True) -> Any:
+    """Parse an answer's body: standard JSON only, nested at most MAX_DEPTH deep. With `walk=False` the depth
+    is left to the caller (a page of the list checks each item it keeps: walking whole pages cost more than
+    parsing them); the parser's own recursion guard still stops an answer nested thousands deep."""
     try:
         data = json.loads(content, parse_constant=_no_constants)
     except RecursionError:
@@ -49,27 +51,89 @@ def decode(content: bytes) -> Any:
         raise
     except ValueError:
         raise BadJson("it is not valid JSON") from None
-    if depth(data) > MAX_DEPTH:
+    if walk and depth(data) > MAX_DEPTH:
         raise BadJson(f"it is nested deeper than {MAX_DEPTH} levels")
     return data
 
 
 def depth(value: Any) -> int:
-    """How deeply `value` nests lists and mappings (iterative: any depth is measured safely)."""
-    deepest, stack = 0, [(value, 1)]
+    """How deeply `value` nests lists and mappings (iterative: any depth is measured safely; scalars are never
+    pushed, so the walk costs one step per list or mapping)."""
+    if not isinstance(value, (dict, list)):
+        return 0
+    deepest, stack = 1, [(value, 1)]
     while stack:
         node, level = stack.pop()
-        if isinstance(node, dict):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in node.values())
-        elif isinstance(node, list):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in node)
+        if level > deepest:
+            deepest = level
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+# Fields of a metric whose whole shape metric_problem checks (so their depth is known): not walked again.
+SHAPED_METRIC_FIELDS = frozenset({"urls", "eventDefault", "tags", "analysisUnits", "randomizationUnits"})
+
+
+def kept_depth(item: Mapping[str, Any], shaped: frozenset[str] = frozenset()) -> int:
+    """How deeply the fields of `item` nest, leaving out those whose shape is already checked."""
+    deepest = 0
+    for name, value in item.items():
+        if isinstance(value, (dict, list)) and name not in shaped:
+            deepest = max(deepest, depth(value))
     return deepest
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _flag(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _counter(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _objects(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, Mapping) for v in value)
+
+
+def _urls(value: Any) -> bool:
+    return _objects(value) and all(isinstance(v, str) for matcher in value for v in matcher.values())
+
+
+def _event_default(value: Any) -> bool:
+    return isinstance(value, Mapping) and (value.get("disabled") is None or isinstance(value["disabled"], bool)) \
+        and (value.get("value") is None or _is_number(value["value"]))
+
+
+def _member(value: Any) -> bool:
+    return isinstance(value, Mapping) and isinstance(value.get("_id", ""), str)
+
+
+# What each field metrics-sync reads must be, and what to say when it is not. One pass over the fields an item
+# has (not one look-up per field it might have): this check runs on every metric of every page.
+_METRIC_RULES: dict[str, tuple[Any, str]] = {
+    **{name: (_text, "is not text") for name in _TEXT},
+    **{name: (_flag, "is not true or false") for name in _FLAGS},
+    **{name: (_counter, "is not a whole number") for name in _COUNTERS},
+    **{name: (_texts, "is not a list of text") for name in _TEXT_LISTS},
+    **{name: (_objects, "is not a list of objects") for name in _OBJECT_LISTS},
+    "urls": (_urls, "is not a list of URL matchers of text"),
+    "percentileValue": (_is_number, "is not a number"),
+    "eventDefault": (_event_default, "is not an object of `disabled` (true or false) and `value` (a number)"),
+    "_maintainer": (_member, "is not a member"),
+}
 
 
 def metric_problem(item: Any) -> str | None:
@@ -79,40 +143,11 @@ def metric_problem(item: Any) -> str | None:
     key = item.get("key")
     if not isinstance(key, str) or not KEY.fullmatch(key):
         return "its key does not follow LaunchDarkly's key pattern"
-    for name in _TEXT:
-        if item.get(name) is not None and not isinstance(item[name], str):
-            return f"`{name}` is not text"
-    for name in _FLAGS:
-        if item.get(name) is not None and not isinstance(item[name], bool):
-            return f"`{name}` is not true or false"
-    for name in _COUNTERS:
-        value = item.get(name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            return f"`{name}` is not a whole number"
-    for name in _TEXT_LISTS:
-        value = item.get(name)
-        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
-            return f"`{name}` is not a list of text"
-    for name in _OBJECT_LISTS:
-        value = item.get(name)
-        if value is not None and (not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value)):
-            return f"`{name}` is not a list of objects"
-    for matcher in item.get("urls") or []:
-        if not all(isinstance(v, str) for v in matcher.values()):
-            return "a URL matcher holds something other than text"
-    if item.get("percentileValue") is not None and not _is_number(item["percentileValue"]):
-        return "`percentileValue` is not a number"
-    default = item.get("eventDefault")
-    if default is not None:
-        if not isinstance(default, Mapping):
-            return "`eventDefault` is not an object"
-        if default.get("disabled") is not None and not isinstance(default["disabled"], bool):
-            return "`eventDefault.disabled` is not true or false"
-        if default.get("value") is not None and not _is_number(default["value"]):
-            return "`eventDefault.value` is not a number"
-    maintainer = item.get("_maintainer")
-    if maintainer is not None and not (isinstance(maintainer, Mapping) and isinstance(maintainer.get("_id", ""), str)):
-        return "`_maintainer` is not a member"
+    rules = _METRIC_RULES
+    for name, value in item.items():
+        rule = rules.get(name)
+        if rule is not None and value is not None and not rule[0](value):
+            return f"`{name}` {rule[1]}"
     return None
 
 

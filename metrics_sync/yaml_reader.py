@@ -14,6 +14,7 @@ import datetime
 import math
 import os
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,7 +137,9 @@ class _Builder:
         if node.tag == "tag:yaml.org,2002:str":
             if plain and _MAYBE_TYPED.match(node.value):
                 self._compare_with_yaml12(node.value, node.value, path)
-            return node.value
+            # Short texts repeat across metrics (`custom`, `average`, tag names): one copy each, not one per
+            # metric, in the memory of a big plan.
+            return sys.intern(node.value) if len(node.value) <= 32 else node.value
         try:
             value = self.constructor.construct_object(node)
         except yaml.constructor.ConstructorError as exc:
@@ -174,7 +177,7 @@ class _Builder:
         first_seen: dict[str, int] = {}
         key_positions = self.doc.key_positions
         for key_node, value_node in pairs:
-            named = str(key_node.value) if type(key_node) is _SCALAR and key_node.tag == _STR else \
+            named = sys.intern(str(key_node.value)) if type(key_node) is _SCALAR and key_node.tag == _STR else \
                 self._key(key_node, path)
             if named is None:
                 continue

@@ -51,6 +51,7 @@ def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions
     from metrics_sync.planner import PlanOptions, plan
 
     remote: dict[str, list[dict[str, Any]]] = {}
+    canonical: dict[str, dict[str, dict[str, Any]]] = {}
     details: dict[str, dict[str, dict[str, Any]]] = {}
     units: dict[str, list[str] | None] = {}
     notes: dict[str, list[str]] = {}
@@ -61,30 +62,32 @@ def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions
         # Projects are read at once; the client bounds the requests in flight for all of them together.
         reads = [pool.submit(_read_project, project, prune, cfg, client, definitions, targets) for project in projects]
         for project, read in zip(projects, reads, strict=True):
-            remote[project], details[project], units[project], groups[project], notes[project] = read.result()
+            (canonical[project], remote[project], details[project], units[project], groups[project],
+             notes[project]) = read.result()
     _check_targets(targets, remote, groups, definitions)
     options = PlanOptions(ownership_tag=cfg.ownership_tag, prune=prune, base_url_host=client.host,
                           tool_version=__version__, targets=targets)
     with gc_paused():
         the_plan = plan(definitions.metrics, remote, options, details=details, experiment_units=units, notes=notes,
-                        groups=groups)
+                        groups=groups, canonical=canonical)
     reads = _read_uses(client, the_plan, details, groups)
     return annotate(the_plan, reads, protect=protect or cfg.protect_running)
 
 
 def _read_project(project: str, prune: bool, cfg: Config, client: Client, definitions: Definitions,
-                  targets: tuple[str, ...]) -> tuple[Any, Any, Any, Any, Any]:
+                  targets: tuple[str, ...]) -> tuple[Any, Any, Any, Any, Any, Any]:
     from metrics_sync.errors import ApiError
-    from metrics_sync.fields import METRIC, METRIC_GROUP
+    from metrics_sync.fields import METRIC_GROUP
     from metrics_sync.group_plan import GroupInputs
     from metrics_sync.impact import GROUP_EXPANSIONS, METRIC_EXPANSIONS
-    from metrics_sync.planner import prune_candidates, selected
+    from metrics_sync.planner import desired_canonical, prune_candidates, selected
 
     desired = definitions.metrics[project]
     wanted_groups = definitions.groups.get(project, [])
     notes: list[str] = []
+    canonical = {m.key: desired_canonical(m, cfg.ownership_tag) for m in desired}
     try:
-        metrics = client.list_metrics(project, only=METRIC.remote_fields)
+        metrics = client.list_metrics(project, keep=_keeper(desired, canonical, cfg.ownership_tag))
     except ApiError as exc:
         if exc.status != 404:
             raise
@@ -104,7 +107,7 @@ def _read_project(project: str, prune: bool, cfg: Config, client: Client, defini
     remote_groups: list[dict[str, Any]] | None = None
     if wanted_groups or prune:
         try:
-            remote_groups = client.list_groups(project, only=METRIC_GROUP.remote_fields | {"metricGroups"})
+            remote_groups = client.list_groups(project, keep=METRIC_GROUP.kept)
         except ApiError as exc:
             if wanted_groups or exc.status not in (401, 403, 404):
                 raise
@@ -119,7 +122,27 @@ def _read_project(project: str, prune: bool, cfg: Config, client: Client, defini
     if any(g.key not in existing and not g.fields.get("maintainerId") for g in wanted_groups):
         member, why = client.my_member_id()
     inputs = GroupInputs(wanted_groups, remote_groups, group_details, member, why)
-    return metrics, details, units, inputs, notes
+    return canonical, metrics, details, units, inputs, notes
+
+
+def _keeper(desired: list[Any], canonical: dict[str, dict[str, Any]], tag: str) -> Any:
+    """What plan keeps of each listed metric: a marker for one that is equal to its definition (most of them,
+    in a repository in sync), the fields plan reads for the others. So a big project's plan holds the
+    canonical form of its definitions and little else."""
+    from metrics_sync.fields import METRIC
+    from metrics_sync.planner import IN_SYNC, in_sync
+    from metrics_sync.remote import metric_problem
+
+    adopt = {m.key: m.adopt for m in desired}
+
+    def keep(rep: Any) -> dict[str, Any]:
+        slim = METRIC.kept(rep)
+        after = canonical.get(str(slim.get("key")))
+        if after is not None and metric_problem(slim) is None and in_sync(after, adopt[slim["key"]], slim, tag):
+            return {"key": slim["key"], "_version": slim.get("_version"), IN_SYNC: True}
+        return slim
+
+    return keep
 
 
 def _check_targets(targets: tuple[str, ...], remote: dict[str, list[dict[str, Any]]], groups: dict[str, Any],
