@@ -403,13 +403,16 @@ def test_state_file_persists_across_restarts(tmp_path: Path) -> None:
     raw = Raw(EmulatorApp(Store(["shop"], state_file=state), token=TOKEN))
     create(raw, CUSTOM)
     raw.call("PATCH", "/api/v2/metrics/shop/order-placed", [{"op": "replace", "path": "/name", "value": "N"}])
+    # The changes are in the journal until the next snapshot; a restart replays them (and then compacts).
+    assert sorted(os.listdir(tmp_path)) == [".state.json.journal", "state.json"]  # no temporary files left behind
     reopened = Store(["other"], state_file=state)
     assert reopened.get("shop", "order-placed")["name"] == "N"
     assert set(reopened.projects) == {"shop", "other"}
-    assert sorted(os.listdir(tmp_path)) == ["state.json"]  # no temporary files left behind
+    assert sorted(os.listdir(tmp_path)) == ["state.json"]
 
 
-def test_a_failed_state_write_leaves_the_old_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_snapshot_leaves_the_old_snapshot_and_the_journal(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     state = tmp_path / "state.json"
     store = Store(["shop"], state_file=state)
     store.create("shop", CUSTOM)
@@ -420,9 +423,29 @@ def test_a_failed_state_write_leaves_the_old_state(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError):
-        store.create("shop", NUMERIC)
+        store.compact()
     assert state.read_bytes() == before
-    assert sorted(os.listdir(tmp_path)) == ["state.json"]
+    assert sorted(os.listdir(tmp_path)) == [".state.json.journal", "state.json"]
+    monkeypatch.undo()
+    assert Store([], state_file=state).get("shop", "order-placed")["kind"] == "custom"  # from the journal
+
+
+def test_a_torn_journal_line_is_ignored_and_compactions_keep_everything(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from metrics_sync.emulator import store as store_module
+
+    monkeypatch.setattr(store_module, "COMPACT_EVERY", 3)
+    state = tmp_path / "state.json"
+    store = Store(["shop"], state_file=state)
+    for index in range(7):  # two compactions and one line in the journal
+        store.create("shop", {**CUSTOM, "key": f"m{index}"})
+    store.patch("shop", "m6", [{"op": "replace", "path": "/name", "value": "Renamed"}])
+    journal = tmp_path / ".state.json.journal"
+    with journal.open("ab") as fh:
+        fh.write(b'{"op": "put", "kind": "metric", "project": "shop", "record": {"key": "m9"')  # killed mid-write
+    reopened = Store([], state_file=state)
+    assert [m["key"] for m in reopened.snapshot_metrics("shop")] == [f"m{i}" for i in range(7)]
+    assert reopened.get("shop", "m6")["name"] == "Renamed" and not journal.exists()
 
 
 def test_seed_keeps_connection_counts_and_versions(store: Store) -> None:

@@ -232,6 +232,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
         pass
     finally:
         server.server_close()
+        if store.state_file is not None:
+            store.compact()  # a clean stop leaves the whole state in the snapshot
     err.write("emulator stopped\n")
     return 0
 

@@ -1,8 +1,13 @@
 """The emulator's data: projects holding metrics, with LaunchDarkly's server-owned fields.
 
-Thread-safe (one lock), and optionally persisted to a JSON state file after every change. Writes go
-to a temporary file that is fsync'ed and then renamed over the state file, so a process killed at
-any moment leaves either the old or the new state, never a torn file.
+Thread-safe (one lock), and optionally persisted (`--state FILE`) as a snapshot plus a journal:
+  * every change appends one line to the journal (`.FILE.journal`: the changed record, or the deleted key)
+    and fsyncs it before the change is answered, so every acknowledged write survives a kill;
+  * the snapshot (FILE) is rewritten only at start and every COMPACT_EVERY changes: written to a temporary
+    file, fsync'ed and renamed over FILE, then the journal is emptied. A kill at any moment leaves either the
+    old or the new snapshot, never a torn file; replaying a journal line twice is harmless (lines hold whole
+    records), and a torn last line (a write that was never answered) is ignored.
+Rewriting the whole state on every write made 2,000 creates 18 times slower than without a state file.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from metrics_sync.emulator.groups import (
     EXPERIMENT_STATUSES,
@@ -33,6 +38,7 @@ from metrics_sync.emulator.readings import Readings
 from metrics_sync.emulator.rules import EDITABLE_FIELDS, RuleError, check_metric
 
 STATE_FORMAT_VERSION = 1
+COMPACT_EVERY = 5000  # journal lines between two snapshots
 # Fields of a guarded rollout a seed may give that the `guardedRollouts` expansion shows (it has no declared shape).
 ROLLOUT_FIELDS = ("key", "flagKey", "flagName", "environmentKey", "status")
 # The member the emulator's token belongs to; it becomes the maintainer of metrics created without one.
@@ -88,12 +94,19 @@ class Store:
         self.experiments: dict[str, dict[str, dict[str, Any]]] = {}
         self.rollouts: dict[str, list[dict[str, Any]]] = {}
         self._usage: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}  # per project, rebuilt on change
+        self._journal: IO[bytes] | None = None
+        self._journal_lines = 0
         if state_file is not None:
+            journal = self._journal_path()
             # A kill between writing a temporary file and renaming it leaves the temporary file behind.
             for leftover in state_file.parent.glob(f".{state_file.name}.*"):
-                leftover.unlink(missing_ok=True)
+                if leftover != journal:
+                    leftover.unlink(missing_ok=True)
             if state_file.exists():
                 self._load_state(state_file)
+            if journal.exists():
+                self._replay(journal)
+            self.compact()
 
     # --- persistence -------------------------------------------------------------------------
 
@@ -118,6 +131,50 @@ class Store:
                     "metricGroups": {p: list(copy.deepcopy(gs).values()) for p, gs in self.groups.items()},
                     "experiments": {p: list(copy.deepcopy(es).values()) for p, es in self.experiments.items()},
                     "guardedRollouts": copy.deepcopy(self.rollouts)}
+
+    def _journal_path(self) -> Path:
+        assert self.state_file is not None
+        return self.state_file.with_name(f".{self.state_file.name}.journal")
+
+    def _replay(self, journal: Path) -> None:
+        """Apply the journal's changes on top of the snapshot; a last line cut short by a kill is ignored."""
+        for line in journal.read_bytes().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                break  # the torn end of a write that was never answered
+            store = self.projects if entry["kind"] == "metric" else self.groups
+            if entry["op"] == "put":
+                store.setdefault(entry["project"], {})[entry["record"]["key"]] = entry["record"]
+            elif entry["op"] == "delete":
+                store.get(entry["project"], {}).pop(entry["key"], None)
+            elif entry["op"] == "settings":
+                self.projects.setdefault(entry["project"], {})
+                self.experiment_units[entry["project"]] = entry["units"]
+
+    def _log(self, entry: dict[str, Any]) -> None:
+        """Journal one change, durably, before it is answered (called with the store's lock held: the journal's
+        order is the changes' order). Compacts every COMPACT_EVERY lines."""
+        if self.state_file is None:
+            return
+        if self._journal is None:
+            self._journal = self._journal_path().open("ab")
+        self._journal.write(json.dumps(entry, separators=(",", ":")).encode() + b"\n")
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+        self._journal_lines += 1
+        if self._journal_lines >= COMPACT_EVERY:
+            self.compact()
+
+    def compact(self) -> None:
+        """Write the whole state as the snapshot, then empty the journal."""
+        with self._lock:
+            self._persist()
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+            self._journal_path().unlink(missing_ok=True)
+            self._journal_lines = 0
 
     def _persist(self) -> None:
         if self.state_file is None:
@@ -199,7 +256,8 @@ class Store:
                     {**{k: r[k] for k in ROLLOUT_FIELDS if k in r}, "metrics": list(r.get("metrics", [])),
                      "metricGroups": list(r.get("metricGroups", []))} for r in rollouts)
                 self._usage.pop(project, None)
-            self._persist()
+            if self.state_file is not None:
+                self.compact()
         return added
 
     def _seed_experiment(self, project: str, experiment: dict[str, Any]) -> None:
@@ -323,7 +381,7 @@ class Store:
             record = self._new_record(project, body)
             metrics[record["key"]] = record
             self._forget_order(project)
-            self._persist()
+            self._log({"op": "put", "kind": "metric", "project": project, "record": record})
             return copy.deepcopy(record)
 
     def patch(self, project: str, key: str, operations: Any) -> dict[str, Any]:
@@ -373,7 +431,7 @@ class Store:
             updated["_versionId"] = self._hex(32)
             updated["lastModified"] = self._modified()
             metrics[key] = updated
-            self._persist()
+            self._log({"op": "put", "kind": "metric", "project": project, "record": updated})
             return copy.deepcopy(updated), True
 
     def delete(self, project: str, key: str) -> None:
@@ -392,7 +450,7 @@ class Store:
                 raise Conflict(f"Metric {key!r} is used by experiments, guarded rollouts or metric groups")
             del metrics[key]
             self._forget_order(project)
-            self._persist()
+            self._log({"op": "delete", "kind": "metric", "project": project, "key": key})
 
     # --- what uses metrics and groups ------------------------------------------------------------------
 
@@ -490,7 +548,7 @@ class Store:
             if isinstance(key, str) and key in self.groups.get(project, {}):
                 raise DuplicateKey(f"A metric group with key {key!r} already exists in project {project!r}")
             record = self._add_group(project, body)
-            self._persist()
+            self._log({"op": "put", "kind": "group", "project": project, "record": record})
             return copy.deepcopy(record)
 
     def _add_group(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -533,7 +591,7 @@ class Store:
             updated["_lastModified"] = self._now_ms()
             self.groups[project][key] = updated
             self._usage.pop(project, None)
-            self._persist()
+            self._log({"op": "put", "kind": "group", "project": project, "record": updated})
             return copy.deepcopy(updated), True
 
     def delete_group(self, project: str, key: str) -> None:
@@ -545,7 +603,7 @@ class Store:
                 raise Conflict(f"Metric group {key!r} is used by experiments or guarded rollouts")
             del self.groups[project][key]
             self._usage.pop(project, None)
-            self._persist()
+            self._log({"op": "delete", "kind": "group", "project": project, "key": key})
 
     # --- experimentation settings ---------------------------------------------------------------------
 
@@ -558,7 +616,7 @@ class Store:
         with self._lock:
             self.project(project)
             self.experiment_units[project] = copy.deepcopy(units)
-            self._persist()
+            self._log({"op": "settings", "kind": "settings", "project": project, "units": units})
             return copy.deepcopy(units)
 
     def _check_units(self, project: str, metric: dict[str, Any]) -> None:
