@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
 import json
 import random
 import signal
@@ -40,6 +41,7 @@ class _FaultAwareServerHandler(ServerHandler):
     """Carries out the app's connection faults: a reset (RST, no answer) or a hang, then a reset."""
 
     request_handler: _Handler
+    http_version = "1.1"  # keep-alive: every answer carries Content-Length (the app sets it)
 
     def finish_response(self) -> None:
         headers = getattr(self, "headers", None)  # set by start_response
@@ -57,22 +59,55 @@ class _FaultAwareServerHandler(ServerHandler):
 
 
 class _Handler(WSGIRequestHandler):
+    """HTTP/1.1 with keep-alive, as LaunchDarkly's API (a new connection per request made every answer a few
+    milliseconds slower than LaunchDarkly's would be, and benchmarks measured the emulator)."""
+
     aborted = False
+    protocol_version = "HTTP/1.1"
+    timeout = 60  # an idle kept-alive connection is closed after this many seconds
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        # wsgiref writes the status line, the headers and the body in separate sends: on a kept-alive connection
+        # Nagle's algorithm would hold the body back until the client's delayed ACK (40 ms).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def handle(self) -> None:
-        # wsgiref's handle(), with a ServerHandler that can abort the connection.
+        self.close_connection = True
+        try:
+            self._handle_one()
+            while not self.close_connection and not self.aborted:
+                self._handle_one()
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True
+
+    def _handle_one(self) -> None:
+        # wsgiref's handle(), for one request of the connection, with a ServerHandler that can abort it.
         self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline:
+            self.close_connection = True
+            return
         if len(self.raw_requestline) > 65536:
             self.requestline, self.request_version, self.command = "", "", ""
             self.send_error(414)
             return
         if not self.parse_request():
             return
-        handler = _FaultAwareServerHandler(self.rfile, self.wfile, self.get_stderr(),  # type: ignore[arg-type]
-                                           self.get_environ(), multithread=True)
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True  # a chunked body is read by the app to the end of the stream
+            body_stream: Any = self.rfile
+        else:
+            # The body is read whole before the app runs, so an app that does not read it (a 401, a 404)
+            # leaves nothing behind that the next request on the connection would be parsed from.
+            length = int(self.headers.get("Content-Length") or 0)
+            body_stream = io.BytesIO(self.rfile.read(length) if length > 0 else b"")
+        environ = self.get_environ()
+        environ["wsgi.input"] = body_stream
+        handler = _FaultAwareServerHandler(body_stream, self.wfile, self.get_stderr(),  # type: ignore[arg-type]
+                                           environ, multithread=True)
         handler.request_handler = self
         handler.run(self.server.get_app())  # type: ignore[attr-defined]
 
