@@ -77,42 +77,33 @@ def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions
 def _read_project(project: str, prune: bool, cfg: Config, client: Client, definitions: Definitions,
                   targets: tuple[str, ...]) -> tuple[Any, Any, Any, Any, Any, Any]:
     from metrics_sync.errors import ApiError
-    from metrics_sync.fields import METRIC_GROUP
     from metrics_sync.group_plan import GroupInputs
     from metrics_sync.impact import GROUP_EXPANSIONS, METRIC_EXPANSIONS
-    from metrics_sync.planner import desired_canonical, prune_candidates, selected
+    from metrics_sync.planner import prune_candidates, selected
 
     desired = definitions.metrics[project]
     wanted_groups = definitions.groups.get(project, [])
     notes: list[str] = []
-    canonical = {m.key: desired_canonical(m, cfg.ownership_tag) for m in desired}
-    try:
-        metrics = client.list_metrics(project, keep=_keeper(desired, canonical, cfg.ownership_tag))
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-        where = definitions.project_sources.get(project, "the definitions")
-        raise PlanError(f"{where}: there is no project `{project}` in LaunchDarkly at {client.host}",
-                        "check the project key (`project:` in the file, --project, or the config); "
-                        "keys are case-sensitive") from None
+    canonical = _Canonical(desired, cfg.ownership_tag)
+    # The project's other reads go while its metrics are listed: at a distance, each is a round trip saved.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="side") as side:
+        units_read = side.submit(_experiment_units, client, project, notes) \
+            if any("analysisUnits" in m.fields for m in desired) else None
+        groups_read = side.submit(_metric_groups, client, project, notes, bool(wanted_groups)) \
+            if wanted_groups or prune else None
+        try:
+            metrics = client.list_metrics(project, keep=_keeper(desired, canonical, cfg.ownership_tag))
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            where = definitions.project_sources.get(project, "the definitions")
+            raise PlanError(f"{where}: there is no project `{project}` in LaunchDarkly at {client.host}",
+                            "check the project key (`project:` in the file, --project, or the config); "
+                            "keys are case-sensitive") from None
+        units = units_read.result() if units_read is not None else None
+        remote_groups = groups_read.result() if groups_read is not None else None
     details = {key: client.get_metric(project, key, expand=METRIC_EXPANSIONS)
                for key in prune_candidates(desired, metrics, cfg.ownership_tag) if selected(targets, project, key)}
-    units: list[str] | None = None
-    if any("analysisUnits" in m.fields for m in desired):
-        try:
-            units = client.experiment_units(project)
-        except ApiError as exc:
-            notes.append(f"analysis units were not checked against the project's experimentation "
-                         f"settings ({exc.status or 'no answer'}: {exc.api_message})")
-    remote_groups: list[dict[str, Any]] | None = None
-    if wanted_groups or prune:
-        try:
-            remote_groups = client.list_groups(project, keep=METRIC_GROUP.kept)
-        except ApiError as exc:
-            if wanted_groups or exc.status not in (401, 403, 404):
-                raise
-            notes.append(f"metric groups were not read ({exc.status or 'no answer'}: {exc.api_message}); "
-                         f"--prune leaves them alone")
     defined = {g.key for g in wanted_groups}
     group_details = {str(r["key"]): client.get_group(project, str(r["key"]), expand=GROUP_EXPANSIONS)
                      for r in remote_groups or [] if str(r["key"]) not in defined
@@ -122,10 +113,58 @@ def _read_project(project: str, prune: bool, cfg: Config, client: Client, defini
     if any(g.key not in existing and not g.fields.get("maintainerId") for g in wanted_groups):
         member, why = client.my_member_id()
     inputs = GroupInputs(wanted_groups, remote_groups, group_details, member, why)
-    return canonical, metrics, details, units, inputs, notes
+    return canonical.complete(), metrics, details, units, inputs, notes
 
 
-def _keeper(desired: list[Any], canonical: dict[str, dict[str, Any]], tag: str) -> Any:
+def _experiment_units(client: Client, project: str, notes: list[str]) -> list[str] | None:
+    from metrics_sync.errors import ApiError
+
+    try:
+        return client.experiment_units(project)
+    except ApiError as exc:
+        notes.append(f"analysis units were not checked against the project's experimentation "
+                     f"settings ({exc.status or 'no answer'}: {exc.api_message})")
+        return None
+
+
+def _metric_groups(client: Client, project: str, notes: list[str], needed: bool) -> list[dict[str, Any]] | None:
+    from metrics_sync.errors import ApiError
+    from metrics_sync.fields import METRIC_GROUP
+
+    try:
+        return client.list_groups(project, keep=METRIC_GROUP.kept)
+    except ApiError as exc:
+        if needed or exc.status not in (401, 403, 404):
+            raise
+        notes.append(f"metric groups were not read ({exc.status or 'no answer'}: {exc.api_message}); "
+                     f"--prune leaves them alone")
+        return None
+
+
+class _Canonical:
+    """The desired canonical forms of a project's metrics, computed as the listing needs them (in the gaps
+    while pages travel) and the rest once it is done."""
+
+    def __init__(self, desired: list[Any], tag: str) -> None:
+        self._metrics = {m.key: m for m in desired}
+        self._tag = tag
+        self._forms: dict[str, dict[str, Any]] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        form = self._forms.get(key)
+        if form is None and key in self._metrics:
+            from metrics_sync.planner import desired_canonical
+
+            form = self._forms[key] = desired_canonical(self._metrics[key], self._tag)
+        return form
+
+    def complete(self) -> dict[str, dict[str, Any]]:
+        for key in self._metrics:
+            self.get(key)
+        return self._forms
+
+
+def _keeper(desired: list[Any], canonical: _Canonical, tag: str) -> Any:
     """What plan keeps of each listed metric: a marker for one that is equal to its definition (most of them,
     in a repository in sync), the fields plan reads for the others. So a big project's plan holds the
     canonical form of its definitions and little else."""
