@@ -324,7 +324,7 @@ def read_pattern(report: Report, out: Path, runs: int, n: int = 10_000) -> None:
     report.add("read-pattern", "  ratio", f"{seconds_single / seconds_paged:.0f}× faster")
 
 
-def eppo(report: Report, out: Path, runs: int, n: int = 10_000) -> None:
+def eppo(report: Report, out: Path, runs: int, n: int = 10_000) -> float | None:
     venv = out / "eppo-venv"
     python = venv / "bin" / "python"
     if not python.exists():
@@ -333,7 +333,7 @@ def eppo(report: Report, out: Path, runs: int, n: int = 10_000) -> None:
                                    capture_output=True, text=True, check=False)
         if installed.returncode != 0:
             report.add("eppo", "eppo-metrics-sync could not be installed (no package index?)", "skipped")
-            return
+            return None
     version = subprocess.run([str(python), "-m", "pip", "show", "eppo-metrics-sync"], capture_output=True, text=True,
                              check=False).stdout.split("Version: ")[-1].split()[0]
     eppo_folder = out / f"eppo-{n}"
@@ -347,6 +347,7 @@ def eppo(report: Report, out: Path, runs: int, n: int = 10_000) -> None:
                command=f"python -m eppo_metrics_sync {eppo_folder.name} --dryrun")
     report.add("eppo", f"metrics-sync validate, {n:,} metrics", f"{seconds_ours:.2f} s", command=shown(ours))
     report.add("eppo", "  ratio", f"{seconds_theirs / seconds_ours:.1f}× faster")
+    return seconds_theirs
 
 
 def _growth(report: Report, scenario: str, times: dict[int, float]) -> None:
@@ -356,6 +357,20 @@ def _growth(report: Report, scenario: str, times: dict[int, float]) -> None:
         linear = big / small
         report.add(scenario, f"  growth {small:,} → {big:,} metrics (linear = {linear:.0f}×)", f"{ratio:.2f}×",
                    f"≤ {linear:.0f}×", _ok(ratio <= linear))
+
+
+def _chart(scaling: dict[str, Any], out: Path, *, full: bool) -> None:
+    """The scaling chart: docs/performance-scaling.svg after a full run (the README links it), else into `out`."""
+    from chart import series_from, svg  # benchmarks/ is a folder of scripts
+
+    source = out / "scaling.json"
+    source.write_text(json.dumps(scaling, indent=1), encoding="utf-8")
+    if not series_from(scaling):
+        return
+    target = HERE.parent / "docs" / "performance-scaling.svg" if full else out / "performance-scaling.svg"
+    target.write_text(svg(series_from(scaling), "metrics-sync: time against the number of metrics"),
+                      encoding="utf-8")
+    print(f"chart: {target} (data: {source})")
 
 
 def _ok(passed: bool) -> str:
@@ -400,16 +415,18 @@ def main() -> int:
     print(f"machine: {machine()}")
     print(f"runs per figure: {runs} (median)\n")
     started = time.perf_counter()
+    scaling: dict[str, Any] = {"latency_ms": 150}
     if "startup" in args.only:
         startup(report, args.out, runs)
     if "validate" in args.only:
-        validate(report, args.out, runs, sizes)
+        scaling["validate"] = validate(report, args.out, runs, sizes)
     if "plan" in args.only:
-        plan(report, args.out, runs, sizes)
+        scaling["plan"] = plan(report, args.out, runs, sizes)
     if "latency" in args.only:
-        plan_latency(report, args.out, runs, [200] if args.quick else [1_000, 2_000, 10_000])
+        scaling["plan_latency"] = plan_latency(report, args.out, runs, [200] if args.quick else [1_000, 2_000, 10_000])
     if "big" in args.only:
-        plan_big(report, args.out, 1 if args.quick else min(runs, 3), 5_000 if args.quick else 100_000)
+        n = 5_000 if args.quick else 100_000
+        scaling.setdefault("plan", {})[n] = plan_big(report, args.out, 1 if args.quick else min(runs, 3), n)[0]
     if "apply-par" in args.only:
         apply_parallel(report, args.out, runs, 100 if args.quick else 1000)
     if "state" in args.only:
@@ -419,7 +436,10 @@ def main() -> int:
     if "read-pattern" in args.only:
         read_pattern(report, args.out, runs, big)
     if "eppo" in args.only:
-        eppo(report, args.out, runs, big)
+        theirs = eppo(report, args.out, runs, big)
+        if theirs is not None:
+            scaling["eppo"] = {big: theirs}
+    _chart(scaling, args.out, full=not args.quick and set(args.only) >= {"validate", "plan", "latency", "big"})
     print(f"\nall figures in {time.perf_counter() - started:.0f} s. Commands (run in the generated folder under "
           f"{args.out}):")
     for row in report.rows:
