@@ -17,14 +17,14 @@ from types import ModuleType
 from typing import IO, Any, NoReturn
 
 from metrics_sync import __version__
-from metrics_sync.commands import apply, doctor, emulator, export, plan, schema, show, validate
+from metrics_sync.commands import apply, doctor, emulator, export, plan, refs, schema, show, validate
 from metrics_sync.errors import MetricsSyncError, UsageError, redact
 from metrics_sync.output.escape import shown
 from metrics_sync.runtime import Runtime
 
 COMMANDS: dict[str, ModuleType] = {
-    "validate": validate, "plan": plan, "apply": apply, "show": show, "export": export, "doctor": doctor,
-    "schema": schema, "emulator": emulator,
+    "validate": validate, "plan": plan, "apply": apply, "show": show, "export": export, "refs": refs,
+    "doctor": doctor, "schema": schema, "emulator": emulator,
 }
 # The common options: accepted before or after the command, so they are parsed with SUPPRESS defaults
 # (absent unless given) and filled in from here afterwards.

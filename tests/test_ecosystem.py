@@ -84,7 +84,12 @@ def test_the_readme_pre_commit_snippet_works(user_repo: Path, tmp_path: Path) ->
 def test_hook_definition() -> None:
     import yaml
 
-    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    hook, refs = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert refs["id"] == "metrics-sync-code-refs" and refs["entry"] == "metrics-sync validate --strict-refs"
+    assert refs["pass_filenames"] is False  # all the definitions against all the code
+    code = re.compile(refs["files"])
+    assert code.search("web/src/Checkout.tsx") and code.search("metrics/x.yaml") and code.search("metrics-sync.yaml")
+    assert not code.search("README.md")
     assert hook["id"] == "metrics-sync-validate" and hook["entry"] == "metrics-sync validate"
     assert hook["language"] == "python" and hook["require_serial"] is True
     pattern = re.compile(hook["files"])

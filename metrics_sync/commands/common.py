@@ -11,6 +11,7 @@ from metrics_sync.runtime import Runtime
 
 if TYPE_CHECKING:
     from metrics_sync.client import Client
+    from metrics_sync.coderefs.report import Report
     from metrics_sync.config import Config
     from metrics_sync.model import Definitions, Problem
 
@@ -100,3 +101,27 @@ def client(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> Client:
     log = (lambda line: runtime.err(f"[api] {shown(line)}")) if args.verbose else None
     return Client(base_url, token, transport=runtime.transport, log=log, notice=lambda line: runtime.err(shown(line)),
                   sleep=runtime.sleep, clock=runtime.clock, timeout=args.timeout, environ=runtime.environ)
+
+
+def add_code(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--code", action="append", default=[], metavar="DIR",
+                        help="application code to look for the metrics' events in (repeatable; default: the "
+                             "config's codeRefs.paths)")
+
+
+def code_report(args: argparse.Namespace, runtime: Runtime, cfg: Config, definitions: Definitions,
+                *, required: bool = False) -> Report | None:
+    """Where the code sends each custom metric's event (coderefs/), when --code or the config names the code;
+    None when neither does (an error when `required`)."""
+    from metrics_sync.coderefs.report import match
+    from metrics_sync.coderefs.scanner import Scanner
+
+    folders = list(args.code) or list(cfg.code_refs.paths)
+    if not folders:
+        if required:
+            raise UsageError("no application code to scan", "give --code DIR, or codeRefs.paths in metrics-sync.yaml")
+        return None
+    scan = Scanner(cfg.code_refs).scan(folders, runtime.cwd, runtime.environ)
+    for note in scan.notes:
+        runtime.err(shown(f"note: {note}"))
+    return match(definitions, scan)

@@ -33,6 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="archive managed metrics (delete managed metric groups) that left the definitions")
     common.add_target(parser)
     common.add_protect_running(parser)
+    common.add_code(parser)
 
 
 def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions,
@@ -252,6 +253,22 @@ def _read_uses(client: Client, the_plan: Plan, details: dict[str, dict[str, dict
     return reads
 
 
+def _unsent_events(args: argparse.Namespace, runtime: Runtime, cfg: Config,
+                   definitions: Definitions) -> list[tuple[str, str, str, str]]:
+    """With --code (or the config's codeRefs.paths): a warning for each metric whose event no code sends,
+    and (project, key, event, where defined) of each for the PR comment. Read before LaunchDarkly is."""
+    from metrics_sync.coderefs.report import unsent_problems
+    from metrics_sync.errors import redact
+    from metrics_sync.output.problems import problem_line
+
+    report = common.code_report(args, runtime, cfg, definitions)
+    if report is None:
+        return []
+    for problem in unsent_problems(report, strict=False):
+        runtime.err(redact(problem_line(problem), runtime.environ))
+    return [(m.metric.project, m.metric.key, m.event, m.where) for m in report.unsent]
+
+
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
     from metrics_sync import planfile
     from metrics_sync.output import plan as plan_output
@@ -259,13 +276,14 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
     cfg = common.config(args, runtime)
     definitions = common.checked_definitions(args, runtime, cfg)
     common.check_prune_scope(args, runtime, cfg)
+    unsent = _unsent_events(args, runtime, cfg, definitions)
     with common.client(args, runtime, cfg) as client:
         the_plan = make_plan(args.prune, cfg, client, definitions, targets=tuple(args.target),
                              protect=args.protect_running)
     if args.format == "json":
         runtime.out(planfile.to_json(the_plan))
     elif args.format == "markdown":
-        runtime.out(plan_output.markdown(the_plan))
+        runtime.out(plan_output.markdown(the_plan, unsent=unsent))
     else:
         runtime.out(plan_output.text(the_plan, color=runtime.color(args.no_color)))
     if the_plan.refused:

@@ -17,12 +17,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["text", "json", "github"], default="text",
                         help="text (default), json, or GitHub workflow annotations")
     common.add_project(parser)
+    common.add_code(parser)
+    parser.add_argument("--strict-refs", action="store_true",
+                        help="with --code: a metric whose event no code sends is an error, not a warning")
 
 
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
+    from metrics_sync.coderefs.report import unsent_problems
+    from metrics_sync.errors import UsageError
     from metrics_sync.output.problems import RENDERERS
 
-    definitions, problems = common.read_definitions(args, runtime, common.config(args, runtime))
+    cfg = common.config(args, runtime)
+    if args.strict_refs and not (args.code or cfg.code_refs.paths):
+        raise UsageError("--strict-refs needs the application code", "give --code DIR, or codeRefs.paths in the config")
+    definitions, problems = common.read_definitions(args, runtime, cfg)
+    report = common.code_report(args, runtime, cfg, definitions)
+    if report is not None:
+        problems = [*problems, *unsent_problems(report, strict=args.strict_refs)]
     # Problem lines quote values from the files: a definitions folder could hold a link to a secret.
     runtime.out(redact(RENDERERS[args.format](problems, definitions), runtime.environ))
     return 1 if any(p.severity == "error" for p in problems) else 0

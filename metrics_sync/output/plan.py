@@ -10,7 +10,7 @@ plan file's (planfile.py).
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from metrics_sync.diffing import to_text
 from metrics_sync.model import Change, FieldChange, Plan, ProjectPlan
@@ -18,6 +18,7 @@ from metrics_sync.output.escape import code_fence, markdown_inline, shown
 from metrics_sync.output.paint import Painter
 
 MARKDOWN_LIMIT = 60_000  # GitHub rejects comments over 65,536 characters; keep a margin
+MARKDOWN_UNSENT_ROWS = 50  # metrics whose event no code sends, listed in the PR comment
 _SYMBOL = {"create": "+", "update": "~", "archive": "-", "delete": "-"}
 # GitHub colours diff lines by their first character: "!" shows updates in orange (as terraform PR bots do).
 _MD_SYMBOL = {"create": "+", "update": "!", "archive": "-", "delete": "-"}
@@ -166,7 +167,24 @@ def _running_experiments(plan: Plan) -> list[str]:
 _MD_VERB = {"update": "update", "archive": "archive", "delete": "delete"}
 
 
-def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
+def _unsent_events(unsent: Sequence[tuple[str, str, str, str]]) -> list[str]:
+    """Metrics whose event no code sends (plan --code): a pull request that removes the last track call of
+    an event shows here, whether or not the plan changes the metric."""
+    if not unsent:
+        return []
+    count = len(unsent)
+    lines = ["", "> [!WARNING]", f"> **No code sends the event of {count} metric{'s' if count != 1 else ''}**: "
+             f"{'it' if count == 1 else 'they'} will have no data.", "",
+             "| Metric | Event | Defined at |", "|---|---|---|"]
+    for project, key, event, where in unsent[:MARKDOWN_UNSENT_ROWS]:
+        lines.append(f"| `{markdown_inline(shown(key))}` in `{markdown_inline(shown(project))}` "
+                     f"| `{markdown_inline(shown(event))}` | {markdown_inline(shown(where))} |")
+    if count > MARKDOWN_UNSENT_ROWS:
+        lines.append(f"\n{count - MARKDOWN_UNSENT_ROWS} more: run `metrics-sync refs` for all of them.")
+    return lines
+
+
+def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, unsent: Sequence[tuple[str, str, str, str]] = ()) -> str:
     """A PR comment: summary table first, then one collapsible diff per project, within `limit` chars.
 
     Text from outside is escaped: in prose every Markdown and HTML character, and each diff block is fenced
@@ -185,6 +203,7 @@ def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     for refusal in plan.refused:
         head.append(f"\n> [!CAUTION]\n> {markdown_inline(refusal)}")
     head.extend(_running_experiments(plan))
+    head.extend(_unsent_events(unsent))
     for warning in [w for _, c in plan.changes for w in c.warnings]:
         head.append(f"\n> [!WARNING]\n> {markdown_inline(warning)}")
     text = "\n".join(head) + "\n"
