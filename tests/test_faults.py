@@ -78,11 +78,22 @@ def check_outcome(store: Store, app: EmulatorApp, versions: dict[str, int], runs
         record = store.get("shop", f"m{i:03d}")
         assert record["archived"] is True and record["_version"] == versions[record["key"]] + 1
     assert len(store.snapshot_metrics("shop")) == UPDATES + ARCHIVES + CREATES
-    # Exact accounting: across runs, each change is reported done exactly once.
+    # Exact accounting: across runs, each change is reported done exactly once, or reported failed when its
+    # request got no clear answer and the read that checks for it failed too: it landed (the store says so
+    # above), and later runs find nothing left to do, so they cannot report it.
     done = [(r["key"], r["outcome"]) for run in runs for r in run["results"] if r["outcome"] != "failed"]
-    assert len(done) == len(set(done)) == CREATES + UPDATES + ARCHIVES
+    assert len(done) == len(set(done))
+    unreported = {f"m{i:03d}" for i in range(UPDATES + ARCHIVES)} | {f"m{i}" for i in range(1000, 1000 + CREATES)}
+    unreported -= {key for key, _ in done}
+    failed_checks = {r["key"] for run in runs for r in run["results"] if r["outcome"] == "failed"}
+    assert unreported <= failed_checks
+    assert len(done) + len(unreported) == CREATES + UPDATES + ARCHIVES
     totals = {k: sum(run["summary"][k] for run in runs) for k in ("created", "updated", "archived")}
-    assert totals == {"created": CREATES, "updated": UPDATES, "archived": ARCHIVES}
+    missing = {"created": sum(k.startswith("m1") and len(k) == 5 for k in unreported),
+               "updated": sum(int(k[1:]) < UPDATES for k in unreported if len(k) == 4),
+               "archived": sum(int(k[1:]) >= UPDATES for k in unreported if len(k) == 4)}
+    assert {k: totals[k] + missing[k] for k in totals} == {"created": CREATES, "updated": UPDATES,
+                                                             "archived": ARCHIVES}
     failed = sum(run["summary"]["failed"] for run in runs)
     assert failed == sum(1 for run in runs for r in run["results"] if r["outcome"] == "failed")
 

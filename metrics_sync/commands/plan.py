@@ -220,36 +220,53 @@ def _read_uses(client: Client, the_plan: Plan, details: dict[str, dict[str, dict
         touched,
     )
 
-    reads = Reads()
-    for item in touched(the_plan):
-        project, resource, key = item
+    def item(target: tuple[str, str, str]) -> tuple[Any, str | None]:
+        project, resource, key = target
         known = (details.get(project, {}) if resource == "metric" else groups[project].details).get(key)
         try:
-            reads.reps[item] = known or (client.get_metric(project, key, expand=METRIC_EXPANSIONS)
-                                         if resource == "metric" else
-                                         client.get_group(project, key, expand=GROUP_EXPANSIONS))
+            return known or (client.get_metric(project, key, expand=METRIC_EXPANSIONS) if resource == "metric"
+                             else client.get_group(project, key, expand=GROUP_EXPANSIONS)), None
         except ApiError as exc:
-            reads.unread[item] = f"{exc.status or 'no answer'}: {exc.api_message}"
-    group_reads = 0
-    for (project, resource, _), rep in list(reads.reps.items()):
-        for group in groups_of(rep) if resource == "metric" else []:
-            if (project, "metric-group", group) in reads.reps or group_reads >= MAX_GROUP_READS:
-                continue
-            group_reads += 1
-            try:
-                reads.reps[(project, "metric-group", group)] = client.get_group(project, group,
-                                                                               expand=GROUP_EXPANSIONS)
-            except ApiError:
-                continue  # its experiments stay unnamed; the metric's own are still read
-    for (project, _, _), rep in list(reads.reps.items()):
-        for environment, experiment in statuses_needed(rep):
-            at = (project, environment, experiment)
-            if at in reads.statuses or len(reads.statuses) >= MAX_EXPERIMENT_READS:
-                continue
-            try:
-                reads.statuses[at] = running_status(client.experiment(project, environment, experiment))
-            except ApiError:
-                reads.statuses[at] = None
+            return None, f"{exc.status or 'no answer'}: {exc.api_message}"
+
+    def group(target: tuple[str, str, str]) -> Any:
+        try:
+            return client.get_group(target[0], target[2], expand=GROUP_EXPANSIONS)
+        except ApiError:
+            return None  # its experiments stay unnamed; the metric's own are still read
+
+    def status(at: tuple[str, str, str]) -> str | None:
+        try:
+            return running_status(client.experiment(*at))
+        except ApiError:
+            return None
+
+    reads = Reads()
+    # Each read is one round trip: they go at once (the client's rate-limit gate paces them), in the plan's
+    # order, and are kept in that order so the caps below pick the same items on every run.
+    with ThreadPoolExecutor(max_workers=client.read_concurrency, thread_name_prefix="uses") as pool:
+        items = touched(the_plan)
+        for target, (rep, why) in zip(items, pool.map(item, items), strict=True):
+            if rep is not None:
+                reads.reps[target] = rep
+            else:
+                reads.unread[target] = str(why)
+        wanted: list[tuple[str, str, str]] = []
+        for (project, resource, _), rep in list(reads.reps.items()):
+            for key in groups_of(rep) if resource == "metric" else []:
+                target = (project, "metric-group", key)
+                if target not in reads.reps and target not in wanted and len(wanted) < MAX_GROUP_READS:
+                    wanted.append(target)
+        for target, rep in zip(wanted, pool.map(group, wanted), strict=True):
+            if rep is not None:
+                reads.reps[target] = rep
+        needed: list[tuple[str, str, str]] = []
+        for (project, _, _), rep in list(reads.reps.items()):
+            for environment, experiment in statuses_needed(rep):
+                at = (project, environment, experiment)
+                if at not in needed and len(needed) < MAX_EXPERIMENT_READS:
+                    needed.append(at)
+        reads.statuses.update(zip(needed, pool.map(status, needed), strict=True))
     return reads
 
 
