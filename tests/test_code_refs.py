@@ -157,6 +157,9 @@ def test_inside_a_repository_gitignore_is_respected_and_new_files_count(tmp_path
     scan = Scanner(Settings()).scan(["repo"], tmp_path, env)
     assert sorted(r.event for r in scan.refs if r.event) == ["not-yet-committed", "tracked"]
     assert scan.notes == []
+    ignored = Scanner(Settings()).scan(["repo/generated-out"], tmp_path, env)
+    assert ignored.refs == [] and ignored.notes == [
+        f"git lists no files under {repo / 'generated-out'}: the repository ignores them (.gitignore)"]
 
 
 def test_git_never_sees_the_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -258,3 +261,16 @@ def test_the_plan_comment_lists_metrics_whose_last_call_a_pull_request_removes(s
     assert warning in (ROOT / "README.md").read_text()  # the README shows the real line
     text = shop.run("plan", "--code", "app")
     assert text.code == 0 and "add-to-cart" in text.err
+
+
+def test_reads_are_bounded_even_when_a_file_grows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "x.js"
+    path.write_bytes(b"a" * 100)
+    assert scanner_module.read_bounded(path, 100) == (b"a" * 100, "")
+    assert scanner_module.read_bounded(path, 99) == (None, "over the size limit")
+    real_fstat = os.fstat
+    # fstat says 10 bytes, the file holds 100 (it grew in between): read on, and refuse past the limit.
+    monkeypatch.setattr(scanner_module.os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 10,
+                                                                                 *real_fstat(fd)[7:])))
+    assert scanner_module.read_bounded(path, 1000) == (b"a" * 100, "")
+    assert scanner_module.read_bounded(path, 50) == (None, "over the size limit")

@@ -20,7 +20,7 @@ The event key counts when it is a string literal, or a name (`EVENTS.CHECKOUT`, 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # String literals, as bytes patterns.
@@ -105,18 +105,20 @@ LANGUAGES: tuple[Language, ...] = (
 # Files of other types are read only for the team's own patterns and aliases, with no comment syntax known.
 GENERIC = Language("other", (), rb"(?!)", DQ + rb"|" + SQ, DQ + rb"|" + SQ, (), receiver_checked=False)
 BY_EXTENSION = {ext: lang for lang in LANGUAGES for ext in lang.extensions}
-# Every SDK call shape holds one of these: a file without any is not lexed at all.
-TRIGGERS = (b"track", b"Track")
+# Every SDK call shape holds this (`track`, `Track`, `trackWithKey`): a file without it is not lexed at all.
+TRIGGERS = (b"rack",)
 
 
 @dataclass(frozen=True)
 class Lexer:
-    """One language's compiled scanner: comments, calls, constant definitions and strings, in that order of
-    preference at each position."""
+    """One language's compiled scanner: comments, calls and strings, in that order of preference at each
+    position (so a call inside a comment or a string is consumed as part of it); and its constants' forms,
+    searched only in a file whose call passes a name."""
 
     language: Language
     pattern: re.Pattern[bytes]
     key: re.Pattern[bytes]  # at the key's position: a literal or a name, then the end of the argument
+    definition: re.Pattern[bytes]  # the forms of a constant: `NAME = "literal"`, `#define NAME @"literal"`, ...
     definition_forms: int
 
     @classmethod
@@ -124,23 +126,29 @@ class Lexer:
         calls = list(language.calls)
         calls += [rb"(?<![\w$])" + re.escape(alias.encode()) + rb"\s*\(" for alias in aliases]
         call = b"|".join(calls) if calls else rb"(?!)"
-        defs = [_assignment(language.keys), *language.definitions]
+        pattern = (rb"(?P<comment>" + language.comments + rb")|(?P<call>" + call + rb")|(?P<string>"
+                   + language.strings + rb")")
         # Group names must be unique: number the definition forms' groups.
+        forms = [_assignment(language.keys), *language.definitions]
         numbered = [d.replace(b"?P<name>", b"?P<name%d>" % i).replace(b"?P<value>", b"?P<value%d>" % i)
-                    for i, d in enumerate(defs)]
-        pattern = (rb"(?P<comment>" + language.comments + rb")|(?P<call>" + call + rb")|(?P<def>"
-                   + b"|".join(numbered) + rb")|(?P<string>" + language.strings + rb")")
+                    for i, d in enumerate(forms)]
         key = (rb"\s*" + LABEL + rb"(?:(?P<literal>" + language.keys + rb")|(?P<ref>" + NAME_PATH + rb"))"
                + language.key_end)
-        return cls(language, re.compile(pattern, language.flags), re.compile(key), len(defs))
+        return cls(language, re.compile(pattern, language.flags), re.compile(key),
+                   re.compile(b"|".join(numbered), language.flags), len(forms))
 
-    def definition(self, match: re.Match[bytes]) -> tuple[bytes, bytes, tuple[int, int]]:
-        """The name, the literal and where the literal is, of a `def` match."""
-        for i in range(self.definition_forms):
-            name = match.group(f"name{i}")
-            if name is not None:
-                return name, match.group(f"value{i}"), match.span(f"value{i}")
-        raise AssertionError("a definition match names nothing")
+    def definitions(self, data: bytes, outside: Callable[[int], bool]) -> dict[bytes, set[bytes]]:
+        """Each name the file assigns a string literal to (outside comments and strings), with the literals."""
+        names: dict[bytes, set[bytes]] = {}
+        for match in self.definition.finditer(data):
+            if not outside(match.start()):
+                continue
+            for i in range(self.definition_forms):
+                name = match.group(f"name{i}")
+                if name is not None:
+                    names.setdefault(name, set()).add(match.group(f"value{i}"))
+                    break
+        return names
 
 
 _ESCAPE = re.compile(rb"\\(?:u\{?([0-9A-Fa-f]{4,6})\}?|x([0-9A-Fa-f]{2})|(.))", re.S)
