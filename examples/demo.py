@@ -62,6 +62,7 @@ def main() -> int:
         shop = Path(tmp) / "shop"
         shutil.copytree(HERE / "metrics", shop / "metrics")
         shutil.copy(HERE / "metrics-sync.yaml", shop)
+        shutil.copytree(HERE / "app", shop / "app")  # the shop's application code, for `refs`
         state = Path(tmp) / "emulator-state.json"
         banner("metrics-sync emulator --port 0 --project shop --state <temporary file> --seed emulator-seed.json")
         emulator = subprocess.Popen(
@@ -78,6 +79,7 @@ def main() -> int:
             env = {**os.environ, "LD_BASE_URL": base_url, "LD_ACCESS_TOKEN": TOKEN, "NO_COLOR": "1"}
             env.pop("LAUNCHDARKLY_ACCESS_TOKEN", None)
             run("validate", env=env, expect=0, cwd=shop)
+            run("refs", "--code", "app", env=env, expect=0, cwd=shop)
             run("plan", "--detailed-exitcode", env=env, expect=2, cwd=shop)
             run("apply", "--auto-approve", env=env, expect=0, cwd=shop)
             run("plan", "--detailed-exitcode", env=env, expect=0, cwd=shop)
