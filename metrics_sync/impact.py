@@ -120,7 +120,7 @@ def _annotate_project(p: ProjectPlan, reads: Reads, protect: bool) -> ProjectPla
         if change.action not in ("update", "archive", "delete"):
             changes.append(change)
             continue
-        uses = tuple(_uses(item, reads))
+        uses = tuple(uses_in(item, reads))
         results = [f.field for f in change.fields if _changes_results(change.resource, f)]
         alerts: list[str] = []
         if results and change.action == "update":
@@ -148,7 +148,8 @@ def _keys(metrics: Any) -> list[Any]:
     return [m.get("key") for m in metrics or [] if isinstance(m, Mapping)]
 
 
-def _uses(item: ItemId, reads: Reads) -> Iterable[Use]:
+def uses_in(item: ItemId, reads: Reads) -> Iterable[Use]:
+    """What uses an item, from what was read about it (its own experiments, and its groups')."""
     project, resource, _ = item
     rep = reads.reps.get(item)
     if rep is None:

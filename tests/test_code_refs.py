@@ -15,6 +15,7 @@ from metrics_sync.coderefs import scanner as scanner_module
 from metrics_sync.coderefs.scanner import Scanner, Settings
 from tests.conftest import FIXTURES, ROOT, TOKEN, run_cli
 from tests.test_cli_plan_apply import Shop
+from tests.test_running_experiments import EXPERIMENTS
 
 APP = FIXTURES / "code-refs"
 HAS_GIT = shutil.which("git") is not None
@@ -254,23 +255,29 @@ def test_the_plan_comment_lists_metrics_whose_last_call_a_pull_request_removes(s
     tsx.write_text(tsx.read_text().replace("onAdd={() => ldClient?.track(EVENTS.addToCart)}", ""))
     after = shop.run("plan", "--format", "markdown", "--code", "app")
     assert after.code == 0
-    assert ("> **No code sends the event of 1 metric**: it will have no data.\n\n| Metric | Event | Defined at |\n"
-            "|---|---|---|\n| `add-to-cart-count` in `shop` | `add-to-cart` | metrics/checkout.yaml:27:15 |"
-            ) in after.out
+    assert ("> [!WARNING]\n> **No code sends the event of 1 metric**: it will have no data.\n\n"
+            "| Metric | Event | Defined at | Used by (running) |\n|---|---|---|---|\n"
+            "| `add-to-cart-count` in `shop` | `add-to-cart` | metrics/checkout.yaml:27:15 | — |") in after.out
     (warning,) = [line for line in after.err.splitlines() if "warning: no code under app" in line]
     assert warning in (ROOT / "README.md").read_text()  # the README shows the real line
     text = shop.run("plan", "--code", "app")
     assert text.code == 0 and "add-to-cart" in text.err
 
 
-def test_reads_are_bounded_even_when_a_file_grows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "x.js"
-    path.write_bytes(b"a" * 100)
-    assert scanner_module.read_bounded(path, 100) == (b"a" * 100, "")
-    assert scanner_module.read_bounded(path, 99) == (None, "over the size limit")
-    real_fstat = os.fstat
-    # fstat says 10 bytes, the file holds 100 (it grew in between): read on, and refuse past the limit.
-    monkeypatch.setattr(scanner_module.os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 10,
-                                                                                 *real_fstat(fd)[7:])))
-    assert scanner_module.read_bounded(path, 1000) == (b"a" * 100, "")
-    assert scanner_module.read_bounded(path, 50) == (None, "over the size limit")
+def test_a_metric_running_experiments_use_whose_last_call_goes_is_a_caution(shop: Shop) -> None:
+    shutil.copy(ROOT / "examples" / "app" / "server" / "orders.py", shop.root / "app" / "server")
+    shop.run("apply", "--auto-approve")
+    shop.store.seed(EXPERIMENTS)
+    orders = shop.root / "app" / "server" / "orders.py"
+    orders.write_text(orders.read_text().replace('client.track("order-placed", context, metric_value=total)', ""))
+    after = shop.run("plan", "--format", "markdown", "--code", "app")
+    assert after.code == 0, after.err
+    assert ("> [!CAUTION]\n> **No code sends the event of 2 metrics**: they will have no data; 2 are used by "
+            "running experiments or guarded rollouts.") in after.out
+    assert ("| `order-value` in `shop` | `order-placed` | metrics/checkout.yaml:37:15 | experiment "
+            "\\`checkout-redesign\\` \\(production, running\\) |") in after.out
+    assert ("| `order-placed` in `shop` | `order-placed` | metrics/checkout.yaml:17:15 | experiment "
+            "\\`checkout-redesign\\` \\(production, running, through metric group \\`checkout-funnel\\`\\) |"
+            ) in after.out
+    assert ("warning: metric `order-value` in `shop`, whose event no code sends, is used by experiment "
+            "`checkout-redesign` (production, running): it gets no data from now on") in after.err

@@ -48,7 +48,7 @@ def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions
     (impact.py). An in-sync plan makes list calls only."""
     from metrics_sync.gc_tuning import gc_frozen, gc_paused
     from metrics_sync.group_plan import GroupInputs
-    from metrics_sync.impact import annotate
+    from metrics_sync.impact import annotate, touched
     from metrics_sync.planner import PlanOptions, plan
 
     remote: dict[str, list[dict[str, Any]]] = {}
@@ -71,7 +71,7 @@ def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions
     with gc_paused():
         the_plan = plan(definitions.metrics, remote, options, details=details, experiment_units=units, notes=notes,
                         groups=groups, canonical=canonical)
-    reads = _read_uses(client, the_plan, details, groups)
+    reads = _read_uses(client, touched(the_plan), details, groups)
     return annotate(the_plan, reads, protect=protect or cfg.protect_running)
 
 
@@ -202,11 +202,11 @@ def _check_targets(targets: tuple[str, ...], remote: dict[str, list[dict[str, An
                          "LaunchDarkly", "give a key, project/key, or a glob such as 'checkout-*'")
 
 
-def _read_uses(client: Client, the_plan: Plan, details: dict[str, dict[str, dict[str, Any]]],
+def _read_uses(client: Client, items: list[tuple[str, str, str]], details: dict[str, dict[str, dict[str, Any]]],
                groups: dict[str, Any]) -> Any:
-    """What uses each item the plan updates, archives or deletes: one read with expansions per item (reusing
-    the reads of prune candidates), the groups a changed metric is in, and, where the active counts leave it
-    open, the status of each experiment (impact.py)."""
+    """What uses each item (those a plan updates, archives or deletes; metrics whose event no code sends): one
+    read with expansions per item (reusing the reads of prune candidates), the groups a metric is in, and,
+    where the active counts leave it open, the status of each experiment (impact.py)."""
     from metrics_sync.errors import ApiError
     from metrics_sync.impact import (
         GROUP_EXPANSIONS,
@@ -217,7 +217,6 @@ def _read_uses(client: Client, the_plan: Plan, details: dict[str, dict[str, dict
         groups_of,
         running_status,
         statuses_needed,
-        touched,
     )
 
     def item(target: tuple[str, str, str]) -> tuple[Any, str | None]:
@@ -245,7 +244,6 @@ def _read_uses(client: Client, the_plan: Plan, details: dict[str, dict[str, dict
     # Each read is one round trip: they go at once (the client's rate-limit gate paces them), in the plan's
     # order, and are kept in that order so the caps below pick the same items on every run.
     with ThreadPoolExecutor(max_workers=client.read_concurrency, thread_name_prefix="uses") as pool:
-        items = touched(the_plan)
         for target, (rep, why) in zip(items, pool.map(item, items), strict=True):
             if rep is not None:
                 reads.reps[target] = rep
@@ -268,6 +266,20 @@ def _read_uses(client: Client, the_plan: Plan, details: dict[str, dict[str, dict
                     needed.append(at)
         reads.statuses.update(zip(needed, pool.map(status, needed), strict=True))
     return reads
+
+
+MAX_UNSENT_READS = 50  # metrics whose event no code sends, read to learn whether running experiments use them
+
+
+def _unsent_uses(client: Client, unsent: list[tuple[str, str, str, str]]) -> dict[tuple[str, str], list[Any]]:
+    """The running experiments and guarded rollouts that use each metric whose event no code sends (one
+    read with expansions each, at most MAX_UNSENT_READS): those will report no data from now on. A metric
+    not in LaunchDarkly yet is used by nothing."""
+    from metrics_sync.impact import uses_in
+
+    items = [(project, "metric", key) for project, key, _, _ in unsent[:MAX_UNSENT_READS]]
+    reads = _read_uses(client, items, {}, {})
+    return {(item[0], item[2]): [u for u in uses_in(item, reads) if u.running is not False] for item in items}
 
 
 def _unsent_events(args: argparse.Namespace, runtime: Runtime, cfg: Config,
@@ -297,10 +309,17 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
     with common.client(args, runtime, cfg) as client:
         the_plan = make_plan(args.prune, cfg, client, definitions, targets=tuple(args.target),
                              protect=args.protect_running)
+        running = _unsent_uses(client, unsent) if unsent else {}
+    for (project, key), uses in running.items():
+        for use in uses:
+            runtime.err(shown(f"warning: metric `{key}` in `{project}`, whose event no code sends, is used by "
+                              f"{use.describe()}: it gets no data from now on"))
     if args.format == "json":
         runtime.out(planfile.to_json(the_plan))
     elif args.format == "markdown":
-        runtime.out(plan_output.markdown(the_plan, unsent=unsent))
+        runtime.out(plan_output.markdown(the_plan, unsent=[(*u, tuple(use.describe() for use in
+                                                                         running.get((u[0], u[1]), [])))
+                                                         for u in unsent]))
     else:
         runtime.out(plan_output.text(the_plan, color=runtime.color(args.no_color)))
     if the_plan.refused:

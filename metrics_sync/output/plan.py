@@ -167,24 +167,33 @@ def _running_experiments(plan: Plan) -> list[str]:
 _MD_VERB = {"update": "update", "archive": "archive", "delete": "delete"}
 
 
-def _unsent_events(unsent: Sequence[tuple[str, str, str, str]]) -> list[str]:
+Unsent = tuple[str, str, str, str, tuple[str, ...]]  # project, key, event, where defined, running users
+
+
+def _unsent_events(unsent: Sequence[Unsent]) -> list[str]:
     """Metrics whose event no code sends (plan --code): a pull request that removes the last track call of
-    an event shows here, whether or not the plan changes the metric."""
+    an event shows here, whether or not the plan changes the metric; a CAUTION when running experiments or
+    guarded rollouts use one (they get no data from now on)."""
     if not unsent:
         return []
     count = len(unsent)
-    lines = ["", "> [!WARNING]", f"> **No code sends the event of {count} metric{'s' if count != 1 else ''}**: "
-             f"{'it' if count == 1 else 'they'} will have no data.", "",
-             "| Metric | Event | Defined at |", "|---|---|---|"]
-    for project, key, event, where in unsent[:MARKDOWN_UNSENT_ROWS]:
+    in_use = sum(1 for item in unsent if item[4])
+    lines = ["", "> [!CAUTION]" if in_use else "> [!WARNING]",
+             f"> **No code sends the event of {count} metric{'s' if count != 1 else ''}**: "
+             f"{'it' if count == 1 else 'they'} will have no data"
+             + (f"; {in_use} {'is' if in_use == 1 else 'are'} used by running experiments or guarded rollouts."
+                if in_use else "."), "",
+             "| Metric | Event | Defined at | Used by (running) |", "|---|---|---|---|"]
+    for project, key, event, where, users in unsent[:MARKDOWN_UNSENT_ROWS]:
+        used = "; ".join(markdown_inline(shown(u)) for u in users) or "—"
         lines.append(f"| `{markdown_inline(shown(key))}` in `{markdown_inline(shown(project))}` "
-                     f"| `{markdown_inline(shown(event))}` | {markdown_inline(shown(where))} |")
+                     f"| `{markdown_inline(shown(event))}` | {markdown_inline(shown(where))} | {used} |")
     if count > MARKDOWN_UNSENT_ROWS:
         lines.append(f"\n{count - MARKDOWN_UNSENT_ROWS} more: run `metrics-sync refs` for all of them.")
     return lines
 
 
-def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, unsent: Sequence[tuple[str, str, str, str]] = ()) -> str:
+def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, unsent: Sequence[Unsent] = ()) -> str:
     """A PR comment: summary table first, then one collapsible diff per project, within `limit` chars.
 
     Text from outside is escaped: in prose every Markdown and HTML character, and each diff block is fenced
