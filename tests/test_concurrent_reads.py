@@ -134,3 +134,35 @@ def test_a_page_lost_to_a_lasting_error_fails_the_read_instead_of_returning_less
     with Client("http://127.0.0.1", TOKEN, transport=transport, sleep=lambda s: None) as client, \
             pytest.raises(Exception, match="failed"):
         client.list_metrics("shop")
+
+
+def test_the_expected_count_sends_the_first_pages_at_once_and_reads_no_more_pages() -> None:
+    store = seeded(1000, 3)
+    transport = InFlight(httpx.WSGITransport(app=EmulatorApp(store, token=TOKEN)))
+    with Client("http://127.0.0.1", TOKEN, transport=transport) as client:
+        listed = client.list_metrics("shop", expected=1000)
+        assert sorted(m["key"] for m in listed) == [metric(i)["key"] for i in range(1000)]
+        assert transport.count == 20  # ⌈1000 / 50⌉, the first 8 of them at once
+        fewer = client.list_metrics("shop", expected=120)  # 3 pages asked at once; the rest as usual
+        assert len(fewer) == 1000 and transport.count == 40
+
+
+class PagesOf20(httpx.BaseTransport):
+    """A server that pages by 20 whatever `limit` asks for (the spec says at most 50)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url.copy_set_param("limit", "20") if "limit" in request.url.params else request.url
+        return self.inner.handle_request(httpx.Request(request.method, url, headers=request.headers,
+                                                       content=request.content))
+
+
+def test_pages_read_ahead_at_the_wrong_offsets_are_not_used() -> None:
+    store = seeded(230, 4)
+    with Client("http://127.0.0.1", TOKEN, transport=PagesOf20(httpx.WSGITransport(app=EmulatorApp(store,
+                                                                                               token=TOKEN)))) as c:
+        listed = c.list_metrics("shop", expected=230)
+    keys = [m["key"] for m in listed]
+    assert len(keys) == len(set(keys)) == 230

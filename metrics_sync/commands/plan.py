@@ -93,7 +93,8 @@ def _read_project(project: str, prune: bool, cfg: Config, client: Client, defini
         groups_read = side.submit(_metric_groups, client, project, notes, bool(wanted_groups)) \
             if wanted_groups or prune else None
         try:
-            metrics = client.list_metrics(project, keep=_keeper(desired, canonical, cfg.ownership_tag))
+            metrics = client.list_metrics(project, keep=_keeper(desired, canonical, cfg.ownership_tag),
+                                          expected=len(desired))
         except ApiError as exc:
             if exc.status != 404:
                 raise
