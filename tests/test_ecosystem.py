@@ -114,8 +114,9 @@ def test_workflow_does_what_the_readme_says() -> None:
     flow = yaml.safe_load(WORKFLOW.read_text())
     plan, apply = flow["jobs"]["plan"], flow["jobs"]["apply"]
     steps = "\n".join(str(step.get("run", "")) + str(step.get("with", "")) for step in plan["steps"])
-    assert "metrics-sync validate --format github" in steps
-    assert "--format markdown --out plan.json" in steps
+    assert "metrics-sync validate --format github $CODE_REFS" in steps
+    assert "--format markdown --out plan.json $CODE_REFS" in steps  # the application code, when named
+    assert flow["env"]["CODE_REFS"] == ""
     assert "<!-- metrics-sync plan -->" in steps and "updateComment" in steps  # sticky, not stacked
     assert any(step.get("uses", "").startswith("actions/upload-artifact") for step in plan["steps"])
     assert apply["concurrency"] == {"group": "metrics-sync-apply", "cancel-in-progress": False}
