@@ -281,3 +281,15 @@ def test_a_metric_running_experiments_use_whose_last_call_goes_is_a_caution(shop
             ) in after.out
     assert ("warning: metric `order-value` in `shop`, whose event no code sends, is used by experiment "
             "`checkout-redesign` (production, running): it gets no data from now on") in after.err
+
+
+def test_the_number_of_calls_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scanner_module, "MAX_REFS", 10)
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "m.yaml").write_text("project: shop\nmetrics: []\n")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "many.js").write_text("client.track('a');\n" * 11)
+    result = run_cli("refs", "--code", "code", cwd=tmp_path)
+    assert result.code == 1
+    assert result.err == ("error: over 10 track calls under code (the last in many.js) (point --code at the "
+                          "application's own source, or add the generated files to codeRefs.exclude)\n")

@@ -34,6 +34,7 @@ from metrics_sync.coderefs.settings import Settings, compile_pattern
 from metrics_sync.errors import TOKEN_VARIABLES, UsageError
 
 MAX_FILES = 1_000_000  # listed per folder: more is not an application, it is a mistake in --code
+MAX_REFS = 500_000  # track calls in all: more is generated code, or a file made to exhaust memory
 GIT_TIMEOUT = 120.0
 VENDORED = frozenset({"node_modules", "bower_components", "jspm_packages", "vendor", "third_party", "third-party",
                       "Pods", "Carthage", "dist", "build", "__pycache__", ".venv", "venv", "site-packages", ".git",
@@ -176,6 +177,10 @@ class Scanner:
             else:
                 result.scanned += 1
                 result.refs.extend(self.scan_text(data, rel if prefix == "." else f"{prefix}/{rel}", lexer))
+                if len(result.refs) > MAX_REFS:
+                    raise UsageError(f"over {MAX_REFS:,} track calls under {prefix} (the last in {rel})",
+                                     "point --code at the application's own source, or add the generated "
+                                     "files to codeRefs.exclude")
 
 
 def read_bounded(path: str | Path, limit: int) -> tuple[bytes | None, str]:
