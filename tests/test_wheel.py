@@ -28,6 +28,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_contains_the_schema(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "metrics_sync/schemas/metrics.schema.json" in names
+    assert {"metrics_sync/coderefs/scanner.py", "metrics_sync/commands/refs.py",
+            "metrics_sync/emulator/app.py"} <= set(names)
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     metadata = next(zipfile.ZipFile(wheel).read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
     assert "License-Expression: Apache-2.0" in metadata
