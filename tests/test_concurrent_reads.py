@@ -63,16 +63,24 @@ def test_pages_read_under_faults_lose_and_repeat_nothing(seed: int) -> None:
                     burst_seconds=rng.choice([0.5, 2.0]), throttle_header=rng.choice(["retry-after", "reset"]))
     app = EmulatorApp(store, token=TOKEN, faults=faults, rng=random.Random(seed + 1), clock=clock,
                       sleep=clock.sleep)
-    transport = InFlight(FaultTransport(app))
+    forced = []
+
+    def reset_one_page(count: int, request: httpx.Request) -> None:
+        # A small list may draw no fault at these rates: one page read is always cut off, so every seed tests
+        # a read under faults.
+        if count == 3:
+            forced.append(request.url.params.get("offset"))
+            raise httpx.ReadError("connection reset by the test")
+
+    transport = InFlight(FaultTransport(app), before=reset_one_page)
     with Client("http://127.0.0.1", TOKEN, transport=transport, clock=clock, sleep=clock.sleep,
                 rng=random.Random(seed + 2), retry=RetryPolicy(max_attempts=12)) as client:
-        listed = client.list_metrics("shop")
+        listed = client.list_metrics("shop", expected=rng.choice([0, n]))
     keys = [m["key"] for m in listed]
     assert len(keys) == len(set(keys)) == n
     assert set(keys) == {metric(i)["key"] for i in range(n)}
     assert transport.most <= client.read_concurrency
-    injected = sum(app.stats.faults.values()) + app.stats.statuses.get(429, 0)
-    assert injected > 0  # the faults did strike
+    assert len(forced) == 1  # the faults did strike (and, at most seeds, the emulator's own too)
     assert app.stats.requests["GET /api/v2/metrics/{projectKey}"] >= -(-n // 50)
 
 
