@@ -81,6 +81,8 @@ def test_the_example_application_matches_the_readme() -> None:
     (".py", "ldclient.get().track('a', ctx)\nclient.track(event_name=\"b\", context=c)", ["a", "b"]),
     (".py", '"""client.track("doc")"""\n# client.track("c")\nx = \'client.track("s")\'', []),
     (".py", 'K = "a"\nclass E:\n    B = "b"\nclient.track(K, c)\nclient.track(E.B, c)', ["a", "b"]),
+    (".py", 'client.track(rf"a-{b}", c)\nclient.track(r"raw", c)\nclient.track(u"\\u00e9t\\xe9", c)',
+     [None, "raw", "été"]),
     (".go", 'c.TrackEvent("a", ctx)\nc.TrackData("b", ctx, d)\nc.TrackMetric("c", ctx, 1.0, d)', ["a", "b", "c"]),
     (".go", "const (\n\tE = \"a\"\n)\nc.TrackEvent(E, ctx)\nx := `c.TrackEvent(\"raw\")`", ["a"]),
     (".java", 'client.track("a", ctx); client.trackData("b", ctx, v); client.trackMetric("c", ctx, v, 1);',

@@ -175,7 +175,8 @@ def literal_text(language: Language, literal: bytes) -> str | None:
     else:
         if language.interpolation and quote == language.template_quote and language.interpolation in inner:
             return None
-        if literal[:1] in b"fF" and b"{" in inner:  # a Python f-string
+        prefix = literal[:len(literal) - len(body)].lower()
+        if b"f" in prefix and b"{" in inner:  # a Python f-string (f"…", rf"…", Fr"…")
             return None
         if quote != b"`" or language.name == "javascript":  # Go's raw strings have no escapes
             inner = _ESCAPE.sub(_unescape, inner)
