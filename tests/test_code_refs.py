@@ -295,3 +295,20 @@ def test_the_number_of_calls_is_bounded(tmp_path: Path, monkeypatch: pytest.Monk
     assert result.code == 1
     assert result.err == ("error: over 10 track calls under code (the last in many.js) (point --code at the "
                           "application's own source, or add the generated files to codeRefs.exclude)\n")
+
+
+def test_the_readme_config_example_works(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```yaml\ncodeRefs:") + len("```yaml\n")
+    (tmp_path / "metrics-sync.yaml").write_text("project: shop\n" + readme[start:readme.index("```", start)])
+    for folder in ("web/src", "server", "metrics"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "metrics" / "m.yaml").write_text("project: shop\nmetrics: []\n")
+    (tmp_path / "web" / "src" / "a.ts").write_text('Telemetry.send("alias");\ntrackConversion("b");\n')
+    (tmp_path / "web" / "src" / "a.test.ts").write_text('trackConversion("excluded");\n')
+    (tmp_path / "server" / "wishlist.ex").write_text(':ldclient.track("pattern", ctx)\n')
+    result = run_cli("refs", "--format", "json", cwd=tmp_path)
+    assert result.code == 0, result.err
+    payload = json.loads(result.out)
+    assert [u["eventKey"] for u in payload["unmeasured"]] == ["alias", "b", "pattern"]
+    assert payload["files"]["skipped"] == {"excluded": 1}
