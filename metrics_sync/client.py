@@ -447,23 +447,8 @@ class Client:
         metric exists: the create had in fact happened. A POST is only sent again after a GET proved
         the metric absent, so a create is never duplicated.
         """
-        path = self._project_path(project)
-        key = str(body.get("key"))
-        last: ApiError | None = None
-        for _ in range(3):
-            try:
-                reply = self._request("POST", path, ROUTE_LIST, json_body=body, retry_failures=False)
-                return self._metric(reply, "POST", path), False
-            except ApiError as exc:
-                if not exc.ambiguous:
-                    raise
-                last = exc
-                self._note(f"POST {path} failed ambiguously ({exc.api_message}); checking whether {key} exists")
-                existing = self.find_metric(project, key)
-                if existing is not None:
-                    return existing, True
-        assert last is not None
-        raise last
+        return self._create(self._project_path(project), ROUTE_LIST, body, self._metric,
+                            lambda key: self.find_metric(project, key))
 
     def patch_metric(self, project: str, key: str, operations: list[JSONDict], *,
                      comment: str | None = None) -> JSONDict:
@@ -528,19 +513,26 @@ class Client:
 
     def create_group(self, project: str, body: JSONDict) -> tuple[JSONDict, bool]:
         """POST a metric group; never duplicated, as `create_metric`."""
-        path = self._groups_path(project)
+        return self._create(self._groups_path(project), ROUTE_GROUPS, body, self._group,
+                            lambda key: self.find_group(project, key), headers=BETA)
+
+    def _create(self, path: str, route: str, body: JSONDict, decode: Callable[[_Reply, str, str], JSONDict],
+                find: Callable[[str], JSONDict | None], *,
+                headers: Mapping[str, str] | None = None) -> tuple[JSONDict, bool]:
+        """POST `body`, at most 3 times, and only again after a read showed the item absent: an ambiguous
+        failure (timeout, reset, 5xx) may have created it. Returns (representation, recovered)."""
         key = str(body.get("key"))
         last: ApiError | None = None
         for _ in range(3):
             try:
-                reply = self._request("POST", path, ROUTE_GROUPS, json_body=body, retry_failures=False, headers=BETA)
-                return self._group(reply, "POST", path), False
+                reply = self._request("POST", path, route, json_body=body, retry_failures=False, headers=headers)
+                return decode(reply, "POST", path), False
             except ApiError as exc:
                 if not exc.ambiguous:
                     raise
                 last = exc
                 self._note(f"POST {path} failed ambiguously ({exc.api_message}); checking whether {key} exists")
-                existing = self.find_group(project, key)
+                existing = find(key)
                 if existing is not None:
                     return existing, True
         assert last is not None

@@ -135,33 +135,28 @@ def load_definitions(
         if project is not None:
             metrics.setdefault(project, [])  # a project whose file lists no metrics still gets planned (prune)
             sources.setdefault(project, where or default_project_source)
-        for group in file_groups:
-            seen_key = (group.project, group.key)
-            if seen_key in first_group:
-                problems.append(Problem(
-                    group.source.file, group.source.line, group.source.column,
-                    f"duplicate metric group key `{group.key}` in project `{group.project}` "
-                    f"(first defined at {first_group[seen_key]})",
-                    hint="metric group keys must be unique within a project; rename or remove one"))
-                continue
-            first_group[seen_key] = group.source
-            groups.setdefault(group.project, []).append(group)
-        for metric in file_metrics:
-            seen_key = (metric.project, metric.key)
-            if seen_key in first_seen:
-                problems.append(Problem(
-                    metric.source.file, metric.source.line, metric.source.column,
-                    f"duplicate metric key `{metric.key}` in project `{metric.project}` "
-                    f"(first defined at {first_seen[seen_key]})",
-                    hint="metric keys must be unique within a project; rename or remove one",
-                ))
-                continue
-            first_seen[seen_key] = metric.source
-            metrics.setdefault(metric.project, []).append(metric)
+        _keep_first(file_groups, groups, first_group, "metric group", problems)
+        _keep_first(file_metrics, metrics, first_seen, "metric", problems)
     problems.extend(_funnel_step_problems(metrics, groups))
     problems = sorted(set(problems), key=Problem.sort_key)
     return Definitions(metrics=metrics, files=[d for _, d in files], project_sources=sources,
                        groups=groups), problems
+
+
+def _keep_first(items: list[Any], kept: dict[str, list[Any]], first: dict[tuple[str, str], SourceRef], noun: str,
+                problems: list[Problem]) -> None:
+    """Add each item (a DesiredMetric or DesiredGroup) to `kept` under its project, unless its key is already
+    defined in that project: then a problem that points at both."""
+    for item in items:
+        seen_key = (item.project, item.key)
+        if seen_key in first:
+            problems.append(Problem(
+                item.source.file, item.source.line, item.source.column,
+                f"duplicate {noun} key `{item.key}` in project `{item.project}` (first defined at {first[seen_key]})",
+                hint=f"{noun} keys must be unique within a project; rename or remove one"))
+            continue
+        first[seen_key] = item.source
+        kept.setdefault(item.project, []).append(item)
 
 
 def _funnel_step_problems(metrics: dict[str, list[DesiredMetric]],
