@@ -24,7 +24,7 @@ test: $(STAMP)
 
 # A longer soak of the fault-injection tests: every fault with 25 random seeds.
 stress: $(STAMP)
-	METRICS_SYNC_STRESS_SEEDS=25 $(PY) -m pytest tests/test_faults.py tests/test_properties.py -q
+	METRICS_SYNC_STRESS_SEEDS=25 $(PY) -m pytest tests/apply/test_faults.py tests/planning/test_properties.py -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check metrics_sync tests benchmarks examples

@@ -3,7 +3,7 @@ updates, 30 archives) repeated until it succeeds, and what happened to every cha
 
     python benchmarks/fault_table.py [--seeds 3]
 
-It drives the same scenario as tests/test_faults.py (in-process emulator, FaultTransport), and counts from
+It drives the same scenario as tests/apply/test_faults.py (in-process emulator, FaultTransport), and counts from
 the emulator's side: duplicated = creates LaunchDarkly refused because the metric already existed, plus
 writes beyond one per change; lost = changes whose metric does not end in the desired state.
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from metrics_sync.emulator import EmulatorApp, Faults
+from tests.apply.test_faults import ARCHIVES, CREATES, FAULTS, UPDATES, converge, scenario
 from tests.conftest import FakeClock
-from tests.test_faults import ARCHIVES, CREATES, FAULTS, UPDATES, converge, scenario
 
 
 def main() -> int:

@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from metrics_sync.client import Client
+from metrics_sync.launchdarkly.client import Client
 
 
 def main() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import shutil
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -14,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from metrics_sync.cli import main
-from metrics_sync.client import Client
+from metrics_sync.cli.main import main
+from metrics_sync.core.runtime import Runtime
 from metrics_sync.emulator import EmulatorApp, Store
-from metrics_sync.runtime import Runtime
+from metrics_sync.emulator.readings import Readings
+from metrics_sync.launchdarkly.client import Client
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -129,3 +131,35 @@ def make_client(app: Any, **kwargs: Any) -> Client:
 def client(emulator: EmulatorApp) -> Iterator[Client]:
     with make_client(emulator) as c:
         yield c
+
+
+ENV = {"LD_ACCESS_TOKEN": TOKEN, "LD_BASE_URL": "http://127.0.0.1:8765"}
+
+
+class Shop:
+    """A copy of examples/ in a temp folder, and an in-process emulator serving project `shop`."""
+
+    def __init__(self, root: Path, readings: Readings | None = None) -> None:
+        self.root = root
+        shutil.copytree(ROOT / "examples", root, ignore=shutil.ignore_patterns("*.py", "github"))
+        self.store = Store(["shop"], readings=readings)
+        self.app = EmulatorApp(self.store, token=TOKEN)
+        self.transport: httpx.BaseTransport = httpx.WSGITransport(app=self.app)
+
+    def run(self, *args: str, tty: bool = False, stdin: str = "", env: dict[str, str] | None = None) -> Result:
+        return run_cli(*args, env={**ENV, **(env or {})}, cwd=self.root, tty=tty, stdin=stdin,
+                       transport=self.transport)
+
+    def ui_edit(self, key: str, ops: list[dict[str, object]]) -> None:
+        self.store.patch("shop", key, ops)
+
+    def edit_yaml(self, file: str, old: str, new: str) -> None:
+        path = self.root / "metrics" / file
+        text = path.read_text()
+        assert old in text
+        path.write_text(text.replace(old, new))
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Shop:
+    return Shop(tmp_path / "repo")

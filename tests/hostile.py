@@ -1,5 +1,5 @@
 """A hostile LaunchDarkly stand-in on 127.0.0.1: one mode per misbehaviour, for the tests that prove
-metrics-sync bounds its work and escapes what it prints whatever a server does (tests/test_hostile.py).
+metrics-sync bounds its work and escapes what it prints whatever a server does (tests/launchdarkly/test_hostile.py).
 
 A raw socket server rather than the emulator: slow drips, endless chunked bodies and lying headers need
 control of every byte. Start with `HostileServer(mode)` as a context manager; `.url` is its base URL.

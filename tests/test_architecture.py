@@ -48,11 +48,34 @@ def test_third_party_libraries_have_one_owner() -> None:
                 assert path.name in OWNERS[top], f"{path.relative_to(ROOT)} imports {top}"
 
 
-def test_nothing_imports_the_cli() -> None:
+# The layers, lowest first: a package imports only from packages of a lower layer (or its own). The emulator
+# stands apart (it imports nothing from the rest, below).
+LAYERS = {"core": 0, "coderefs": 1, "definitions": 2, "launchdarkly": 2, "planning": 3, "doctor": 3, "apply": 4,
+          "export": 4, "output": 5, "cli": 6, "__main__": 7}
+
+
+def _layer_of(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] if len(parts) > 1 else parts[0].removesuffix(".py")
+
+
+def test_every_module_sits_in_a_layer_package() -> None:
+    loose = [p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    assert not loose, f"modules outside the layer packages: {loose}"
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert packages - {"emulator"} == set(LAYERS) - {"__main__"}
+
+
+def test_nothing_imports_upward() -> None:
     for path in modules():
-        if path.name in ("cli.py", "__main__.py") and path.parent == PACKAGE:
+        layer = _layer_of(path)
+        if layer == "emulator":
             continue
-        assert "metrics_sync.cli" not in imports(path), path
+        for name in imports(path):
+            parts = name.split(".")
+            if parts[0] != "metrics_sync" or len(parts) < 2 or parts[1] in (layer, "__init__", "emulator"):
+                continue
+            assert LAYERS[parts[1]] < LAYERS[layer], f"{path.relative_to(ROOT)} ({layer}) imports {name}"
 
 
 def test_the_emulator_imports_nothing_else_from_the_package() -> None:

@@ -146,7 +146,7 @@ def test_workflow_gives_tokens_only_to_the_steps_that_call_launchdarkly() -> Non
             if "pip install" in str(step.get("run", "")):
                 assert "--require-hashes" in step["run"] and not step.get("env")
     # The markdown plan starts with the marker the sticky-comment step looks for.
-    from metrics_sync.model import Plan
+    from metrics_sync.core.model import Plan
     from metrics_sync.output.plan import markdown as plan_markdown
 
     assert plan_markdown(Plan([], False, "t", "h", "v")).startswith("<!-- metrics-sync plan -->\n")

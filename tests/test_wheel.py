@@ -28,7 +28,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_contains_the_schema(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "metrics_sync/schemas/metrics.schema.json" in names
-    assert {"metrics_sync/coderefs/scanner.py", "metrics_sync/commands/refs.py",
+    assert {"metrics_sync/coderefs/scanner.py", "metrics_sync/cli/commands/refs.py",
             "metrics_sync/emulator/app.py"} <= set(names)
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     metadata = next(zipfile.ZipFile(wheel).read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
@@ -45,9 +45,9 @@ def test_installed_package_loads_its_own_schema_and_validates(wheel: Path, tmp_p
                    check=True, capture_output=True)
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "import metrics_sync, metrics_sync.schema as s;"
+        "import metrics_sync, metrics_sync.definitions.schema as s;"
         "print(metrics_sync.__file__); print(s.schema_path()); print(len(s.load_schema()['$defs']));"
-        "from metrics_sync.cli import main; sys.exit(main(['validate', sys.argv[2]]))"
+        "from metrics_sync.cli.main import main; sys.exit(main(['validate', sys.argv[2]]))"
     )
     proc = subprocess.run([sys.executable, "-c", script, str(site), str(ROOT / "examples" / "metrics")],
                           capture_output=True, text=True, cwd=tmp_path, check=False)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from metrics_sync.coderefs.scanner import Ref, Scan
-from metrics_sync.model import Definitions, DesiredMetric, Problem
+from metrics_sync.core.model import Definitions, DesiredMetric, Problem
 
 SHOWN_PLACES = 5  # places listed per event in text; JSON lists all
 

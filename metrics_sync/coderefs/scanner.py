@@ -31,7 +31,7 @@ from metrics_sync.coderefs.languages import (
     literal_text,
 )
 from metrics_sync.coderefs.settings import Settings, compile_pattern
-from metrics_sync.errors import TOKEN_VARIABLES, UsageError
+from metrics_sync.core.errors import TOKEN_VARIABLES, UsageError
 
 MAX_FILES = 1_000_000  # listed per folder: more is not an application, it is a mistake in --code
 MAX_REFS = 500_000  # track calls in all: more is generated code, or a file made to exhaust memory

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from metrics_sync.doctor import Report
+from metrics_sync.doctor.checks import Report
 from metrics_sync.output.escape import shown
 
 

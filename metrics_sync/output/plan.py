@@ -12,10 +12,10 @@ from __future__ import annotations
 import html
 from collections.abc import Iterator, Sequence
 
-from metrics_sync.diffing import to_text
-from metrics_sync.model import Change, FieldChange, Plan, ProjectPlan
+from metrics_sync.core.model import Change, FieldChange, Plan, ProjectPlan
 from metrics_sync.output.escape import code_fence, markdown_inline, shown
 from metrics_sync.output.paint import Painter
+from metrics_sync.planning.diffing import to_text
 
 MARKDOWN_LIMIT = 60_000  # GitHub rejects comments over 65,536 characters; keep a margin
 MARKDOWN_UNSENT_ROWS = 50  # metrics whose event no code sends, listed in the PR comment

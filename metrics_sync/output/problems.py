@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from metrics_sync.model import Definitions, Problem
+from metrics_sync.core.model import Definitions, Problem
 from metrics_sync.output.escape import shown
 
 FORMAT_VERSION = 1

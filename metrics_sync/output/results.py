@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from metrics_sync.model import ApplyResult, ChangeResult
+from metrics_sync.core.model import ApplyResult, ChangeResult
 from metrics_sync.output.paint import Painter
 
 FORMAT_VERSION = 1

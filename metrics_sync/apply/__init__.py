@@ -1,0 +1,1 @@
+"""Carrying out a plan (fresh or saved and verified again) with bounded concurrency."""

@@ -1,0 +1,1 @@
+"""The command line: typed arguments per command, dispatch, errors to exit codes."""

@@ -1,0 +1,22 @@
+"""`metrics-sync schema`: print the definitions' JSON Schema (for editors), or where it is installed."""
+
+from __future__ import annotations
+
+import argparse
+
+from metrics_sync.core.runtime import Runtime
+
+HELP = "print the definitions' JSON Schema (for editors), or its path"
+CALLS_API = False
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--path", action="store_true", help="print where the installed schema file is instead")
+
+
+def run(args: argparse.Namespace, runtime: Runtime) -> int:
+    from metrics_sync.definitions.schema import schema_path
+
+    path = schema_path()
+    runtime.out(f"{path}\n" if args.path else path.read_text(encoding="utf-8"))
+    return 0

@@ -1,0 +1,39 @@
+"""`metrics-sync validate`: check the definitions offline and report every problem."""
+
+from __future__ import annotations
+
+import argparse
+
+from metrics_sync.cli.commands import common
+from metrics_sync.core.errors import redact
+from metrics_sync.core.runtime import Runtime
+
+HELP = "check definitions offline against the schema and rules"
+CALLS_API = False
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    common.add_paths(parser)
+    parser.add_argument("--format", choices=["text", "json", "github"], default="text",
+                        help="text (default), json, or GitHub workflow annotations")
+    common.add_project(parser)
+    common.add_code(parser)
+    parser.add_argument("--strict-refs", action="store_true",
+                        help="with --code: a metric whose event no code sends is an error, not a warning")
+
+
+def run(args: argparse.Namespace, runtime: Runtime) -> int:
+    from metrics_sync.coderefs.report import unsent_problems
+    from metrics_sync.core.errors import UsageError
+    from metrics_sync.output.problems import RENDERERS
+
+    cfg = common.config(args, runtime)
+    if args.strict_refs and not (args.code or cfg.code_refs.paths):
+        raise UsageError("--strict-refs needs the application code", "give --code DIR, or codeRefs.paths in the config")
+    definitions, problems = common.read_definitions(args, runtime, cfg)
+    report = common.code_report(args, runtime, cfg, definitions)
+    if report is not None:
+        problems = [*problems, *unsent_problems(report, strict=args.strict_refs)]
+    # Problem lines quote values from the files: a definitions folder could hold a link to a secret.
+    runtime.out(redact(RENDERERS[args.format](problems, definitions), runtime.environ))
+    return 1 if any(p.severity == "error" for p in problems) else 0

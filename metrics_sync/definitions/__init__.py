@@ -1,0 +1,1 @@
+"""Finding and reading the YAML definitions and the config, with positions; schema checks."""

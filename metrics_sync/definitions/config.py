@@ -1,0 +1,158 @@
+"""The optional `metrics-sync.yaml` config file.
+
+Settings (all optional): `project`, `paths`, `baseUrl`, `ownershipTag`, `maxFileBytes`,
+`protectRunningExperiments` (refuse changes that change the results of running experiments), `codeRefs`
+(where the application code is and how it sends events: `paths`, `exclude`, `aliases`, `patterns`,
+`maxFileBytes`). Relative `paths` are taken relative to the config file's folder, so the tool behaves the
+same from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from metrics_sync.coderefs.settings import DEFAULT_MAX_FILE_BYTES as DEFAULT_CODE_FILE_BYTES
+from metrics_sync.coderefs.settings import Settings as CodeRefs
+from metrics_sync.coderefs.settings import compile_pattern
+from metrics_sync.core.errors import ConfigError
+from metrics_sync.definitions.schema import follows_rule
+from metrics_sync.definitions.yaml_reader import DEFAULT_MAX_FILE_BYTES, load_yaml_file
+
+DEFAULT_CONFIG_FILE = "metrics-sync.yaml"
+DEFAULT_OWNERSHIP_TAG = "managed-by-metrics-sync"
+DEFAULT_PATHS = ("metrics",)
+
+
+@dataclass(frozen=True)
+class Config:
+    project: str | None = None
+    paths: tuple[str, ...] = ()
+    base_url: str | None = None
+    ownership_tag: str = DEFAULT_OWNERSHIP_TAG
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    project_source: str | None = None  # where the config names `project` (file:line:col), for messages
+    protect_running: bool = False  # `protectRunningExperiments`: refuse, not only warn about, such changes
+    code_refs: CodeRefs = field(default_factory=CodeRefs)
+
+
+def find_config(cwd: Path) -> Path | None:
+    """`metrics-sync.yaml` in the working directory or the nearest folder above it, up to the repository
+    root (a folder holding `.git`), as git and pre-commit find their files."""
+    for folder in (cwd, *cwd.parents):
+        candidate = folder / DEFAULT_CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
+def load_config(explicit: str | None, cwd: Path) -> Config:
+    """Read `explicit` (must exist; relative to `cwd`) or the `metrics-sync.yaml` `find_config` finds; else
+    the defaults."""
+    path = cwd / explicit if explicit else find_config(cwd)
+    if path is None or not path.is_file():
+        if explicit:
+            raise ConfigError(f"config file {explicit} not found")
+        return Config()
+    display = explicit or _relative(path, cwd)
+    doc, problems = load_yaml_file(path, display=display)
+    if problems:
+        first = problems[0]
+        where = f"{first.file}:{first.line}:{first.column}" if first.line else first.file
+        raise ConfigError(f"{where}: {first.message}", first.hint)
+    assert doc is not None
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{display}: the config must be a mapping of settings")
+
+    def fail(key: str, message: str) -> ConfigError:
+        line, col = doc.position((key,))
+        return ConfigError(f"{display}:{line}:{col}: {message}")
+
+    known = {"project", "paths", "baseUrl", "ownershipTag", "maxFileBytes", "protectRunningExperiments", "codeRefs"}
+    for key in data:
+        if key not in known:
+            raise fail(key, f"unknown setting `{key}` (known: {', '.join(sorted(known))})")
+    project = data.get("project")
+    if project is not None and (not isinstance(project, str) or not follows_rule(project, "properties", "project")):
+        raise fail("project", "`project` must be a LaunchDarkly project key")
+    paths_value: Any = data.get("paths", [])
+    if isinstance(paths_value, str):
+        paths_value = [paths_value]
+    if not isinstance(paths_value, list) or not all(isinstance(p, str) for p in paths_value):
+        raise fail("paths", "`paths` must be a list of files or folders")
+    base = path.parent
+    paths = tuple(p if Path(p).is_absolute() else _relative(base / p, cwd) for p in paths_value)
+    base_url = data.get("baseUrl")
+    if base_url is not None and not isinstance(base_url, str):
+        raise fail("baseUrl", "`baseUrl` must be a URL such as https://app.launchdarkly.com")
+    tag = data.get("ownershipTag", DEFAULT_OWNERSHIP_TAG)
+    if not isinstance(tag, str) or not follows_rule(tag, "$defs", "metric", "properties", "tags", "items"):
+        raise fail("ownershipTag", "`ownershipTag` must be a LaunchDarkly tag (letters, numbers, '.', '_', '-')")
+    max_bytes = data.get("maxFileBytes", DEFAULT_MAX_FILE_BYTES)
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
+        raise fail("maxFileBytes", "`maxFileBytes` must be a positive whole number")
+    protect = data.get("protectRunningExperiments", False)
+    if not isinstance(protect, bool):
+        raise fail("protectRunningExperiments", "`protectRunningExperiments` must be true or false")
+    named_at = "{}:{}:{}".format(display, *doc.position(("project",))) if project is not None else None
+    code_refs = _code_refs(data.get("codeRefs"), doc, display, base, cwd)
+    return Config(project=project, paths=paths, base_url=base_url, ownership_tag=tag, max_file_bytes=max_bytes,
+                  project_source=named_at, protect_running=protect, code_refs=code_refs)
+
+
+ALIAS = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
+MAX_PATTERN_CHARS = 1000
+
+
+def _code_refs(section: Any, doc: Any, display: str, base: Path, cwd: Path) -> CodeRefs:
+    """The `codeRefs:` section; each problem is located at the setting or item it is about."""
+    if section is None:
+        return CodeRefs()
+
+    def fail(path: tuple[str | int, ...], message: str) -> ConfigError:
+        line, col = doc.position(("codeRefs", *path))
+        return ConfigError(f"{display}:{line}:{col}: {message}")
+
+    if not isinstance(section, dict):
+        raise fail((), "`codeRefs` must be a mapping (paths, exclude, aliases, patterns, maxFileBytes)")
+    known = {"paths", "exclude", "aliases", "patterns", "maxFileBytes"}
+    for key in section:
+        if key not in known:
+            raise fail((key,), f"unknown codeRefs setting `{key}` (known: {', '.join(sorted(known))})")
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("paths", "exclude", "aliases", "patterns"):
+        value = section.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise fail((key,), f"`codeRefs.{key}` must be a list of strings")
+        lists[key] = tuple(value)
+    for i, alias in enumerate(lists["aliases"]):
+        if not ALIAS.fullmatch(alias):
+            raise fail(("aliases", i), f"`{alias}` is not a function or method name (such as trackConversion or "
+                                       "Analytics.send)")
+    for i, pattern in enumerate(lists["patterns"]):
+        if len(pattern) > MAX_PATTERN_CHARS:
+            raise fail(("patterns", i), f"the pattern is over {MAX_PATTERN_CHARS} characters")
+        try:
+            compile_pattern(pattern)
+        except ValueError as exc:
+            raise fail(("patterns", i), f"the pattern {exc}") from None
+    max_bytes = section.get("maxFileBytes", DEFAULT_CODE_FILE_BYTES)
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
+        raise fail(("maxFileBytes",), "`codeRefs.maxFileBytes` must be a positive whole number")
+    paths = tuple(p if Path(p).is_absolute() else _relative(base / p, cwd) for p in lists["paths"])
+    return CodeRefs(paths=paths, exclude=lists["exclude"], aliases=lists["aliases"], patterns=lists["patterns"],
+                    max_file_bytes=max_bytes)
+
+
+def _relative(path: Path, cwd: Path) -> str:
+    # Shown in messages, so keep it short: relative to where the user runs the tool (`../metrics` for a
+    # config found above it).
+    return os.path.relpath(path.resolve(), cwd.resolve())

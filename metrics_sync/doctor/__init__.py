@@ -1,0 +1,1 @@
+"""Probing LaunchDarkly's contract on a real account."""

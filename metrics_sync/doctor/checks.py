@@ -1,0 +1,252 @@
+"""`metrics-sync doctor`: check, on a real LaunchDarkly account, every assumption metrics-sync makes about
+LaunchDarkly's API (docs/launchdarkly-contract.md; each check names its assumption there, A1…).
+
+Read-only by default. With `write=True` it creates one throw-away metric `metrics-sync-doctor-<random>` in
+the project, observes how LaunchDarkly treats it, then archives it and deletes it when LaunchDarkly allows;
+it never touches any other metric. Each check says what was assumed, what was observed, and whether
+metrics-sync copes with what was observed. `needed` checks are those metrics-sync cannot work without.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from metrics_sync import __version__
+from metrics_sync.core.errors import ApiError
+from metrics_sync.launchdarkly.client import API_VERSION, Answer, Client
+
+LIST = "/api/v2/metrics/{projectKey}"
+ITEM = "/api/v2/metrics/{projectKey}/{metricKey}"
+MEMBERS = "/api/v2/members"
+DOCTOR_TAG = "metrics-sync-doctor"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str  # the assumption's id in docs/launchdarkly-contract.md
+    assumption: str
+    observed: str
+    holds: bool  # the assumption was observed to hold
+    copes: str  # how metrics-sync fares with what was observed
+    needed: bool = False  # metrics-sync cannot work when this does not hold
+    reading: str | None = None  # for unconfirmed behaviours: which reading LaunchDarkly showed
+
+    @property
+    def broken(self) -> bool:
+        return self.needed and not self.holds
+
+
+@dataclass
+class Report:
+    base_url_host: str
+    project: str
+    write: bool
+    checks: list[Check] = field(default_factory=list)
+    cleanup: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.broken for c in self.checks)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"formatVersion": FORMAT_VERSION, "tool": {"name": "metrics-sync", "version": __version__},
+                "apiVersion": API_VERSION, "baseUrlHost": self.base_url_host, "project": self.project,
+                "write": self.write, "ok": self.ok, "cleanup": self.cleanup,
+                "checks": [asdict(c) for c in self.checks]}
+
+
+class _Doctor:
+    def __init__(self, client: Client, project: str, report: Report) -> None:
+        self.client = client
+        self.project = project
+        self.report = report
+        self.list_path = f"/api/v2/metrics/{quote(project, safe='')}"
+
+    def add(self, check: Check) -> None:
+        self.report.checks.append(check)
+
+    def item(self, key: str) -> str:
+        return f"{self.list_path}/{quote(key, safe='')}"
+
+    def call(self, method: str, path: str, route: str, **kwargs: Any) -> Answer:
+        return self.client.probe(method, path, route, **kwargs)
+
+    # --- read-only ------------------------------------------------------------------------------------
+
+    def read_only(self) -> bool:
+        """Returns whether the read checks passed well enough to go on."""
+        answer = self.call("GET", self.list_path, LIST, params={"limit": 50, "offset": 0, "expand": "experimentCount"})
+        readable = answer.status == 200
+        self.add(Check("A1", "the access token authenticates and may read the project's metrics",
+                       f"{answer.status} {_code(answer)}".strip(), readable,
+                       "yes" if readable else "no: plan cannot read LaunchDarkly (check the token's role)",
+                       needed=True))
+        self.add(Check("A2", f"LD-API-Version {API_VERSION} is accepted",
+                       f"{answer.status} to a request that carries it", answer.status != 400,
+                       "yes" if answer.status != 400 else "no: every call would be refused", needed=True))
+        limits = sorted(h for h in answer.headers if h.startswith("x-ratelimit-") or h == "retry-after")
+        self.add(Check("A17", "answers carry rate-limit headers (X-Ratelimit-*)",
+                       ", ".join(limits) if limits else "none on this answer", bool(limits),
+                       "yes: it paces by them when present, and waits on 429 answers either way"))
+        if not readable:
+            return False
+        body = answer.body if isinstance(answer.body, dict) else {}
+        items = body.get("items")
+        total = body.get("totalCount")
+        shaped = isinstance(items, list) and isinstance(total, int) and total >= 0 and all(
+            isinstance(i, dict) and isinstance(i.get("key"), str) and isinstance(i.get("_version"), int)
+            for i in items)
+        self.add(Check("A3", "the metric list pages with limit/offset and gives items (key, _version) and "
+                       "totalCount", f"{len(items) if isinstance(items, list) else 'no'} items, totalCount {total!r}",
+                       shaped, "yes" if shaped else "no: plan cannot read the list", needed=True))
+        if isinstance(items, list) and items:
+            has = any(isinstance(i, dict) and "activeExperimentCount" in i for i in items)
+            self.add(Check("A13", "list items carry activeExperimentCount / activeGuardedRolloutCount",
+                           "present" if has else "absent", True,
+                           "yes: plan reads each metric it may archive on its own, with expansions",
+                           reading="included" if has else "omitted"))
+        try:
+            units = self.client.experiment_units(self.project)
+            self.add(Check("A12", "the project's experimentation settings list the context kinds available for "
+                           "experiments", ", ".join(units) or "none", True,
+                           "yes: plan refuses analysis units outside them"))
+        except ApiError as exc:
+            self.add(Check("A12", "the project's experimentation settings list the context kinds available for "
+                           "experiments", f"{exc.status or 'no answer'}: {exc.api_message}", False,
+                           "yes: plan warns that analysis units were not checked"))
+        return True
+
+    # --- with --write ---------------------------------------------------------------------------------
+
+    def write(self, member_id: Callable[[], str | None]) -> None:
+        key = f"metrics-sync-doctor-{secrets.token_hex(4)}"
+        other_member = member_id()
+        body: dict[str, Any] = {"key": key, "name": "metrics-sync doctor (throw-away)", "kind": "custom",
+                                "eventKey": key, "isNumeric": False, "tags": [DOCTOR_TAG]}
+        if other_member:
+            body["maintainerId"] = other_member
+        created = self.call("POST", self.list_path, LIST, json_body=body)
+        ok = created.status == 201 and isinstance(created.body, dict)
+        self.add(Check("A11", "a POST of a custom conversion metric is answered 201 with the metric",
+                       f"{created.status} {_code(created)}".strip(), ok,
+                       "yes" if ok else "no: apply cannot create metrics (check the token's role)", needed=True))
+        if not ok:
+            return
+        try:
+            self._observe(key, created.body, other_member)
+        finally:
+            self._clean_up(key)
+
+    def _observe(self, key: str, rep: dict[str, Any], other_member: str | None) -> None:
+        defaults = {"analysisType": "mean", "unitAggregationType": "average", "successCriteria": "HigherThanBaseline",
+                    "eventDefault": {"disabled": False, "value": 0}}
+        seen = {name: rep.get(name) for name in defaults}
+        differ = [f"{name}={seen[name]!r}" for name in defaults if seen[name] != defaults[name]]
+        self.add(Check("A11", "LaunchDarkly fills in its defaults on create (mean, average, HigherThanBaseline, "
+                       "eventDefault disabled false, value 0)", "as assumed" if not differ else ", ".join(differ),
+                       not differ, "yes: metrics-sync sends every default explicitly"))
+        if other_member:
+            kept = rep.get("maintainerId") == other_member
+            self.add(Check("A7", "a maintainerId sent in a POST is ignored (set only by a PATCH after create)",
+                           "kept" if kept else "ignored", True,
+                           "yes: after a create, apply sets the maintainer with a guarded PATCH when needed",
+                           reading="kept" if kept else "ignored"))
+        else:
+            self.add(Check("A7", "a maintainerId sent in a POST is ignored (set only by a PATCH after create)",
+                           "not observable (no second member readable with this token)", True,
+                           "yes: after a create, apply sets the maintainer with a guarded PATCH when needed"))
+        item = self.item(key)
+        absent = "description" not in rep
+        answer = self.call("PATCH", item, ITEM, json_body=[{"op": "replace", "path": "/description",
+                                                            "value": "metrics-sync doctor"}])
+        self.add(Check("A9", "`replace` of a field the metric does not have acts as `add`",
+                       f"{answer.status} ({'the field was absent' if absent else 'the field was present'})",
+                       answer.status == 200, "yes: metrics-sync sends `add` for absent fields",
+                       reading="accepted" if answer.status == 200 else "refused"))
+        name = rep.get("name")
+        answer = self.call("PATCH", item, ITEM, json_body=[
+            {"op": "test", "path": "/name", "value": f"not {name}"},
+            {"op": "replace", "path": "/name", "value": "metrics-sync doctor (changed)"}])
+        guarded = answer.status in (400, 409)
+        self.add(Check("A8", "a PATCH whose `test` fails is refused (400 or 409) and changes nothing",
+                       f"{answer.status} {_code(answer)}".strip(), guarded,
+                       "yes: either status means the metric changed since the plan" if guarded
+                       else "no: guarded updates would overwrite edits made in the UI", needed=True,
+                       reading=str(answer.status) if guarded else None))
+        answer = self.call("PATCH", item, ITEM, json_body={"comment": "metrics-sync doctor", "patch": [
+            {"op": "replace", "path": "/description", "value": "metrics-sync doctor (with a comment)"}]})
+        accepted = answer.status == 200
+        self.add(Check("A10", 'PATCH accepts the {"comment", "patch"} wrapper (the audit-log comment)',
+                       f"{answer.status} {_code(answer)}".strip(), accepted,
+                       "yes: when refused, apply sends bare JSON Patch without the comment",
+                       reading="accepted" if accepted else "rejected"))
+        answer = self.call("PATCH", item, ITEM, json_body=[{"op": "test", "path": "/archived", "value": False},
+                                                           {"op": "replace", "path": "/archived", "value": True}])
+        flag = answer.body.get("archived") if isinstance(answer.body, dict) else "?"
+        archived = answer.status == 200 and flag is True
+        self.add(Check("A5", "a metric is archived by a guarded PATCH of /archived",
+                       f"{answer.status}, archived: {flag}", archived,
+                       "yes" if archived else "no: prune cannot archive", needed=True))
+        if archived:
+            listed = self.call("GET", self.list_path, LIST,
+                               params={"limit": 50, "offset": 0, "filter": f"query equals '{key}'"})
+            items = listed.body.get("items") if isinstance(listed.body, dict) else None
+            if listed.status == 200 and isinstance(items, list):
+                shown = any(isinstance(i, dict) and i.get("key") == key for i in items)
+                self.add(Check("A4", "the metric list shows archived metrics", "listed" if shown else "hidden", True,
+                               "yes: a create refused for a key the list did not show reads the key and restores it",
+                               reading="listed" if shown else "hidden"))
+            else:
+                self.add(Check("A4", "the metric list shows archived metrics", f"{listed.status} {_code(listed)}",
+                               False, "yes: a create refused for a key the list did not show reads the key"))
+
+    def _clean_up(self, key: str) -> None:
+        item = self.item(key)
+        current = self.call("GET", item, ITEM)
+        if isinstance(current.body, dict) and not current.body.get("archived"):
+            self.call("PATCH", item, ITEM, json_body=[{"op": "replace", "path": "/archived", "value": True}])
+        deleted = self.call("DELETE", item, ITEM)
+        if deleted.status == 204:
+            self.report.cleanup = f"{key} was archived, then deleted"
+        else:
+            self.report.cleanup = (f"{key} was archived; LaunchDarkly refused to delete it ({deleted.status} "
+                                   f"{_code(deleted)}), so it stays archived, tagged {DOCTOR_TAG}").strip()
+        self.add(Check("A6", "an archived, unused metric can be deleted", f"{deleted.status} {_code(deleted)}".strip(),
+                       deleted.status == 204, "yes: metrics-sync never deletes metrics (it archives them)"))
+
+
+def _code(answer: Answer) -> str:
+    return str(answer.body.get("code", "")) if isinstance(answer.body, dict) else ""
+
+
+def _another_member(client: Client) -> Callable[[], str | None]:
+    """A member other than the token's own, to see whether a POST keeps a maintainer (None when the token
+    cannot read members or there is only one)."""
+    def find() -> str | None:
+        me = client.probe("GET", f"{MEMBERS}/me", MEMBERS + "/me")
+        mine = me.body.get("_id") if isinstance(me.body, dict) else None
+        answer = client.probe("GET", MEMBERS, MEMBERS, params={"limit": 20})
+        items = answer.body.get("items") if isinstance(answer.body, dict) else None
+        for member in items if isinstance(items, list) else []:
+            if isinstance(member, dict) and isinstance(member.get("_id"), str) and member["_id"] != mine:
+                return str(member["_id"])
+        return None
+
+    return find
+
+
+def examine(client: Client, project: str, *, write: bool) -> Report:
+    report = Report(base_url_host=client.host, project=project, write=write)
+    doctor = _Doctor(client, project, report)
+    try:
+        if doctor.read_only() and write:
+            doctor.write(_another_member(client))
+    except ApiError as exc:  # no answer at all (network): one more failed check, never a crash
+        report.checks.append(Check("A1", "LaunchDarkly answers", f"{exc.status or 'no answer'}: {exc.api_message}",
+                                   False, "no: nothing can be checked", needed=True))
+    return report

@@ -1,0 +1,1 @@
+"""Adopting a project: LaunchDarkly's metrics and groups written as definitions."""

@@ -1,0 +1,1 @@
+"""LaunchDarkly's REST API: transport, session, paging, the generic resource API, wire checks."""

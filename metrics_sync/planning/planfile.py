@@ -1,0 +1,171 @@
+"""The plan as versioned JSON: what `plan --format json` prints and `plan --out` saves.
+
+Format (documented in docs/plan-format.md; `formatVersion` changes only on incompatible changes):
+    {"formatVersion": 1, "tool": {"name", "version"}, "baseUrlHost", "ownershipTag", "prune",
+     "summary": {...}, "projects": [{"project", "definitionsHash", "summary", "changes": [...],
+     "wouldArchive": [...], "blocked": [...], "refused": [...]}]}
+Each change: action, resource (metric | metric-group), key, metricType, adopt, remoteVersion, fields
+[{field, before, after, details}], before, after (canonical), patch (exact JSON Patch ops), body (exact POST
+body), warnings, usedBy (the experiments and guarded rollouts that use it), alerts (changes to the results of
+running experiments).
+It never holds the access token: nothing in a Plan does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from metrics_sync.core.errors import PlanError
+from metrics_sync.core.files import write_atomic
+from metrics_sync.core.model import Blocked, Change, FieldChange, Plan, ProjectPlan, Use
+from metrics_sync.definitions.schema import plan_problems
+from metrics_sync.launchdarkly.wire import BadJson, decode
+
+FORMAT_VERSION = 1
+
+
+def _summary(create: int, update: int, archive: int, unchanged: int) -> dict[str, int]:
+    return {"create": create, "update": update, "archive": archive, "unchanged": unchanged}
+
+
+def _use(u: Use) -> dict[str, Any]:
+    return {"kind": u.kind, "key": u.key, "name": u.name, "environment": u.environment, "running": u.running,
+            "via": u.via}
+
+
+def _change(c: Change) -> dict[str, Any]:
+    return {
+        "action": c.action,
+        "resource": c.resource,
+        "key": c.key,
+        "metricType": c.metric_type,
+        "adopt": c.adopt,
+        "restore": c.restore,
+        "remoteVersion": c.remote_version,
+        "fields": [{"field": f.field, "before": f.before, "after": f.after, "details": list(f.details)}
+                   for f in c.fields],
+        "before": c.before,
+        "after": c.after,
+        "patch": c.patch,
+        "body": c.body,
+        "warnings": list(c.warnings),
+        "source": c.source,
+        "typeBefore": c.type_before,
+        "usedBy": [_use(u) for u in c.used_by],
+        "alerts": list(c.alerts),
+    }
+
+
+def to_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "formatVersion": FORMAT_VERSION,
+        "tool": {"name": "metrics-sync", "version": plan.tool_version},
+        "baseUrlHost": plan.base_url_host,
+        "ownershipTag": plan.ownership_tag,
+        "prune": plan.prune,
+        "targets": list(plan.targets),
+        "summary": {**_summary(plan.total("create"), plan.total("update"), plan.total("archive"), plan.unchanged),
+                    "delete": plan.total("delete"), "unchangedGroups": plan.unchanged_groups,
+                    "unmanaged": sum(p.unmanaged for p in plan.projects), "wouldArchive": plan.would_archive,
+                    "wouldDelete": plan.would_delete, "blocked": plan.blocked, "alerts": len(plan.alerts)},
+        "projects": [
+            {
+                "project": p.project,
+                "definitionsHash": p.definitions_hash,
+                "summary": {**_summary(p.count("create"), p.count("update"), p.count("archive"), p.unchanged),
+                            "delete": p.count("delete"), "unchangedGroups": p.unchanged_groups,
+                            "unmanaged": p.unmanaged, "unmanagedGroups": p.unmanaged_groups},
+                "changes": [_change(c) for c in p.changes],
+                "wouldArchive": p.would_archive,
+                "wouldDelete": p.would_delete,
+                "blocked": [{"key": b.key, "reason": b.reason, "resource": b.resource} for b in p.blocked],
+                "refused": p.refused,
+                "warnings": p.warnings,
+                "unmanagedSample": p.unmanaged_sample,
+            }
+            for p in plan.projects
+        ],
+    }
+
+
+def to_json(plan: Plan) -> str:
+    # allow_nan=False: standard JSON only (a non-finite number cannot reach a plan; if one did, fail loudly).
+    return json.dumps(to_dict(plan), indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def from_dict(data: Any) -> Plan:
+    if not isinstance(data, dict) or "formatVersion" not in data:
+        raise PlanError("not a metrics-sync plan file")
+    if data["formatVersion"] != FORMAT_VERSION:
+        raise PlanError(f"plan file format {data['formatVersion']} is not supported (expected {FORMAT_VERSION})",
+                        "run plan again with this version of metrics-sync")
+    try:
+        projects = [
+            ProjectPlan(
+                project=p["project"],
+                definitions_hash=p["definitionsHash"],
+                changes=[
+                    Change(
+                        action=c["action"], key=c["key"], metric_type=c["metricType"], before=c["before"],
+                        after=c["after"],
+                        fields=[FieldChange(f["field"], f["before"], f["after"], tuple(f.get("details", [])))
+                                for f in c["fields"]],
+                        patch=c["patch"], body=c["body"], remote_version=c["remoteVersion"], adopt=c["adopt"],
+                        restore=c.get("restore", False), warnings=tuple(c["warnings"]), source=c.get("source"),
+                        type_before=c.get("typeBefore"), resource=c.get("resource", "metric"),
+                        used_by=tuple(Use(u["kind"], u["key"], u.get("name", ""), u.get("environment", ""),
+                                          u.get("running"), u.get("via")) for u in c.get("usedBy", [])),
+                        alerts=tuple(c.get("alerts", [])),
+                    )
+                    for c in p["changes"]
+                ],
+                unchanged=p["summary"]["unchanged"],
+                unmanaged=p["summary"]["unmanaged"],
+                would_archive=list(p["wouldArchive"]),
+                blocked=[Blocked(b["key"], b["reason"], b.get("resource", "metric")) for b in p["blocked"]],
+                refused=list(p["refused"]),
+                warnings=list(p.get("warnings", [])),
+                unmanaged_sample=list(p.get("unmanagedSample", [])),
+                unchanged_groups=p["summary"].get("unchangedGroups", 0),
+                unmanaged_groups=p["summary"].get("unmanagedGroups", 0),
+                would_delete=list(p.get("wouldDelete", [])),
+            )
+            for p in data["projects"]
+        ]
+        return Plan(projects=projects, prune=bool(data["prune"]), ownership_tag=data["ownershipTag"],
+                    base_url_host=data["baseUrlHost"], tool_version=data["tool"]["version"],
+                    targets=tuple(data.get("targets", ())))
+    except (KeyError, TypeError) as exc:
+        raise PlanError(f"plan file is damaged or incomplete (missing {exc})") from None
+
+
+MAX_PLAN_BYTES = 256 * 1024 * 1024
+
+
+def read(path: Path) -> Plan:
+    """Read a plan file: bounded, strict JSON, and the documented format (schemas/plan.schema.json)."""
+    try:
+        if path.stat().st_size > MAX_PLAN_BYTES:
+            raise PlanError(f"{path} is larger than {MAX_PLAN_BYTES // (1024 * 1024)} MB; not a plan file")
+        content = path.read_bytes()
+    except OSError as exc:
+        raise PlanError(f"cannot read plan file {path}: {exc.strerror or exc}") from None
+    try:
+        data = decode(content)
+    except BadJson as exc:
+        raise PlanError(f"{path} is not a plan file ({exc})") from None
+    if isinstance(data, dict) and data.get("formatVersion") not in (None, FORMAT_VERSION):
+        raise PlanError(f"plan file format {data['formatVersion']!r} is not supported (expected {FORMAT_VERSION})",
+                        "run plan again with this version of metrics-sync")
+    problems = plan_problems(data)
+    if problems:
+        raise PlanError(f"{path} is not a valid plan file: {'; '.join(problems)}",
+                        "a plan file is applied only as plan wrote it; run plan again")
+    return from_dict(data)
+
+
+def write(path: Path, plan: Plan) -> None:
+    """Write atomically: a reader never sees half a plan."""
+    write_atomic(path, to_json(plan))

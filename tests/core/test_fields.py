@@ -1,0 +1,137 @@
+"""The table of metric fields (metrics_sync/core/fields.py) against the published schema: they cannot drift."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from metrics_sync.core.fields import METRIC, NO_DEFAULT
+from metrics_sync.definitions.schema import load_schema
+
+SCHEMA = load_schema()
+PROPERTIES: dict[str, Any] = SCHEMA["$defs"]["metric"]["properties"]
+RULES: list[dict[str, Any]] = SCHEMA["$defs"]["metric"]["allOf"]
+KINDS: list[str] = PROPERTIES["kind"]["enum"]
+# Schema properties that are not managed fields: the identity, the deprecated alias of analysisUnits (read
+# through the table's `read`), and informational fields export writes for reference.
+NOT_FIELDS = {"key", "randomizationUnits", "unmanagedFields"}
+# A metric of each shape, to ask the table and the schema the same questions.
+SHAPES = {
+    "custom": {"key": "k", "kind": "custom", "eventKey": "e"},
+    "numeric": {"key": "k", "kind": "custom", "eventKey": "e", "isNumeric": True, "unit": "ms",
+                "successCriteria": "LowerThanBaseline"},
+    "percentile": {"key": "k", "kind": "custom", "eventKey": "e", "isNumeric": True, "unit": "ms",
+                   "successCriteria": "LowerThanBaseline", "analysisType": "percentile", "percentileValue": 95},
+    "pageview": {"key": "k", "kind": "pageview", "urls": [{"kind": "exact", "url": "https://x.test"}]},
+    "click": {"key": "k", "kind": "click", "selector": "#b", "urls": [{"kind": "exact", "url": "https://x.test"}]},
+}
+
+
+def _rules_for(metric: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `then` parts of the schema's per-kind rules whose `if` holds for `metric`."""
+    found = []
+    for rule in RULES:
+        condition = rule["if"]
+        # As in JSON Schema, `properties` constrain only the properties that are present.
+        holds = all(name in metric for name in condition.get("required", [])) and all(
+            metric[name] == spec["const"] for name, spec in condition.get("properties", {}).items() if name in metric)
+        if holds:
+            found.append(rule["then"])
+        elif "else" in rule:
+            found.append(rule["else"])
+    return found
+
+
+def test_every_schema_field_is_in_the_table_and_back() -> None:
+    assert set(METRIC.names) == set(PROPERTIES) - NOT_FIELDS
+
+
+def test_defaults_agree_with_the_schema() -> None:
+    for name, spec in PROPERTIES.items():
+        if "default" in spec and name not in NOT_FIELDS:
+            assert METRIC.field(name).default_for({}) == spec["default"], name
+
+
+def test_compare_kinds_agree_with_the_schema_types() -> None:
+    for f in METRIC.fields:
+        spec = PROPERTIES[f.name]
+        if f.compare == "set":
+            assert spec["type"] == "array" and spec["uniqueItems"] and spec["items"]["type"] == "string", f.name
+        elif f.compare == "list":
+            assert spec["type"] == "array", f.name
+        elif f.compare == "object":
+            assert spec["type"] == "object", f.name
+        else:
+            assert spec.get("type") in ("string", "boolean", "integer", "number") or "enum" in spec, f.name
+
+
+def test_the_kinds_the_table_knows_are_the_schemas() -> None:
+    mentioned = {k for f in METRIC.fields if f.kinds for k in f.kinds}
+    assert mentioned <= set(KINDS)
+    assert {shape["kind"] for shape in SHAPES.values()} == set(KINDS)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fields_a_kind_does_not_use_are_forbidden_by_the_schema(shape: str) -> None:
+    metric = SHAPES[shape]
+    canonical = METRIC.canonical(metric)
+    forbidden = {name for then in _rules_for(metric) for name, spec in then.get("properties", {}).items()
+                 if spec.get("not") == {}}
+    fixed = {name: spec["const"] for then in _rules_for(metric) for name, spec in then.get("properties", {}).items()
+             if "const" in spec}
+    unused = {f.name for f in METRIC.fields if f.name not in canonical and not f.assigned_by_server}
+    assert forbidden == unused, shape
+    for name, value in fixed.items():  # e.g. isNumeric: false for pageview and click
+        if name in canonical:
+            assert canonical[name] == value, (shape, name)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fields_the_schema_requires_are_required_in_the_table(shape: str) -> None:
+    metric = SHAPES[shape]
+    canonical = METRIC.canonical(metric)
+    required = {name for then in _rules_for(metric) for name in then.get("required", [])}
+    flagged = {f.name for f in METRIC.fields if f.required is not None and f.required(canonical)}
+    assert required == flagged, shape
+
+
+def test_export_writes_only_what_differs_from_the_defaults() -> None:
+    canonical = METRIC.canonical(SHAPES["custom"])
+    assert METRIC.document(canonical) == {"name": "k", "kind": "custom", "eventKey": "e"}
+    percentile = METRIC.document(METRIC.canonical(SHAPES["percentile"]))
+    assert percentile["eventDefault"] == {"disabled": True} and percentile["percentileValue"] == 95
+
+
+def test_server_assigned_fields_are_compared_only_when_the_yaml_sets_them() -> None:
+    remote = METRIC.canonical({**SHAPES["custom"], "analysisUnits": ["user"], "_maintainer": {"_id": "a" * 24}})
+    desired = METRIC.canonical(SHAPES["custom"])
+    assert "analysisUnits" in remote and "maintainerId" in remote
+    assert "analysisUnits" not in METRIC.compared(desired, remote)
+    assert "maintainerId" not in METRIC.compared(desired, remote)
+    assert all(f.default is not NO_DEFAULT or not f.assigned_by_server or f.name == "maintainerId"
+               for f in METRIC.fields)
+
+
+def test_the_group_table_and_the_group_schema_name_the_same_fields() -> None:
+    from metrics_sync.core.fields import METRIC_GROUP
+
+    group = SCHEMA["$defs"]["metricGroup"]
+    assert set(group["properties"]) - {"key"} == set(METRIC_GROUP.names)
+    assert set(group["required"]) - {"key"} <= {f.name for f in METRIC_GROUP.fields if f.export == "always"}
+    assert METRIC_GROUP.field("kind").compare == "scalar" and set(group["properties"]["kind"]["enum"]) == {
+        "funnel", "standard"}
+
+
+def test_a_group_canonical_form_keeps_order_and_drops_standard_step_names() -> None:
+    from metrics_sync.core.fields import METRIC_GROUP
+
+    funnel = METRIC_GROUP.canonical({"name": "F", "kind": "funnel", "metrics": [
+        {"key": "b", "nameInGroup": "B", "_links": {}}, {"key": "a", "nameInGroup": "A", "name": "A metric"}]})
+    assert funnel["metrics"] == [{"key": "b", "nameInGroup": "B"}, {"key": "a", "nameInGroup": "A"}]
+    standard = METRIC_GROUP.canonical({"name": "S", "kind": "standard", "metrics": [
+        {"key": "b", "nameInGroup": ""}, {"key": "a"}], "maintainer": {"key": "m", "_member": {"_id": "x" * 24}}})
+    assert standard["metrics"] == [{"key": "b"}, {"key": "a"}] and standard["maintainerId"] == "x" * 24
+    body = METRIC_GROUP.post_body("s", standard)
+    assert body["metrics"] == [{"key": "b", "nameInGroup": ""}, {"key": "a", "nameInGroup": ""}]
+    assert "description" not in body and body["tags"] == []
