@@ -27,8 +27,8 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from metrics_sync.core.errors import ApiError
-from metrics_sync.core.fields import METRIC, METRIC_GROUP, RESOURCES
 from metrics_sync.core.model import ApplyResult, Change, ChangeResult, FieldChange, Outcome, Plan
+from metrics_sync.core.resources import METRIC, METRIC_GROUP, RESOURCES
 from metrics_sync.planning.diffing import diff, guarded_patch
 
 Progress = Callable[[int, int], None]

@@ -1,29 +1,73 @@
-"""What metrics-sync manages of a LaunchDarkly resource, as one table of fields.
+"""A LaunchDarkly resource, described once: its API (routes, headers, what uses it) and its table of fields.
 
 Each `Field` says which kinds use it, LaunchDarkly's default, how it compares, whether LaunchDarkly assigns
-it when omitted, whether it goes into the POST body, and whether export writes it. Everything that needs
-to know what a field *is* reads this table:
+it when omitted, whether it goes into the POST body, whether export writes it, and what type LaunchDarkly
+sends it as (`Wire`). Each `ServerField` is a representation field LaunchDarkly owns (identity, version,
+counts, expansions): read, never written. Everything that needs to know what a field *is* reads these tables:
   * `Resource.canonical()` — the one form YAML and API representations are compared in (defaults applied to
     both sides, fields a kind does not use dropped, sets sorted), so "apply, then plan" shows no changes;
   * `Resource.post_body()` — the exact create body;
   * `Resource.document()` — what export writes (only what differs from the defaults);
-  * the planner — which fields to compare, which are sets, which change what a metric measures.
-`tests/core/test_fields.py` holds the table against `schemas/metrics.schema.json`, so the two cannot drift.
-Pure: no I/O.
+  * the planner — which fields to compare, which are sets, which change what a metric measures;
+  * the wire checks (launchdarkly/wire.py) — what each field LaunchDarkly sends must be;
+  * export — which fields LaunchDarkly owns and are never written to a definitions file.
+The resources themselves are in resources.py. `tests/core/test_fields.py` holds the tables against
+`schemas/metrics.schema.json`, so the two cannot drift. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import functools
+import math
+import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from metrics_sync.core.model import ResourceKind
 
 Compare = Literal["scalar", "set", "list", "object"]
 Export = Literal["always", "non-default", "never"]
 Fields = Mapping[str, Any]
 # A condition on the canonical form built so far (the fields before this one), e.g. "the metric is numeric".
 Condition = Callable[[Fields], bool]
+
+
+# LaunchDarkly's key pattern for metrics, groups and projects (MetricPost.key; the schema's `key`), matched whole:
+# a key can never be `.` or `..`, which would change the meaning of a URL path.
+KEY = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{0,255}")
+
+
+@dataclass(frozen=True)
+class Wire:
+    """What a field must be in LaunchDarkly's answers, and what to say when it is not (`null` is always allowed).
+    `check` answers True, False (then `says` tells why) or, for a value with parts, the whole reason.
+    `shaped`: the check covers the value's whole shape, so its nesting depth is known and is not walked again."""
+
+    check: Callable[[Any], bool | str]
+    says: str
+    shaped: bool = False
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_objects(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, Mapping) for v in value)
+
+
+TEXT = Wire(lambda v: isinstance(v, str), "is not text")
+FLAG = Wire(lambda v: isinstance(v, bool), "is not true or false")
+NUMBER = Wire(_is_number, "is not a number")
+COUNT = Wire(_is_count, "is not a whole number")
+TEXTS = Wire(lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v), "is not a list of text", True)
+OBJECTS = Wire(_is_objects, "is not a list of objects")
+MEMBER = Wire(lambda v: isinstance(v, Mapping) and isinstance(v.get("_id", ""), str), "is not a member")
 
 
 class _NoDefault:
@@ -56,6 +100,7 @@ class Field:
     normalize: Callable[[Any, Fields], Any] | None = None
     to_document: Callable[[Any, Fields], Any] | None = None  # how export writes the canonical value
     to_api: Callable[[Any, Fields], Any] | None = None  # how a canonical value is sent (POST body, PATCH value)
+    wire: Wire | None = None  # what LaunchDarkly sends it as (None: not checked)
 
     def applies(self, so_far: Fields) -> bool:
         if self.kinds is not None and so_far.get("kind") not in self.kinds:
@@ -67,18 +112,57 @@ class Field:
 
 
 @dataclass(frozen=True)
-class Resource:
-    """A kind of LaunchDarkly resource metrics-sync manages, with its fields in display order."""
+class ServerField:
+    """A representation field LaunchDarkly owns: never sent, compared or exported."""
 
+    name: str
+    wire: Wire | None = None  # checked when present (None: not read, so not checked)
+    kept: bool = False  # plan keeps it of each listed item (identity, version, counts)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A kind of LaunchDarkly resource metrics-sync manages: its API and its fields in display order."""
+
+    kind: ResourceKind  # how plans, saved plans and results name it
     name: str  # "metric", "metric group": what messages call it
+    collection: str  # the list and create route, e.g. "/api/v2/metrics/{projectKey}"
+    item: str  # the route of one item: collection + "/{key}"
     fields: tuple[Field, ...]
-    # Fields of a representation besides the table that the tool reads (identity, version, counts).
-    also_read: frozenset[str] = frozenset()
+    server: tuple[ServerField, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)  # sent with every call (the beta pin for groups)
+    list_params: Mapping[str, str] = field(default_factory=dict)  # asked for with every list call
+    # A single read with these expansions says what uses an item (experiments, guarded rollouts, groups).
+    usage_expansions: tuple[str, ...] = ()
+    # What becomes of a managed item that left the definitions: metrics are archived (they keep their
+    # results), metric groups deleted (LaunchDarkly has no archive for them).
+    retire: Literal["archive", "delete"] = "archive"
+    patch_comment: bool = False  # PATCH takes LaunchDarkly's `{"comment", "patch"}` wrapper (the audit log)
+    tag_filter: bool = False  # the list takes `filter=tags contains [...]`
 
     def __post_init__(self) -> None:
-        names = [f.name for f in self.fields]
+        names = [f.name for f in self.fields] + [f.name for f in self.server]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.name}: a field is listed twice")
+
+    @property
+    def plural(self) -> str:
+        return f"{self.name}s"
+
+    @functools.cached_property  # read for every item of every page
+    def wire_rules(self) -> dict[str, Wire]:
+        """What each field LaunchDarkly sends must be: the table's and the server's fields."""
+        rules = {f.name: f.wire for f in self.fields if f.wire is not None}
+        return {**rules, **{f.name: f.wire for f in self.server if f.wire is not None}}
+
+    @functools.cached_property
+    def shaped(self) -> frozenset[str]:
+        """Fields whose whole shape the wire rules check: their depth is known."""
+        return frozenset(name for name, wire in self.wire_rules.items() if wire.shaped)
+
+    @functools.cached_property
+    def server_owned(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.server) | {"key"}
 
     @functools.cached_property
     def names(self) -> tuple[str, ...]:
@@ -92,8 +176,8 @@ class Resource:
 
     @functools.cached_property  # read for every item of every page
     def remote_fields(self) -> frozenset[str]:
-        """What plan keeps of each representation: the table's fields, their aliases and `also_read`."""
-        return frozenset(self.names) | self.also_read
+        """What plan keeps of each representation: the table's fields and the server fields it reads."""
+        return frozenset(self.names) | {f.name for f in self.server if f.kept} | {"key"}
 
     def kept(self, rep: Mapping[str, Any]) -> dict[str, Any]:
         """What plan keeps of a representation: the fields it reads, with a maintainer reduced to its ID (a page
@@ -196,163 +280,3 @@ def _number(value: Any) -> Any:
     return value
 
 
-# --- the metric -------------------------------------------------------------------------------------------
-
-CUSTOM = frozenset({"custom"})
-WEB = frozenset({"pageview", "click"})
-URL_VALUE_FIELD = {"exact": "url", "canonical": "url", "substring": "substring", "regex": "pattern"}
-
-
-def _numeric(so_far: Fields) -> bool:
-    return bool(so_far.get("isNumeric"))
-
-
-def _percentile(so_far: Fields) -> bool:
-    return so_far.get("analysisType") == "percentile"
-
-
-def _is_numeric(value: Any, so_far: Fields) -> bool:
-    # Only custom metrics can be numeric; pageview and click are conversions.
-    return bool(value) if so_far.get("kind") == "custom" else False
-
-
-def _event_default(value: Any, so_far: Fields) -> dict[str, Any]:
-    # LaunchDarkly: `disabled` defaults to false, except that percentile metrics cannot include units
-    # without events; `value` must be 0 ("No other values are currently supported").
-    given = value if isinstance(value, Mapping) else {}
-    return {"disabled": bool(given.get("disabled", _percentile(so_far))), "value": _number(given.get("value", 0))}
-
-
-def _event_default_document(value: Any, so_far: Fields) -> Any:
-    # A percentile metric says so explicitly, as the schema's examples do.
-    if _percentile(so_far) and value == {"disabled": True, "value": 0}:
-        return {"disabled": True}
-    return value
-
-
-def _url_matcher(matcher: Mapping[str, Any]) -> dict[str, Any]:
-    kind = matcher.get("kind")
-    out: dict[str, Any] = {"kind": kind}
-    value_field = URL_VALUE_FIELD.get(str(kind))
-    if value_field and matcher.get(value_field) is not None:
-        out[value_field] = matcher[value_field]
-    return out
-
-
-def _urls(value: Any, so_far: Fields) -> list[dict[str, Any]]:
-    # An ordered list: LaunchDarkly keeps the order written (its Terraform provider's tests read back
-    # `urls.0`, `urls.1` as configured), so the UI and export show the author's order.
-    return [_url_matcher(u) for u in value or [] if isinstance(u, Mapping)]
-
-
-def _analysis_units(raw: Fields) -> Any:
-    return raw.get("analysisUnits") or raw.get("randomizationUnits")  # the deprecated name is an alias
-
-
-def _maintainer(raw: Fields) -> Any:
-    maintainer = raw.get("_maintainer")
-    return raw.get("maintainerId") or (maintainer.get("_id") if isinstance(maintainer, Mapping) else None)
-
-
-METRIC = Resource(
-    name="metric",
-    fields=(
-        Field("name", export="always", read=lambda raw: raw.get("name") or raw.get("key")),
-        Field("description", default=""),
-        Field("kind", export="always"),
-        Field("eventKey", kinds=CUSTOM, changes_results=True, required=lambda m: m.get("kind") == "custom"),
-        Field("isNumeric", default=False, normalize=_is_numeric, semantic=True, changes_results=True),
-        Field("unit", kinds=CUSTOM, when=_numeric, required=_numeric),
-        Field("successCriteria", kinds=CUSTOM, default="HigherThanBaseline", required=_numeric,
-              changes_results=True),
-        Field("unitAggregationType", default="average", semantic=True, changes_results=True),
-        Field("analysisType", default="mean", changes_results=True),
-        Field("percentileValue", when=_percentile, required=_percentile, changes_results=True),
-        Field("eventDefault", compare="object", default=lambda m: {"disabled": _percentile(m), "value": 0},
-              normalize=_event_default, explicit=_percentile, changes_results=True,
-              to_document=_event_default_document),
-        Field("selector", kinds=frozenset({"click"}), required=lambda m: m.get("kind") == "click",
-              changes_results=True),
-        Field("urls", compare="list", kinds=WEB, normalize=_urls, required=lambda m: m.get("kind") in WEB,
-              changes_results=True),
-        Field("analysisUnits", compare="set", default=["user"], assigned_by_server=True, read=_analysis_units),
-        Field("tags", compare="set", default=[]),
-        # The Terraform provider: "Maintainer can only be set after create" (docs/launchdarkly-contract.md).
-        Field("maintainerId", assigned_by_server=True, export="never", read=_maintainer, post=False,
-              set_after_create=True),
-        Field("archived", default=False, post=False, normalize=lambda value, _: bool(value)),
-    ),
-    also_read=frozenset({"key", "_version", "_maintainer", "randomizationUnits", "experimentCount",
-                         "activeExperimentCount", "activeGuardedRolloutCount"}),
-)
-
-
-def metric_type(canonical_metric: Fields) -> str:
-    """The metric type people know from LaunchDarkly's UI, derived from kind/isNumeric/aggregation."""
-    kind = canonical_metric.get("kind")
-    percentile = canonical_metric.get("analysisType") == "percentile"
-    suffix = f", P{canonical_metric.get('percentileValue')}" if percentile else ""
-    if kind == "custom" and canonical_metric.get("isNumeric"):
-        return f"custom numeric{suffix}"
-    measure = "count" if canonical_metric.get("unitAggregationType") == "sum" else "binary"
-    return f"{kind} conversion {measure}{suffix}"
-
-
-# --- the metric group ---------------------------------------------------------------------------------------
-
-def _group_metrics(value: Any, so_far: Fields) -> list[dict[str, Any]]:
-    """A group's metrics as an ordered list of `{key, nameInGroup}`: the order is a funnel's step order, and
-    LaunchDarkly keeps it for standard groups too (its Terraform provider compares the list in order, "verified
-    against the live API"). `nameInGroup` belongs to funnels only: whatever a standard group's representation
-    carries there (empty text, or nothing) is not compared."""
-    funnel = so_far.get("kind") == "funnel"
-    out = []
-    for item in value or []:
-        if not isinstance(item, Mapping):
-            continue
-        entry: dict[str, Any] = {"key": item.get("key")}
-        if funnel and item.get("nameInGroup"):
-            entry["nameInGroup"] = item["nameInGroup"]
-        out.append(entry)
-    return out
-
-
-def _group_metrics_to_api(value: Any, so_far: Fields) -> list[dict[str, Any]]:
-    # MetricInMetricGroupInput requires `nameInGroup`; for a standard group it is sent empty, as the Terraform
-    # provider sends it (docs/launchdarkly-contract.md, A24).
-    return [{"key": m["key"], "nameInGroup": m.get("nameInGroup", "")} for m in value]
-
-
-def _group_maintainer(raw: Fields) -> Any:
-    # MaintainerRep: `key` is the member's ID (or a team's key); `_member._id` when the member is expanded.
-    maintainer = raw.get("maintainer")
-    if isinstance(maintainer, Mapping):
-        member = maintainer.get("_member")
-        if isinstance(member, Mapping) and member.get("_id"):
-            return member["_id"]
-        return maintainer.get("key")
-    return raw.get("maintainerId")
-
-
-METRIC_GROUP = Resource(
-    name="metric group",
-    fields=(
-        Field("name", export="always", read=lambda raw: raw.get("name") or raw.get("key")),
-        Field("description", default=""),
-        Field("kind", export="always"),
-        Field("metrics", compare="list", export="always", normalize=_group_metrics, to_api=_group_metrics_to_api,
-              changes_results=True),
-        Field("tags", compare="set", default=[]),
-        # LaunchDarkly requires a maintainer in the POST ("maintainer ID is required"); when the definitions
-        # name none, plan fills in the token's member, and updates leave LaunchDarkly's value alone.
-        Field("maintainerId", assigned_by_server=True, export="never", read=_group_maintainer),
-    ),
-    also_read=frozenset({"key", "_version", "maintainer", "experimentCount", "activeExperimentCount",
-                         "activeGuardedRolloutCount"}),
-)
-
-RESOURCES = {"metric": METRIC, "metric-group": METRIC_GROUP}
-
-
-def group_type(canonical_group: Fields) -> str:
-    return f"{canonical_group.get('kind')} metric group"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metrics_sync.core.errors import MetricsSyncError
-from metrics_sync.core.fields import METRIC, METRIC_GROUP
+from metrics_sync.core.resources import METRIC, METRIC_GROUP
 from metrics_sync.definitions.schema import check_document
 from metrics_sync.definitions.yaml_reader import YamlDocument, definition_file_name, parse_yaml_text
 from metrics_sync.export import yaml_writer

@@ -36,17 +36,10 @@ import httpx
 
 from metrics_sync import __version__
 from metrics_sync.core.errors import REDACTED, TOKEN_VARIABLES, ApiError, ConfigError
+from metrics_sync.core.fields import KEY, Resource
+from metrics_sync.core.resources import METRIC, METRIC_GROUP
 from metrics_sync.launchdarkly.rate_limits import RateGate, retry_after
-from metrics_sync.launchdarkly.wire import (
-    KEY,
-    MAX_DEPTH,
-    SHAPED_METRIC_FIELDS,
-    BadJson,
-    decode,
-    group_problem,
-    kept_depth,
-    metric_problem,
-)
+from metrics_sync.launchdarkly.wire import MAX_DEPTH, BadJson, decode, kept_depth, problem
 
 API_VERSION = "20240415"
 USER_AGENT = f"metrics-sync/{__version__}"
@@ -293,6 +286,33 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # --- one API for every resource (core/resources.py describes each) --------------------------------
+
+    def list_items(self, resource: Resource, project: str, *, keep: Keep | None = None, expected: int = 0,
+                   tags: Sequence[str] = ()) -> list[JSONDict]:
+        if resource is METRIC:
+            return self.list_metrics(project, tags=tags, keep=keep, expected=expected)
+        return self.list_groups(project, keep=keep)
+
+    def get_item(self, resource: Resource, project: str, key: str, expand: Sequence[str] = ()) -> JSONDict:
+        return (self.get_metric if resource is METRIC else self.get_group)(project, key, expand)
+
+    def find_item(self, resource: Resource, project: str, key: str) -> JSONDict | None:
+        return (self.find_metric if resource is METRIC else self.find_group)(project, key)
+
+    def create_item(self, resource: Resource, project: str, body: JSONDict) -> tuple[JSONDict, bool]:
+        return (self.create_metric if resource is METRIC else self.create_group)(project, body)
+
+    def patch_item(self, resource: Resource, project: str, key: str, operations: list[JSONDict], *,
+                   comment: str | None = None) -> JSONDict:
+        return (self.patch_metric if resource is METRIC else self.patch_group)(project, key, operations,
+                                                                               comment=comment)
+
+    def delete_item(self, resource: Resource, project: str, key: str) -> bool:
+        if resource.retire != "delete":
+            raise ValueError(f"a {resource.name} is archived, not deleted")
+        return self.delete_group(project, key)
+
     # --- metric endpoints ---------------------------------------------------------------------
 
     def list_metrics(self, project: str, *, tags: Sequence[str] = (), keep: Keep | None = None,
@@ -303,15 +323,15 @@ class Client:
         params: dict[str, Any] = {"limit": PAGE_SIZE, "expand": "experimentCount"}
         if tags:
             params["filter"] = f"tags contains {json.dumps(list(tags))}"
-        return self._paged(self._project_path(project), ROUTE_LIST, params, metric_problem, "metric", keep=keep,
+        return self._paged(self._project_path(project), ROUTE_LIST, params, METRIC, "metric", keep=keep,
                            expected=expected)
 
     def list_groups(self, project: str, *, keep: Keep | None = None) -> list[JSONDict]:
         """Every metric group of `project` (a beta endpoint: `LD-API-Version: beta`), paged like the metrics."""
-        return self._paged(self._groups_path(project), ROUTE_GROUPS, {"limit": PAGE_SIZE}, group_problem,
+        return self._paged(self._groups_path(project), ROUTE_GROUPS, {"limit": PAGE_SIZE}, METRIC_GROUP,
                            "metric group", keep=keep, headers=BETA)
 
-    def _paged(self, path: str, route: str, params: dict[str, Any], problem_of: Callable[[Any], str | None],
+    def _paged(self, path: str, route: str, params: dict[str, Any], resource: Resource,
                noun: str, *, keep: Keep | None = None,
                headers: Mapping[str, str] | None = None, expected: int = 0) -> list[JSONDict]:
         """Every item of a paged list, sorted by creation date so that items created during the read land at
@@ -332,7 +352,7 @@ class Client:
         params = {**params, "sort": "createdAt"}
         ahead = min(self.read_concurrency, math.ceil(expected / PAGE_SIZE)) if expected > PAGE_SIZE else 1
         offsets = [i * PAGE_SIZE for i in range(max(ahead, 1))]
-        results = self._pages(path, route, params, offsets, headers, problem_of, noun, keep)
+        results = self._pages(path, route, params, offsets, headers, resource, noun, keep)
         first, total = results[0]
         step = len(first)
         found: dict[str, JSONDict] = {}
@@ -354,7 +374,7 @@ class Client:
             if pages > max_pages:
                 raise ApiError("GET", path, 200, f"LaunchDarkly kept sending pages: {pages} pages for a totalCount "
                                f"of {total}", hint="nothing was changed; try again later")
-            results = self._pages(path, route, params, offsets, headers, problem_of, noun, keep)
+            results = self._pages(path, route, params, offsets, headers, resource, noun, keep)
             read_up_to = offsets[-1] + step
             for offset, (items, page_total) in zip(offsets, results, strict=True):
                 self._keep_page(found, items, path, offset, page_total, noun)
@@ -369,15 +389,15 @@ class Client:
         self._keep(found, items)
 
     def _pages(self, path: str, route: str, params: dict[str, Any], offsets: list[int],
-               headers: Mapping[str, str] | None, problem_of: Callable[[Any], str | None],
+               headers: Mapping[str, str] | None, resource: Resource,
                noun: str, keep: Keep | None) -> list[tuple[list[Any], int]]:
         """The pages at `offsets`, read concurrently; in the order asked for. The first failure is raised once
         the pages in flight have finished."""
         if len(offsets) == 1 or self.read_concurrency == 1:
-            return [self._page(path, route, params, offset, headers, problem_of, noun, keep) for offset in offsets]
+            return [self._page(path, route, params, offset, headers, resource, noun, keep) for offset in offsets]
         workers = min(self.read_concurrency, len(offsets))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
-            futures = [pool.submit(self._page, path, route, params, offset, headers, problem_of, noun, keep)
+            futures = [pool.submit(self._page, path, route, params, offset, headers, resource, noun, keep)
                        for offset in offsets]
             try:
                 return [future.result() for future in futures]
@@ -387,7 +407,7 @@ class Client:
                 raise
 
     def _page(self, path: str, route: str, params: dict[str, Any], offset: int, headers: Mapping[str, str] | None,
-              problem_of: Callable[[Any], str | None], noun: str,
+              resource: Resource, noun: str,
               keep: Keep | None = None) -> tuple[list[Any], int]:
         """One page: its items (each checked; what is kept of them no deeper than MAX_DEPTH) and its
         `totalCount`."""
@@ -403,17 +423,17 @@ class Client:
                            hint="LaunchDarkly's answer makes no sense; try again later")
         if len(items) > PAGE_SIZE:
             raise ApiError("GET", path, 200, f"a page holds {len(items)} {noun}s, more than the {PAGE_SIZE} asked for")
-        shaped = SHAPED_METRIC_FIELDS if problem_of is metric_problem else frozenset()
+        shaped = resource.shaped
         kept = []
         for item in items:
             # What is not kept is never read: only what is kept is checked (the key is always kept).
             if keep is not None and isinstance(item, Mapping) and "key" in item:
                 item = keep(item)
-            problem = problem_of(item)
-            if not problem and kept_depth(item, shaped) > MAX_DEPTH - 3:  # page → items → item → field
-                problem = f"it is nested deeper than {MAX_DEPTH} levels"
-            if problem:
-                raise ApiError("GET", path, 200, f"LaunchDarkly sent a malformed {noun}{_named(item)}: {problem}",
+            wrong = problem(resource, item)
+            if not wrong and kept_depth(item, shaped) > MAX_DEPTH - 3:  # page → items → item → field
+                wrong = f"it is nested deeper than {MAX_DEPTH} levels"
+            if wrong:
+                raise ApiError("GET", path, 200, f"LaunchDarkly sent a malformed {noun}{_named(item)}: {wrong}",
                                hint="nothing was changed; report it to LaunchDarkly if it persists")
             kept.append(item)
         return kept, total
@@ -780,19 +800,19 @@ class Client:
 
     def _metric(self, reply: _Reply, method: str, path: str) -> JSONDict:
         data = self._decode(reply, method, path)
-        problem = metric_problem(data)
-        if problem:
+        wrong = problem(METRIC, data)
+        if wrong:
             raise ApiError(method, path, reply.status, f"LaunchDarkly answered with a malformed metric{_named(data)}: "
-                           f"{problem}", ambiguous=method != "GET")
+                           f"{wrong}", ambiguous=method != "GET")
         assert isinstance(data, dict)
         return data
 
     def _group(self, reply: _Reply, method: str, path: str) -> JSONDict:
         data = self._decode(reply, method, path)
-        problem = group_problem(data)
-        if problem:
+        wrong = problem(METRIC_GROUP, data)
+        if wrong:
             raise ApiError(method, path, reply.status, f"LaunchDarkly answered with a malformed metric group"
-                           f"{_named(data)}: {problem}", ambiguous=method != "GET")
+                           f"{_named(data)}: {wrong}", ambiguous=method != "GET")
         assert isinstance(data, dict)
         return data
 

@@ -8,8 +8,9 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from metrics_sync.core.fields import METRIC, Resource
+from metrics_sync.core.fields import Resource
 from metrics_sync.core.model import FieldChange
+from metrics_sync.core.resources import METRIC
 
 SET_FIELDS = METRIC.with_compare("set")
 

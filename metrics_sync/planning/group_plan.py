@@ -19,8 +19,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from metrics_sync.core.fields import METRIC_GROUP, group_type
 from metrics_sync.core.model import Blocked, Change, DesiredGroup, FieldChange
+from metrics_sync.core.resources import METRIC_GROUP, group_type
 from metrics_sync.planning.diffing import diff
 
 

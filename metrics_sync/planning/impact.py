@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from metrics_sync.core.fields import RESOURCES
 from metrics_sync.core.model import Change, FieldChange, Plan, ProjectPlan, Use
+from metrics_sync.core.resources import RESOURCES
 
 METRIC_EXPANSIONS = ("experiments", "experimentCount", "guardedRollouts", "guardedRolloutCount", "metricGroups")
 GROUP_EXPANSIONS = ("experiments", "experimentCount")

@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from metrics_sync.core.fields import METRIC, metric_type
 from metrics_sync.core.model import Blocked, Change, DesiredGroup, DesiredMetric, FieldChange, Plan, ProjectPlan
+from metrics_sync.core.resources import METRIC, metric_type
 from metrics_sync.planning.diffing import diff, differences, guarded_patch, missing_required
 from metrics_sync.planning.group_plan import GroupInputs, desired_canonical_group, plan_groups
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from metrics_sync.core.fields import METRIC, NO_DEFAULT
+from metrics_sync.core.fields import NO_DEFAULT
+from metrics_sync.core.resources import METRIC
 from metrics_sync.definitions.schema import load_schema
 
 SCHEMA = load_schema()
@@ -114,7 +115,7 @@ def test_server_assigned_fields_are_compared_only_when_the_yaml_sets_them() -> N
 
 
 def test_the_group_table_and_the_group_schema_name_the_same_fields() -> None:
-    from metrics_sync.core.fields import METRIC_GROUP
+    from metrics_sync.core.resources import METRIC_GROUP
 
     group = SCHEMA["$defs"]["metricGroup"]
     assert set(group["properties"]) - {"key"} == set(METRIC_GROUP.names)
@@ -124,7 +125,7 @@ def test_the_group_table_and_the_group_schema_name_the_same_fields() -> None:
 
 
 def test_a_group_canonical_form_keeps_order_and_drops_standard_step_names() -> None:
-    from metrics_sync.core.fields import METRIC_GROUP
+    from metrics_sync.core.resources import METRIC_GROUP
 
     funnel = METRIC_GROUP.canonical({"name": "F", "kind": "funnel", "metrics": [
         {"key": "b", "nameInGroup": "B", "_links": {}}, {"key": "a", "nameInGroup": "A", "name": "A metric"}]})

@@ -131,7 +131,7 @@ def _experiment_units(client: Client, project: str, notes: list[str]) -> list[st
 
 def _metric_groups(client: Client, project: str, notes: list[str], needed: bool) -> list[dict[str, Any]] | None:
     from metrics_sync.core.errors import ApiError
-    from metrics_sync.core.fields import METRIC_GROUP
+    from metrics_sync.core.resources import METRIC_GROUP
 
     try:
         return client.list_groups(project, keep=METRIC_GROUP.kept)
@@ -170,8 +170,8 @@ def _keeper(desired: list[Any], canonical: _Canonical, tag: str) -> Any:
     """What plan keeps of each listed metric: a marker for one that is equal to its definition (most of them,
     in a repository in sync), the fields plan reads for the others. So a big project's plan holds the
     canonical form of its definitions and little else."""
-    from metrics_sync.core.fields import METRIC
-    from metrics_sync.launchdarkly.wire import metric_problem
+    from metrics_sync.core.resources import METRIC
+    from metrics_sync.launchdarkly.wire import problem
     from metrics_sync.planning.planner import IN_SYNC, in_sync
 
     adopt = {m.key: m.adopt for m in desired}
@@ -179,7 +179,7 @@ def _keeper(desired: list[Any], canonical: _Canonical, tag: str) -> Any:
     def keep(rep: Any) -> dict[str, Any]:
         slim = METRIC.kept(rep)
         after = canonical.get(str(slim.get("key")))
-        if after is not None and metric_problem(slim) is None and in_sync(after, adopt[slim["key"]], slim, tag):
+        if after is not None and problem(METRIC, slim) is None and in_sync(after, adopt[slim["key"]], slim, tag):
             return {"key": slim["key"], "_version": slim.get("_version"), IN_SYNC: True}
         return slim
 
