@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
+
+from metrics_sync.core.cancel import CancelSignal
 
 if TYPE_CHECKING:
     import httpx
@@ -26,6 +28,7 @@ class Runtime:
     transport: httpx.BaseTransport | None = None  # None: real network; tests pass WSGITransport(emulator)
     sleep: Callable[[float], None] = time.sleep  # retry and rate-limit waits
     clock: Callable[[], float] = time.time  # rate-limit windows and progress timing
+    cancel: CancelSignal = field(default_factory=CancelSignal)  # set on the first Ctrl-C (core/cancel.py)
 
     def out(self, text: str) -> None:
         self.stdout.write(text)
