@@ -101,6 +101,16 @@ class Field:
     to_document: Callable[[Any, Fields], Any] | None = None  # how export writes the canonical value
     to_api: Callable[[Any, Fields], Any] | None = None  # how a canonical value is sent (POST body, PATCH value)
     wire: Wire | None = None  # what LaunchDarkly sends it as (None: not checked)
+    aliases: tuple[str, ...] = ()  # other (deprecated) names YAML and LaunchDarkly may use for it
+    located: bool = False  # problems about it point at its own line in the YAML (a position per field costs)
+    # A definitions file's `defaults` may set it: "inherit" (the metric's own value wins) or "union" (added to
+    # the metric's own list).
+    in_defaults: Literal["inherit", "union"] | None = None
+
+    def __post_init__(self) -> None:
+        if self.aliases and self.read is None:
+            names = (self.name, *self.aliases)
+            object.__setattr__(self, "read", lambda raw: next((raw[n] for n in names if raw.get(n)), None))
 
     def applies(self, so_far: Fields) -> bool:
         if self.kinds is not None and so_far.get("kind") not in self.kinds:
@@ -151,9 +161,13 @@ class Resource:
 
     @functools.cached_property  # read for every item of every page
     def wire_rules(self) -> dict[str, Wire]:
-        """What each field LaunchDarkly sends must be: the table's and the server's fields."""
-        rules = {f.name: f.wire for f in self.fields if f.wire is not None}
+        """What each field LaunchDarkly sends must be: the table's fields (and their aliases) and the server's."""
+        rules = {name: f.wire for f in self.fields if f.wire is not None for name in (f.name, *f.aliases)}
         return {**rules, **{f.name: f.wire for f in self.server if f.wire is not None}}
+
+    @functools.cached_property
+    def aliases(self) -> frozenset[str]:
+        return frozenset(alias for f in self.fields for alias in f.aliases)
 
     @functools.cached_property
     def shaped(self) -> frozenset[str]:
@@ -176,8 +190,9 @@ class Resource:
 
     @functools.cached_property  # read for every item of every page
     def remote_fields(self) -> frozenset[str]:
-        """What plan keeps of each representation: the table's fields and the server fields it reads."""
-        return frozenset(self.names) | {f.name for f in self.server if f.kept} | {"key"}
+        """What plan keeps of each representation: the table's fields, their aliases and the server fields it
+        reads."""
+        return frozenset(self.names) | self.aliases | {f.name for f in self.server if f.kept} | {"key"}
 
     def kept(self, rep: Mapping[str, Any]) -> dict[str, Any]:
         """What plan keeps of a representation: the fields it reads, with a maintainer reduced to its ID (a page

@@ -94,10 +94,6 @@ EVENT_DEFAULT = Wire(_event_default_wire, "is not an object of `disabled` (true 
                      shaped=True)
 
 
-def _analysis_units(raw: Fields) -> Any:
-    return raw.get("analysisUnits") or raw.get("randomizationUnits")  # the deprecated name is an alias
-
-
 def _maintainer(raw: Fields) -> Any:
     maintainer = raw.get("_maintainer")
     return raw.get("maintainerId") or (maintainer.get("_id") if isinstance(maintainer, Mapping) else None)
@@ -116,9 +112,9 @@ METRIC = Resource(
     fields=(
         Field("name", export="always", read=lambda raw: raw.get("name") or raw.get("key"), wire=TEXT),
         Field("description", default="", wire=TEXT),
-        Field("kind", export="always", wire=TEXT),
+        Field("kind", export="always", wire=TEXT, located=True),
         Field("eventKey", kinds=CUSTOM, changes_results=True, required=lambda m: m.get("kind") == "custom",
-              wire=TEXT),
+              wire=TEXT, located=True),
         Field("isNumeric", default=False, normalize=_is_numeric, semantic=True, changes_results=True, wire=FLAG),
         Field("unit", kinds=CUSTOM, when=_numeric, required=_numeric, wire=TEXT),
         Field("successCriteria", kinds=CUSTOM, default="HigherThanBaseline", required=_numeric,
@@ -133,18 +129,17 @@ METRIC = Resource(
               changes_results=True, wire=TEXT),
         Field("urls", compare="list", kinds=WEB, normalize=_urls, required=lambda m: m.get("kind") in WEB,
               changes_results=True, wire=URLS),
-        Field("analysisUnits", compare="set", default=["user"], assigned_by_server=True, read=_analysis_units,
-              wire=TEXTS),
-        Field("tags", compare="set", default=[], wire=TEXTS),
+        Field("analysisUnits", compare="set", default=["user"], assigned_by_server=True, wire=TEXTS,
+              aliases=("randomizationUnits",), located=True, in_defaults="inherit"),
+        Field("tags", compare="set", default=[], wire=TEXTS, in_defaults="union"),
         # The Terraform provider: "Maintainer can only be set after create" (docs/launchdarkly-contract.md).
         Field("maintainerId", assigned_by_server=True, export="never", read=_maintainer, post=False,
-              set_after_create=True, wire=TEXT),
+              set_after_create=True, wire=TEXT, located=True, in_defaults="inherit"),
         Field("archived", default=False, post=False, normalize=lambda value, _: bool(value), wire=FLAG),
     ),
     server=(
         ServerField("_version", COUNT, kept=True),
         ServerField("_maintainer", MEMBER, kept=True),
-        ServerField("randomizationUnits", TEXTS, kept=True),  # the deprecated name of analysisUnits
         ServerField("experimentCount", COUNT, kept=True),
         ServerField("activeExperimentCount", COUNT, kept=True),
         ServerField("activeGuardedRolloutCount", COUNT, kept=True),

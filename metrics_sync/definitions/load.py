@@ -18,6 +18,7 @@ from typing import Any
 
 from metrics_sync.core.gc_tuning import gc_paused
 from metrics_sync.core.model import Definitions, DesiredGroup, DesiredMetric, Problem, SourceRef
+from metrics_sync.core.resources import METRIC
 from metrics_sync.definitions.schema import check_document
 from metrics_sync.definitions.yaml_reader import (
     DEFAULT_MAX_FILE_BYTES,
@@ -256,40 +257,46 @@ def _desired_groups(doc: YamlDocument, project: str | None) -> tuple[list[Desire
     return groups, problems
 
 
-# The fields whose problems (found by plan, with LaunchDarkly's answer) point at their own line; the others point
-# at the metric. Kept to these few: a position per field of every metric costs time and memory on big files.
-LOCATED_FIELDS = ("analysisUnits", "kind", "eventKey", "maintainerId")
+# The metric fields a file's `defaults` may set, and those whose problems point at their own line (found by plan,
+# with LaunchDarkly's answer; the others point at the metric): the field table says which (Field.in_defaults,
+# Field.located). Kept to few: a position per field of every metric costs time and memory on big files.
+INHERITED = tuple(f for f in METRIC.fields if f.in_defaults or f.aliases)
+LOCATED = tuple(f for f in METRIC.fields if f.located)
+
+
+def _first(values: dict[str, Any], names: tuple[str, ...]) -> Any:
+    return next((values[n] for n in names if values.get(n)), None)
 
 
 def _field_sources(doc: YamlDocument, path: tuple[str | int, ...], raw: dict[str, Any],
                    fields: dict[str, Any]) -> dict[str, SourceRef]:
-    """Where each located field of a metric is written: its own key, else the `defaults` it inherits."""
+    """Where each located field of a metric is written: its own key (or alias), else the `defaults` it inherits."""
     sources = {}
-    for name in (f for f in LOCATED_FIELDS if f in fields):
-        own = name if name in raw else "randomizationUnits" if name == "analysisUnits" and "randomizationUnits" in raw \
-            else None
-        at: tuple[str | int, ...] = (*path, own) if own else ("defaults", name)
-        if not own and name == "analysisUnits" and name not in (doc.data.get("defaults") or {}):
-            at = ("defaults", "randomizationUnits")
+    defaults = doc.data.get("defaults") or {}
+    for f in (f for f in LOCATED if f.name in fields):
+        names = (f.name, *f.aliases)
+        own = next((n for n in names if n in raw), None)
+        at = (*path, own) if own else ("defaults", next((n for n in names if n in defaults), f.name))
         line, col = doc.position(at)
-        sources[name] = SourceRef(doc.file, line, col)
+        sources[f.name] = SourceRef(doc.file, line, col)
     return sources
 
 
 def _merge_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """The metric's fields with the file's defaults merged in (see the schema's `defaults`)."""
-    fields = {k: v for k, v in raw.items() if k != "randomizationUnits"}
-    units = (raw.get("analysisUnits") or raw.get("randomizationUnits")
-             or defaults.get("analysisUnits") or defaults.get("randomizationUnits"))
-    if units is not None:
-        fields["analysisUnits"] = units
-    if "maintainerId" not in fields and "maintainerId" in defaults:
-        fields["maintainerId"] = defaults["maintainerId"]
-    default_tags = defaults.get("tags")
-    if isinstance(default_tags, list):
-        own_tags = raw.get("tags")
-        own: list[Any] = own_tags if isinstance(own_tags, list) else []
-        fields["tags"] = list(dict.fromkeys([*default_tags, *own]))
+    """The metric's fields with the file's defaults merged in (see the schema's `defaults`), aliases folded into
+    the field's own name."""
+    fields = {k: v for k, v in raw.items() if k not in METRIC.aliases}
+    for f in INHERITED:
+        names = (f.name, *f.aliases)
+        own = _first(raw, names)
+        inherited = _first(defaults, names) if f.in_defaults else None
+        if f.in_defaults == "union" and isinstance(defaults.get(f.name), list):
+            mine = raw.get(f.name)
+            fields[f.name] = list(dict.fromkeys([*defaults[f.name], *(mine if isinstance(mine, list) else [])]))
+        elif own is not None:
+            fields[f.name] = own
+        elif inherited is not None:
+            fields[f.name] = inherited
     return fields
 
 

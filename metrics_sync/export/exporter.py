@@ -24,13 +24,6 @@ from metrics_sync.definitions.schema import check_document
 from metrics_sync.definitions.yaml_reader import YamlDocument, definition_file_name, parse_yaml_text
 from metrics_sync.export import yaml_writer
 
-# Representation fields LaunchDarkly owns; never exported.
-SERVER_OWNED = {
-    "_id", "_versionId", "_version", "_creationDate", "lastModified", "_links", "_site", "_access", "_maintainer",
-    "_attachedFlagCount", "_attachedFeatures", "experimentCount", "metricGroupCount", "activeExperimentCount",
-    "activeGuardedRolloutCount", "category", "lastSeen", "archivedAt", "experiments", "metricGroups",
-    "lastUsedInExperiment", "lastUsedInGuardedRollout", "isActive", "randomizationUnits", "key",
-}
 HOSTED = "launchdarkly-hosted"
 GROUPS_FILE = "metric-groups.yaml"
 SUPPORTED_KINDS = ("custom", "pageview", "click")
@@ -76,7 +69,7 @@ def _unsupported(rep: Mapping[str, Any]) -> str | None:
 def _unmanaged_fields(rep: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
     for name, value in rep.items():
-        if name in SERVER_OWNED or name in METRIC.names or value in (None, [], {}):
+        if name in METRIC.server_owned or name in METRIC.names or name in METRIC.aliases or value in (None, [], {}):
             continue
         if name == "dataSource" and isinstance(value, Mapping) and value.get("key") == HOSTED:
             continue  # the default data source of events sent by SDKs

@@ -136,3 +136,26 @@ def test_a_group_canonical_form_keeps_order_and_drops_standard_step_names() -> N
     body = METRIC_GROUP.post_body("s", standard)
     assert body["metrics"] == [{"key": "b", "nameInGroup": ""}, {"key": "a", "nameInGroup": ""}]
     assert "description" not in body and body["tags"] == []
+
+
+def test_the_defaults_a_file_may_set_are_the_fields_marked_so() -> None:
+    """`defaults` in the schema and `Field.in_defaults`/`aliases` in the table name the same fields."""
+    allowed = set(SCHEMA["properties"]["defaults"]["properties"])
+    marked = {name for f in METRIC.fields if f.in_defaults for name in (f.name, *f.aliases)}
+    assert allowed == marked
+
+
+def test_every_alias_is_a_deprecated_schema_property() -> None:
+    for alias in METRIC.aliases:
+        assert PROPERTIES[alias].get("deprecated") is True, alias
+    assert NOT_FIELDS - {"key", "unmanagedFields"} == set(METRIC.aliases)
+
+
+@pytest.mark.parametrize("resource", ["metric", "metric-group"])
+def test_every_field_has_a_wire_type_and_no_field_is_also_server_owned(resource: str) -> None:
+    from metrics_sync.core.resources import RESOURCES
+
+    table = RESOURCES[resource]
+    assert [f.name for f in table.fields if f.wire is None] == []
+    assert not set(table.names) & table.server_owned
+    assert set(table.wire_rules) >= set(table.names) | set(table.aliases)
