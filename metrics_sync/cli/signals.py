@@ -4,6 +4,9 @@ The first one asks the run to stop: it sets the run's cancel signal (core/cancel
 rate-limit waits, pools and apply read, and says so in one line. The run then ends by itself: apply reports
 what was done and what was not, the other commands end with `Cancelled`; exit 130 either way.
 
+While the user is asked a question (apply's confirmation) nothing is in flight: there the first one ends the
+run at once with `Cancelled`, as a "no".
+
 The second one ends the process at once, exit 130. Worker threads may be blocked in a request or a wait, and
 waiting for them is what the user refuses: `os._exit` skips the interpreter's shutdown (which joins those
 threads) and cannot leave a traceback, as a KeyboardInterrupt raised in the middle of any code could.
@@ -27,6 +30,7 @@ FIRST = "Interrupted: starting nothing new; finishing what is in flight (interru
 SECOND = "Interrupted again: exiting now; what was in flight may or may not have been done (running the command " \
          "again is safe)."
 EXIT_CODE = Cancelled.exit_code  # 130, as shells report a process ended by SIGINT
+_asking = False  # the main thread waits for an answer at a prompt (process-wide, as signal handlers are)
 
 
 @contextmanager
@@ -44,6 +48,8 @@ def interrupts(runtime: Runtime, *, exit_now: Callable[[int], object] = os._exit
         received += 1
         if received == 1:
             runtime.cancel.set()
+            if _asking:
+                raise Cancelled("waiting for the confirmation")  # out of the blocked read, into main()
             _say(runtime.stderr, FIRST)
             return
         _say(runtime.stderr, SECOND)
@@ -57,6 +63,18 @@ def interrupts(runtime: Runtime, *, exit_now: Callable[[int], object] = os._exit
         for sig, old in previous.items():
             # None: the old handler was not installed from Python; the default is the closest to it.
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+
+@contextmanager
+def asking() -> Iterator[None]:
+    """Around a prompt: Ctrl-C there ends the run at once (a blocked read of the answer would not notice the
+    cancel signal)."""
+    global _asking
+    _asking = True
+    try:
+        yield
+    finally:
+        _asking = False
 
 
 def _say(stream: TextIO, line: str) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from metrics_sync.cli import signals
 from metrics_sync.cli.commands import common
 from metrics_sync.core.errors import UsageError
 from metrics_sync.core.runtime import Runtime
@@ -182,7 +183,8 @@ def _confirmed(runtime: Runtime, count: int) -> bool:
                          "review the plan, then pass --auto-approve (or apply a saved plan with --plan)")
     runtime.stderr.write("Apply this change? [y/N] " if count == 1 else f"Apply these {count} changes? [y/N] ")
     runtime.stderr.flush()
-    return runtime.stdin.readline().strip().lower() in ("y", "yes")
+    with signals.asking():  # Ctrl-C at the prompt: Cancelled, exit 130, nothing changed
+        return runtime.stdin.readline().strip().lower() in ("y", "yes")
 
 
 class _Progress:

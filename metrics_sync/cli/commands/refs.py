@@ -40,6 +40,7 @@ def run(arguments: RefsArguments, runtime: Runtime) -> int:
     definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
     report = common.code_report(runtime, cfg, definitions, code=arguments.code, required=True)
     assert report is not None
+    runtime.cancel.check("scanning the code")  # Ctrl-C during a long scan: no report from a run the user stopped
     # Paths and keys come from the code: escaped by the renderer; a link in it could still point at a secret.
     runtime.out(redact(views.REFS[arguments.format](report), runtime.environ))
     return 0

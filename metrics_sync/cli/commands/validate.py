@@ -48,6 +48,7 @@ def run(arguments: ValidateArguments, runtime: Runtime) -> int:
         raise UsageError("--strict-refs needs the application code", "give --code DIR, or codeRefs.paths in the config")
     definitions, problems = common.read_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
     report = common.code_report(runtime, cfg, definitions, code=arguments.code)
+    runtime.cancel.check("validating")  # Ctrl-C during a long scan: no verdict from a run the user stopped
     if report is not None:
         problems = [*problems, *unsent_problems(report, strict=arguments.strict_refs)]
     # Problem lines quote values from the files: a definitions folder could hold a link to a secret.
