@@ -26,6 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any, Protocol
 
+from metrics_sync.core.cancel import CancelSignal
 from metrics_sync.core.errors import ApiError
 from metrics_sync.core.model import ApplyResult, Change, ChangeResult, FieldChange, Outcome, Plan
 from metrics_sync.core.resources import METRIC, METRIC_GROUP, RESOURCES
@@ -283,7 +284,7 @@ def apply_plan(
     parallelism: int = 4,
     progress: Progress | None = None,
     on_result: Callable[[ChangeResult], None] | None = None,
-    stop: threading.Event | None = None,
+    stop: threading.Event | CancelSignal | None = None,
     comment: str | None = None,
 ) -> ApplyResult:
     """Apply every change. `stop` (set on SIGINT) stops new changes; those in flight finish. `comment` goes

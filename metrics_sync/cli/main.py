@@ -1,12 +1,14 @@
 """Command-line switchboard: parse the arguments, dispatch to a command, map errors to exit codes.
 
-Each command lives in `metrics_sync/cli/commands/` and owns its options and its flow. Exit codes (as
-terraform): 0 ok / no changes, 1 any error, 2 only from `plan --detailed-exitcode`, 130 interrupted.
+Each command lives in `metrics_sync/cli/commands/` and owns its options, its typed arguments and its flow.
+Ctrl-C and SIGTERM are handled here for every command (signals.py). Exit codes (as terraform): 0 ok / no
+changes, 1 any error, 2 only from `plan --detailed-exitcode`, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import re
@@ -17,6 +19,7 @@ from types import ModuleType
 from typing import IO, Any, NoReturn
 
 from metrics_sync import __version__
+from metrics_sync.cli import signals
 from metrics_sync.cli.commands import apply, doctor, emulator, export, plan, refs, schema, show, validate
 from metrics_sync.core.errors import MetricsSyncError, UsageError, redact
 from metrics_sync.core.runtime import Runtime
@@ -105,17 +108,22 @@ def main(argv: Sequence[str] | None = None, runtime: Runtime | None = None) -> i
     words = list(sys.argv[1:] if argv is None else argv)
     try:
         try:
-            args = parse(words, runtime)
+            namespace = parse(words, runtime)
         except SystemExit as exc:  # --help and --version
             return int(exc.code or 0)
-        code: int = COMMANDS[args.command].run(args, runtime)
+        command = COMMANDS[namespace.command]
+        # The namespace stops here: the command reads it into its own typed arguments, in one place.
+        arguments = command.arguments(namespace)
+        own = getattr(command, "OWN_SIGNALS", False)  # the emulator: a server that Ctrl-C stops
+        with contextlib.nullcontext() if own else signals.interrupts(runtime):
+            code: int = command.run(arguments, runtime)
         return code
-    except MetricsSyncError as exc:
+    except MetricsSyncError as exc:  # Cancelled among them: its one line, exit 130
         runtime.err(f"error: {shown(redact(str(exc), runtime.environ))}")
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # where no handler of ours was installed (not the main thread)
         runtime.err("interrupted")
-        return 130
+        return signals.EXIT_CODE
     except Exception as exc:  # a bug: one line and a crash report, never a traceback on the terminal
         if runtime.environ.get("METRICS_SYNC_DEBUG"):
             raise

@@ -90,7 +90,7 @@ def test_an_interrupt_finishes_what_is_in_flight_and_reports_it(running: Running
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
-    assert "Interrupted: finishing the changes in flight and starting no new ones" in err
+    assert err == "Interrupted: starting nothing new; finishing what is in flight (interrupt again to exit now).\n"
     created = len(running.store.snapshot_metrics("shop"))
     summary = out.splitlines()[-1]
     assert summary.startswith(f"Apply interrupted: {created} created, 0 updated, 0 archived, 0 failed, "), out

@@ -4,13 +4,16 @@ stdout, every path taken from the injected working directory, and a crash report
 from __future__ import annotations
 
 import os
+import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 import pytest
 
 from metrics_sync import __version__
+from metrics_sync.output import views
 from tests.conftest import ROOT, TOKEN, run_cli
 
 ENV = {"LD_ACCESS_TOKEN": TOKEN, "LD_BASE_URL": "http://127.0.0.1:8765"}
@@ -49,6 +52,13 @@ def test_help_and_version_go_to_the_injected_stdout(capsys: pytest.CaptureFixtur
     assert helped.code == 0 and "validate" in helped.out and "emulator" in helped.out
     assert run_cli("apply", "--help").out.startswith("usage: metrics-sync apply")
     assert capsys.readouterr() == ("", "")  # nothing reached the process's own streams
+
+
+@pytest.mark.parametrize(("command", "formats"), [("validate", views.PROBLEMS), ("plan", views.PLAN),
+                                                  ("show", views.PLAN), ("apply", views.APPLY), ("refs", views.REFS)])
+def test_every_format_a_command_offers_has_its_view(command: str, formats: Mapping[str, object]) -> None:
+    offered = re.search(r"--format \{([^}]*)\}", run_cli(command, "--help").out)
+    assert offered and offered[1].split(",") == list(formats)
 
 
 def test_every_path_is_taken_from_the_injected_working_directory(repo: Path, tmp_path_factory:

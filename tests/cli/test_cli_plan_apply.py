@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 import httpx
 
@@ -82,31 +81,15 @@ def test_saved_plan_is_refused_for_another_launchdarkly(shop: Shop) -> None:
     assert other.err == "error: the plan was made against 127.0.0.1:8765, not 127.0.0.1:9999 (run plan again)\n"
 
 
-class EditBeforeFirstPatch(httpx.BaseTransport):
-    """Simulates a UI edit that lands between apply's read and its PATCH."""
-
-    def __init__(self, shop: Shop, edit: Callable[[], None]) -> None:
-        self.inner, self.edit, self.done = shop.transport, edit, False
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "PATCH" and not self.done:
-            self.done = True
-            self.edit()
-        return self.inner.handle_request(request)
-
-
-def test_a_concurrent_edit_makes_the_guarded_patch_fail_and_nothing_is_overwritten(shop: Shop) -> None:
-    shop.run("apply", "--auto-approve")
-    shop.edit_yaml("checkout.yaml", "unit: USD", "unit: EUR")
-    shop.transport = EditBeforeFirstPatch(shop, lambda: shop.ui_edit(
-        "order-value", [{"op": "replace", "path": "/unit", "value": "GBP"}]))
-    result = shop.run("apply", "--auto-approve")
-    assert result.code == 1
-    assert ("  ! failed order-value (metrics/checkout.yaml:33:5): metric order-value was changed in LaunchDarkly "
-            "since the plan (unit); "
-            "nothing was overwritten; run plan again") in result.out
-    assert result.out.endswith("Apply complete: 0 created, 0 updated, 0 archived, 1 failed.\n")
-    assert shop.store.get("shop", "order-value")["unit"] == "GBP"
+def test_apply_as_json_prints_one_document_with_or_without_changes(shop: Shop) -> None:
+    first = json.loads(shop.run("apply", "--auto-approve", "--format", "json").out)  # no plan, no streamed lines
+    assert first["summary"]["created"] == 10 and len(first["results"]) == 10 and not first["interrupted"]
+    again = shop.run("apply", "--auto-approve", "--format", "json")
+    assert again.code == 0
+    assert json.loads(again.out) == {
+        "formatVersion": 1, "interrupted": False, "stopped": None, "results": [],
+        "summary": {"created": 0, "updated": 0, "restored": 0, "archived": 0, "deleted": 0, "failed": 0,
+                    "skipped": 0}}
 
 
 class FailPostsFor(httpx.BaseTransport):

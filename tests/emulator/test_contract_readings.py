@@ -5,13 +5,13 @@ metric a running experiment or guarded rollout uses; an archived metric the list
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from metrics_sync.emulator.readings import Readings, every_reading
-from tests.cli.test_cli_plan_apply import EditBeforeFirstPatch
 from tests.conftest import TOKEN, Shop
 
 READINGS = every_reading()
@@ -45,6 +45,19 @@ def test_apply_then_plan_is_clean_with_a_maintainer_set(shop: Shop) -> None:
     assert (posted, patched) == (8, 5)
 
 
+class EditBeforeFirstPatch(httpx.BaseTransport):
+    """Simulates a UI edit that lands between apply's read and its PATCH."""
+
+    def __init__(self, shop: Shop, edit: Callable[[], None]) -> None:
+        self.inner, self.edit, self.done = shop.transport, edit, False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH" and not self.done:
+            self.done = True
+            self.edit()
+        return self.inner.handle_request(request)
+
+
 def test_a_concurrent_edit_is_never_overwritten(shop: Shop) -> None:
     shop.run("apply", "--auto-approve")
     shop.edit_yaml("checkout.yaml", "unit: USD", "unit: EUR")
@@ -55,6 +68,7 @@ def test_a_concurrent_edit_is_never_overwritten(shop: Shop) -> None:
     assert ("  ! failed order-value (metrics/checkout.yaml:33:5): metric order-value was changed in LaunchDarkly "
             "since the plan (unit); "
             "nothing was overwritten; run plan again") in result.out
+    assert result.out.endswith("Apply complete: 0 created, 0 updated, 0 archived, 1 failed.\n")
     assert shop.store.get("shop", "order-value")["unit"] == "GBP"
 
 

@@ -67,10 +67,31 @@ def test_bad_options_exit_1_with_a_message() -> None:
     assert run_cli("emulator", "--port", "x").code == 1
 
 
-def test_binds_loopback_by_default() -> None:
-    from metrics_sync.emulator.server import build_parser
+def _listening_hosts(port: int) -> list[str]:
+    """The addresses the sockets listening on `port` are bound to, from Linux's /proc/net/tcp{,6}."""
+    hosts = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            address, at = local.split(":")
+            if int(at, 16) == port and state == "0A":  # 0A: LISTEN
+                hosts.append(address if len(address) > 8 else ".".join(str(b) for b in bytes.fromhex(address)[::-1]))
+    return hosts
 
-    assert build_parser().parse_args([]).host == "127.0.0.1"
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket table")
+def test_binds_loopback_by_default() -> None:
+    """Without --host it is reachable from this machine only: it answers a well-known default token."""
+    proc, info = start()  # no --host
+    try:
+        url = info.split("|")[0]
+        assert httpx.get(f"{url}/api/v2/metrics/default", headers={"Authorization": "emulator-token"}).status_code \
+            == 200
+        assert _listening_hosts(int(url.rsplit(":", 1)[1])) == ["127.0.0.1"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
 
 
 @pytest.mark.slow

@@ -1,19 +1,18 @@
 """`metrics-sync apply`: make LaunchDarkly match the definitions, or carry out a saved plan.
 
 Without `--plan` it plans, shows the plan and asks for confirmation (on a terminal; `--auto-approve`
-otherwise). With `--plan` the saved plan is verified first (saved_plan.py). Ctrl-C or SIGTERM stops new
-changes and lets those in flight finish, so the summary is exact (exit 130).
+otherwise). With `--plan` the saved plan is verified first (saved_plan.py). Ctrl-C or SIGTERM (cli/signals.py)
+stops new changes and lets those in flight finish, so the summary is exact (exit 130).
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from metrics_sync.cli import signals
 from metrics_sync.cli.commands import common
 from metrics_sync.core.errors import UsageError
 from metrics_sync.core.runtime import Runtime
@@ -46,62 +45,77 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "pull request when run in CI)")
 
 
-def run(args: argparse.Namespace, runtime: Runtime) -> int:
+@dataclass(frozen=True, kw_only=True)
+class ApplyArguments(common.ApiArguments):
+    paths: tuple[str, ...]
+    project: str | None
+    plan: str | None  # a saved plan to carry out (verified first)
+    auto_approve: bool
+    prune: bool
+    parallelism: int
+    format: str
+    targets: tuple[str, ...]
+    protect_running: bool
+    comment: str | None  # for LaunchDarkly's audit log; None: audit_comment() makes one
+
+
+def arguments(namespace: argparse.Namespace) -> ApplyArguments:
+    return ApplyArguments(**common.api_options(namespace), paths=tuple(namespace.paths), project=namespace.project,
+                          plan=namespace.plan, auto_approve=namespace.auto_approve, prune=namespace.prune,
+                          parallelism=namespace.parallelism, format=namespace.format,
+                          targets=tuple(namespace.target), protect_running=namespace.protect_running,
+                          comment=namespace.comment)
+
+
+def run(arguments: ApplyArguments, runtime: Runtime) -> int:
     from metrics_sync.apply.executor import apply_plan
     from metrics_sync.core.model import ApplyResult, ChangeResult
-    from metrics_sync.output import plan as plan_output
-    from metrics_sync.output import results
+    from metrics_sync.output import views
 
-    if not 1 <= args.parallelism <= MAX_PARALLELISM:
+    if not 1 <= arguments.parallelism <= MAX_PARALLELISM:
         raise UsageError(f"--parallelism must be between 1 and {MAX_PARALLELISM}")
-    if args.plan and (args.prune or args.target):
+    if arguments.plan and (arguments.prune or arguments.targets):
         raise UsageError("--prune and --target cannot be used with --plan: the saved plan already says what it "
                          "covers")
-    cfg = common.config(args, runtime)
-    color = runtime.color(args.no_color)
-    with common.client(args, runtime, cfg) as client:
-        if args.plan:
-            the_plan = _verified_saved_plan(args, runtime, cfg, client)
+    cfg = common.config(runtime, arguments.config)
+    view = views.APPLY[arguments.format](runtime.color(arguments.no_color))
+    with common.client(runtime, cfg, arguments) as client:
+        if arguments.plan:
+            the_plan = _verified_saved_plan(arguments, runtime, cfg, client)
         else:
             from metrics_sync.cli.commands.plan import make_plan
 
-            definitions = common.checked_definitions(args, runtime, cfg)
-            common.check_prune_scope(args, runtime, cfg)
-            the_plan = make_plan(args.prune, cfg, client, definitions, targets=tuple(args.target),
-                                 protect=args.protect_running)
-            if args.format == "text":
-                runtime.out(plan_output.text(the_plan, color=color))
+            definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
+            common.check_prune_scope(runtime, cfg, prune=arguments.prune, paths=arguments.paths)
+            the_plan = make_plan(arguments.prune, cfg, client, definitions, targets=arguments.targets,
+                                 protect=arguments.protect_running)
+            runtime.out(view.plan(the_plan))
             if the_plan.refused:
                 return 1
-            if the_plan.has_changes and not args.auto_approve and not _confirmed(runtime, len(the_plan.changes)):
+            if the_plan.has_changes and not arguments.auto_approve and \
+                    not _confirmed(runtime, len(the_plan.changes)):
                 runtime.err("Apply cancelled; nothing was changed.")
                 return 1
         result = ApplyResult([])
         if the_plan.has_changes:
             qualified = len(the_plan.projects) > 1
-            stream = args.format == "text"
-            if stream and not args.plan:
-                runtime.out("\n")
+            runtime.out(view.before_changes(saved=bool(arguments.plan)))
             progress = _Progress(runtime, len(the_plan.changes))
 
             def on_result(outcome: ChangeResult) -> None:
-                if stream:
+                lines = view.change(outcome, qualified=qualified)
+                if lines:
                     progress.clear()
-                    runtime.out("".join(line + "\n" for line in results.lines(outcome, color=color,
-                                                                                 qualified=qualified)))
+                    runtime.out(lines)
 
-            stop = threading.Event()
-            with _graceful_interrupt(stop, runtime):
-                result = apply_plan(the_plan, client, parallelism=args.parallelism, progress=progress,
-                                    on_result=on_result, stop=stop,
-                                    comment=audit_comment(args.comment, runtime.environ))
+            # The first Ctrl-C sets runtime.cancel (cli/signals.py): no new change starts, those in flight finish.
+            result = apply_plan(the_plan, client, parallelism=arguments.parallelism, progress=progress,
+                                on_result=on_result, stop=runtime.cancel,
+                                comment=audit_comment(arguments.comment, runtime.environ))
             progress.finish()
-            runtime.out(results.json_text(result) if args.format == "json"
-                        else results.text(result, color=color, streamed=True))
-        elif args.format == "json":
-            runtime.out(results.json_text(result))
-        elif args.plan:
-            runtime.out("No changes. The saved plan has nothing to apply.\n")
+            runtime.out(view.result(result))
+        else:
+            runtime.out(view.nothing_to_apply(saved=bool(arguments.plan)))
     if result.interrupted:
         return 130
     if the_plan.prune and the_plan.blocked:
@@ -114,7 +128,7 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
     return 1 if result.failed else 0
 
 
-def _verified_saved_plan(args: argparse.Namespace, runtime: Runtime, cfg: Config, client: Client) -> Plan:
+def _verified_saved_plan(arguments: ApplyArguments, runtime: Runtime, cfg: Config, client: Client) -> Plan:
     """The saved plan, once it is proven to be what the definitions and LaunchDarkly call for now: it is
     planned afresh and the two must be equal (saved_plan.py). Returns the fresh plan."""
     from metrics_sync.apply.saved_plan import check_origin, verify_saved_plan
@@ -123,9 +137,10 @@ def _verified_saved_plan(args: argparse.Namespace, runtime: Runtime, cfg: Config
     from metrics_sync.planning import planfile
     from metrics_sync.planning.planner import definitions_hashes
 
-    saved = planfile.read(runtime.path(args.plan))
+    assert arguments.plan is not None
+    saved = planfile.read(runtime.path(arguments.plan))
     try:
-        definitions = common.checked_definitions(args, runtime, cfg)
+        definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
     except DefinitionsError as exc:
         raise PlanError("apply --plan checks the saved plan against the definitions it was made from, and they "
                         f"cannot be read ({len(exc.problems)} problem(s) above)",
@@ -135,7 +150,7 @@ def _verified_saved_plan(args: argparse.Namespace, runtime: Runtime, cfg: Config
                         "were found", "pass the PATHs the plan was made from")
     hashes = definitions_hashes(definitions.metrics, saved.ownership_tag, definitions.groups)
     check_origin(saved, host=client.host, ownership_tag=cfg.ownership_tag, definitions_hashes=hashes)
-    fresh = make_plan(saved.prune, cfg, client, definitions, targets=saved.targets, protect=args.protect_running)
+    fresh = make_plan(saved.prune, cfg, client, definitions, targets=saved.targets, protect=arguments.protect_running)
     verify_saved_plan(saved, fresh)
     return fresh
 
@@ -168,7 +183,8 @@ def _confirmed(runtime: Runtime, count: int) -> bool:
                          "review the plan, then pass --auto-approve (or apply a saved plan with --plan)")
     runtime.stderr.write("Apply this change? [y/N] " if count == 1 else f"Apply these {count} changes? [y/N] ")
     runtime.stderr.flush()
-    return runtime.stdin.readline().strip().lower() in ("y", "yes")
+    with signals.asking():  # Ctrl-C at the prompt: Cancelled, exit 130, nothing changed
+        return runtime.stdin.readline().strip().lower() in ("y", "yes")
 
 
 class _Progress:
@@ -202,26 +218,3 @@ class _Progress:
             self.runtime.stderr.write("\n")
             self.runtime.stderr.flush()
 
-
-@contextmanager
-def _graceful_interrupt(stop: threading.Event, runtime: Runtime) -> Iterator[None]:
-    """During apply, the first Ctrl-C (or SIGTERM, as CI sends on cancel) stops new changes and lets those in
-    flight finish, so the summary is exact; a second one aborts at once (like a kill, re-running apply
-    converges)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        runtime.err("\nInterrupted: finishing the changes in flight and starting no new ones "
-                    "(interrupt again to abort at once).")
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

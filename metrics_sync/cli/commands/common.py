@@ -1,9 +1,15 @@
-"""What several commands share: the config, the definitions and the LaunchDarkly client, each read once."""
+"""What several commands share: the common options as typed values, the parser pieces, and the config, the
+definitions and the LaunchDarkly client, each read once.
+
+Each command turns argparse's namespace into its own frozen arguments value in one function, `arguments`;
+everything below that works with the value (terraform's `internal/command/arguments` is the model).
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
 from metrics_sync.core.errors import TOKEN_VARIABLES, DefinitionsError, UsageError, redact
 from metrics_sync.core.runtime import Runtime
@@ -16,6 +22,45 @@ if TYPE_CHECKING:
     from metrics_sync.launchdarkly.client import Client
 
 MAX_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommonArguments:
+    """The options every command takes, before or after its name."""
+
+    config: str | None  # the config file; None: metrics-sync.yaml found from the working directory
+    no_color: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiArguments(CommonArguments):
+    """The options of the commands that call LaunchDarkly."""
+
+    base_url: str | None  # None: LD_BASE_URL, else the config's baseUrl, else LaunchDarkly's
+    timeout: float
+    verbose: bool
+
+
+class CommonOptions(TypedDict):
+    """The common options read from the namespace, spread into a command's arguments (typed by mypy)."""
+
+    config: str | None
+    no_color: bool
+
+
+class ApiOptions(CommonOptions):
+    base_url: str | None
+    timeout: float
+    verbose: bool
+
+
+def common_options(namespace: argparse.Namespace) -> CommonOptions:
+    return CommonOptions(config=namespace.config, no_color=namespace.no_color)
+
+
+def api_options(namespace: argparse.Namespace) -> ApiOptions:
+    return ApiOptions(config=namespace.config, no_color=namespace.no_color, base_url=namespace.base_url,
+                      timeout=namespace.timeout, verbose=namespace.verbose)
 
 
 def add_paths(parser: argparse.ArgumentParser) -> None:
@@ -39,18 +84,18 @@ def add_protect_running(parser: argparse.ArgumentParser) -> None:
                              "protectRunningExperiments: true)")
 
 
-def check_prune_scope(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> None:
+def check_prune_scope(runtime: Runtime, cfg: Config, *, prune: bool, paths: tuple[str, ...]) -> None:
     """--prune archives managed metrics missing from the definitions, so it needs all of them: PATHs that
     leave out some of the definitions files (of the config's paths, or ./metrics) would archive the
     metrics of the files left out. --target is the way to limit it."""
-    if not args.prune or not args.paths:
+    if not prune or not paths:
         return
     from metrics_sync.definitions.config import DEFAULT_PATHS
     from metrics_sync.definitions.yaml_reader import find_definition_files
 
     whole = list(cfg.paths) or list(DEFAULT_PATHS)
     everything, _ = find_definition_files(whole, runtime.cwd)
-    given = {str(path.resolve()) for path, _ in find_definition_files(args.paths, runtime.cwd)[0]}
+    given = {str(path.resolve()) for path, _ in find_definition_files(list(paths), runtime.cwd)[0]}
     left_out = [shown for path, shown in everything if str(path.resolve()) not in given]
     if left_out:
         more = f" and {len(left_out) - 3} more" if len(left_out) > 3 else ""
@@ -59,30 +104,32 @@ def check_prune_scope(args: argparse.Namespace, runtime: Runtime, cfg: Config) -
                          "run it on all the definitions (no PATHs), or limit it with --target")
 
 
-def config(args: argparse.Namespace, runtime: Runtime) -> Config:
+def config(runtime: Runtime, file: str | None) -> Config:
+    """The config: `file` (--config), else metrics-sync.yaml found from the working directory."""
     from metrics_sync.definitions.config import load_config
 
-    return load_config(args.config, runtime.cwd)
+    return load_config(file, runtime.cwd)
 
 
-def read_definitions(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> tuple[Definitions, list[Problem]]:
-    """Every definition and every problem under the PATHs (else the config's paths, else ./metrics)."""
+def read_definitions(runtime: Runtime, cfg: Config, *, paths: tuple[str, ...],
+                     project: str | None) -> tuple[Definitions, list[Problem]]:
+    """Every definition and every problem under the PATHs (else the config's paths, else ./metrics); files
+    that name no project belong to `project` (--project), else the config's."""
     from metrics_sync.definitions.config import DEFAULT_PATHS
     from metrics_sync.definitions.load import load_definitions
 
-    paths = args.paths or list(cfg.paths) or list(DEFAULT_PATHS)
-    flag = getattr(args, "project", None)
-    source = "--project" if flag else cfg.project_source or "the config"
-    return load_definitions(paths, default_project=flag or cfg.project, max_file_bytes=cfg.max_file_bytes,
+    source = "--project" if project else cfg.project_source or "the config"
+    return load_definitions(list(paths) or list(cfg.paths) or list(DEFAULT_PATHS),
+                            default_project=project or cfg.project, max_file_bytes=cfg.max_file_bytes,
                             base=runtime.cwd, parallel=None, default_project_source=source)
 
 
-def checked_definitions(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> Definitions:
+def checked_definitions(runtime: Runtime, cfg: Config, *, paths: tuple[str, ...], project: str | None) -> Definitions:
     """The definitions, for commands that act on them: warnings are printed, and any error stops the run
     (exit 1) before a single API call."""
     from metrics_sync.output.problems import problem_line
 
-    definitions, problems = read_definitions(args, runtime, cfg)
+    definitions, problems = read_definitions(runtime, cfg, paths=paths, project=project)
     for problem in problems:
         runtime.err(redact(problem_line(problem), runtime.environ))
     errors = [p for p in problems if p.severity == "error"]
@@ -91,16 +138,17 @@ def checked_definitions(args: argparse.Namespace, runtime: Runtime, cfg: Config)
     return definitions
 
 
-def client(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> Client:
+def client(runtime: Runtime, cfg: Config, options: ApiArguments) -> Client:
+    """The LaunchDarkly client, as the common options (`options`), the environment and the config say."""
     from metrics_sync.launchdarkly.client import DEFAULT_BASE_URL, Client
 
-    if not 0 < args.timeout <= MAX_TIMEOUT:
+    if not 0 < options.timeout <= MAX_TIMEOUT:
         raise UsageError(f"--timeout must be between 0 and {MAX_TIMEOUT:.0f} seconds")
     token = next((runtime.environ[name] for name in TOKEN_VARIABLES if runtime.environ.get(name)), "")
-    base_url = args.base_url or runtime.environ.get("LD_BASE_URL") or cfg.base_url or DEFAULT_BASE_URL
-    log = (lambda line: runtime.err(f"[api] {shown(line)}")) if args.verbose else None
+    base_url = options.base_url or runtime.environ.get("LD_BASE_URL") or cfg.base_url or DEFAULT_BASE_URL
+    log = (lambda line: runtime.err(f"[api] {shown(line)}")) if options.verbose else None
     return Client(base_url, token, transport=runtime.transport, log=log, notice=lambda line: runtime.err(shown(line)),
-                  sleep=runtime.sleep, clock=runtime.clock, timeout=args.timeout, environ=runtime.environ)
+                  sleep=runtime.sleep, clock=runtime.clock, timeout=options.timeout, environ=runtime.environ)
 
 
 def add_code(parser: argparse.ArgumentParser) -> None:
@@ -109,14 +157,14 @@ def add_code(parser: argparse.ArgumentParser) -> None:
                              "config's codeRefs.paths)")
 
 
-def code_report(args: argparse.Namespace, runtime: Runtime, cfg: Config, definitions: Definitions,
-                *, required: bool = False) -> Report | None:
-    """Where the code sends each custom metric's event (coderefs/), when --code or the config names the code;
-    None when neither does (an error when `required`)."""
+def code_report(runtime: Runtime, cfg: Config, definitions: Definitions, *, code: tuple[str, ...],
+                required: bool = False) -> Report | None:
+    """Where the code sends each custom metric's event (coderefs/), when `code` (--code) or the config names
+    the code; None when neither does (an error when `required`)."""
     from metrics_sync.coderefs.report import match
     from metrics_sync.coderefs.scanner import Scanner
 
-    folders = list(args.code) or list(cfg.code_refs.paths)
+    folders = list(code) or list(cfg.code_refs.paths)
     if not folders:
         if required:
             raise UsageError("no application code to scan", "give --code DIR, or codeRefs.paths in metrics-sync.yaml")

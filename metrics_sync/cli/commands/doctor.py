@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 
 from metrics_sync.cli.commands import common
 from metrics_sync.core.runtime import Runtime
@@ -23,15 +24,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "it holds no token")
 
 
-def run(args: argparse.Namespace, runtime: Runtime) -> int:
+@dataclass(frozen=True, kw_only=True)
+class DoctorArguments(common.ApiArguments):
+    project: str
+    write: bool  # also create (and then remove) one throw-away metric
+    report: str
+
+
+def arguments(namespace: argparse.Namespace) -> DoctorArguments:
+    return DoctorArguments(**common.api_options(namespace), project=namespace.project, write=namespace.write,
+                           report=namespace.report)
+
+
+def run(arguments: DoctorArguments, runtime: Runtime) -> int:
     from metrics_sync.core.files import write_atomic
     from metrics_sync.doctor.checks import examine
     from metrics_sync.output.doctor import table
 
-    cfg = common.config(args, runtime)
-    with common.client(args, runtime, cfg) as client:
-        report = examine(client, args.project, write=args.write)
+    cfg = common.config(runtime, arguments.config)
+    with common.client(runtime, cfg, arguments) as client:
+        report = examine(client, arguments.project, write=arguments.write)
     runtime.out(table(report))
-    write_atomic(runtime.path(args.report), json.dumps(report.as_json(), indent=2, allow_nan=False) + "\n")
-    runtime.err(f"Report written to {args.report} (it holds no access token).")
+    write_atomic(runtime.path(arguments.report), json.dumps(report.as_json(), indent=2, allow_nan=False) + "\n")
+    runtime.err(f"Report written to {arguments.report} (it holds no access token).")
     return 0 if report.ok else 1

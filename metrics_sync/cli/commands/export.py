@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 from metrics_sync import __version__
 from metrics_sync.cli.commands import common
@@ -29,42 +30,64 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="schema path or URL for the editor modeline (default: a copy written next to the files)")
 
 
-def run(args: argparse.Namespace, runtime: Runtime) -> int:
+@dataclass(frozen=True, kw_only=True)
+class ExportArguments(common.ApiArguments):
+    project: str
+    out: str  # a folder, or "-" for stdout
+    tags: tuple[str, ...]
+    prefix: str
+    single_file: bool
+    include_archived: bool
+    adopt: bool
+    force: bool
+    schema_ref: str | None
+
+
+def arguments(namespace: argparse.Namespace) -> ExportArguments:
+    return ExportArguments(**common.api_options(namespace), project=namespace.project, out=namespace.out,
+                           tags=tuple(namespace.tag), prefix=namespace.prefix, single_file=namespace.single_file,
+                           include_archived=namespace.include_archived, adopt=namespace.adopt, force=namespace.force,
+                           schema_ref=namespace.schema_ref)
+
+
+def run(arguments: ExportArguments, runtime: Runtime) -> int:
     from metrics_sync.core.errors import ApiError
     from metrics_sync.core.files import write_files
     from metrics_sync.definitions.schema import schema_path
     from metrics_sync.export.exporter import ExportOptions, export, summary
     from metrics_sync.output.escape import lines_shown, shown
 
-    cfg = common.config(args, runtime)
-    to_stdout = args.out == "-"
-    options = ExportOptions(project=args.project, ownership_tag=cfg.ownership_tag,
-                            single_file=args.single_file or to_stdout, include_archived=args.include_archived,
-                            adopt=args.adopt, tags=tuple(args.tag), prefix=args.prefix,
+    cfg = common.config(runtime, arguments.config)
+    to_stdout = arguments.out == "-"
+    options = ExportOptions(project=arguments.project, ownership_tag=cfg.ownership_tag,
+                            single_file=arguments.single_file or to_stdout,
+                            include_archived=arguments.include_archived, adopt=arguments.adopt,
+                            tags=arguments.tags, prefix=arguments.prefix,
                             # A reference that stays valid: the copy written next to the files (for stdout, the
                             # summary says how to write one), never this installation's own path.
-                            schema_ref=args.schema_ref or SCHEMA_COPY,
+                            schema_ref=arguments.schema_ref or SCHEMA_COPY,
                             tool_version=__version__)
-    with common.client(args, runtime, cfg) as client:
-        metrics = client.list_metrics(args.project, tags=options.tags)
+    with common.client(runtime, cfg, arguments) as client:
+        metrics = client.list_metrics(arguments.project, tags=options.tags)
         try:
-            groups = client.list_groups(args.project)
+            groups = client.list_groups(arguments.project)
         except ApiError as exc:
             if exc.status not in (401, 403, 404):
                 raise
             groups = []
             runtime.err(shown(f"warning: metric groups were not exported ({exc.status}: {exc.api_message})"))
         result = export(metrics, options, groups)
+    runtime.cancel.check("exporting")  # after Ctrl-C nothing new starts: no file is written
     if to_stdout:
         runtime.out("".join(result.files.values()))
-        runtime.err(lines_shown(summary(result, args.project, args.out, None, adopted=args.adopt)))
-        if result.files and not args.schema_ref:
+        runtime.err(lines_shown(summary(result, arguments.project, arguments.out, None, adopted=arguments.adopt)))
+        if result.files and not arguments.schema_ref:
             runtime.err(f"The modeline points at {SCHEMA_COPY} beside the file: write it with "
                         f"`metrics-sync schema > {SCHEMA_COPY}`, or pass --schema-ref.")
         return 0
     files = dict(result.files)
-    if result.files and not args.schema_ref:
+    if result.files and not arguments.schema_ref:
         files[SCHEMA_COPY] = schema_path().read_text(encoding="utf-8")
-    written = write_files(runtime.path(args.out), files, force=args.force)
-    runtime.out(lines_shown(summary(result, args.project, args.out, written, adopted=args.adopt)))
+    written = write_files(runtime.path(arguments.out), files, force=arguments.force)
+    runtime.out(lines_shown(summary(result, arguments.project, arguments.out, written, adopted=arguments.adopt)))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from metrics_sync import __version__
@@ -34,6 +35,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     common.add_target(parser)
     common.add_protect_running(parser)
     common.add_code(parser)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanArguments(common.ApiArguments):
+    paths: tuple[str, ...]
+    project: str | None
+    out: str | None  # where to save the plan for `apply --plan`
+    format: str
+    detailed_exitcode: bool
+    prune: bool
+    targets: tuple[str, ...]
+    protect_running: bool
+    code: tuple[str, ...]
+
+
+def arguments(namespace: argparse.Namespace) -> PlanArguments:
+    return PlanArguments(**common.api_options(namespace), paths=tuple(namespace.paths), project=namespace.project,
+                         out=namespace.out, format=namespace.format, detailed_exitcode=namespace.detailed_exitcode,
+                         prune=namespace.prune, targets=tuple(namespace.target),
+                         protect_running=namespace.protect_running, code=tuple(namespace.code))
 
 
 def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions,
@@ -283,15 +304,15 @@ def _unsent_uses(client: Client, unsent: list[tuple[str, str, str, str]]) -> dic
     return {(item[0], item[2]): [u for u in uses_in(item, reads) if u.running is not False] for item in items}
 
 
-def _unsent_events(args: argparse.Namespace, runtime: Runtime, cfg: Config,
-                   definitions: Definitions) -> list[tuple[str, str, str, str]]:
+def _unsent_events(runtime: Runtime, cfg: Config, definitions: Definitions,
+                   code: tuple[str, ...]) -> list[tuple[str, str, str, str]]:
     """With --code (or the config's codeRefs.paths): a warning for each metric whose event no code sends,
     and (project, key, event, where defined) of each for the PR comment. Read before LaunchDarkly is."""
     from metrics_sync.coderefs.report import unsent_problems
     from metrics_sync.core.errors import redact
     from metrics_sync.output.problems import problem_line
 
-    report = common.code_report(args, runtime, cfg, definitions)
+    report = common.code_report(runtime, cfg, definitions, code=code)
     if report is None:
         return []
     for problem in unsent_problems(report, strict=False):
@@ -299,33 +320,30 @@ def _unsent_events(args: argparse.Namespace, runtime: Runtime, cfg: Config,
     return [(m.metric.project, m.metric.key, m.event, m.where) for m in report.unsent]
 
 
-def run(args: argparse.Namespace, runtime: Runtime) -> int:
-    from metrics_sync.output import plan as plan_output
+def run(arguments: PlanArguments, runtime: Runtime) -> int:
+    from metrics_sync.output import views
     from metrics_sync.planning import planfile
 
-    cfg = common.config(args, runtime)
-    definitions = common.checked_definitions(args, runtime, cfg)
-    common.check_prune_scope(args, runtime, cfg)
-    unsent = _unsent_events(args, runtime, cfg, definitions)
-    with common.client(args, runtime, cfg) as client:
-        the_plan = make_plan(args.prune, cfg, client, definitions, targets=tuple(args.target),
-                             protect=args.protect_running)
+    cfg = common.config(runtime, arguments.config)
+    definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
+    common.check_prune_scope(runtime, cfg, prune=arguments.prune, paths=arguments.paths)
+    unsent = _unsent_events(runtime, cfg, definitions, arguments.code)
+    with common.client(runtime, cfg, arguments) as client:
+        the_plan = make_plan(arguments.prune, cfg, client, definitions, targets=arguments.targets,
+                             protect=arguments.protect_running)
         running = _unsent_uses(client, unsent) if unsent else {}
+    runtime.cancel.check("planning")  # after Ctrl-C nothing new starts: no plan is shown or saved
     for (project, key), uses in running.items():
         for use in uses:
             runtime.err(shown(f"warning: metric `{key}` in `{project}`, whose event no code sends, is used by "
                               f"{use.describe()}: it gets no data from now on"))
-    if args.format == "json":
-        runtime.out(planfile.to_json(the_plan))
-    elif args.format == "markdown":
-        runtime.out(plan_output.markdown(the_plan, unsent=[(*u, tuple(use.describe() for use in
-                                                                         running.get((u[0], u[1]), [])))
-                                                         for u in unsent]))
-    else:
-        runtime.out(plan_output.text(the_plan, color=runtime.color(args.no_color)))
+    runtime.out(views.PLAN[arguments.format](
+        the_plan, color=runtime.color(arguments.no_color),
+        unsent=[(*u, tuple(use.describe() for use in running.get((u[0], u[1]), []))) for u in unsent]))
     if the_plan.refused:
         return 1
-    if args.out:
-        planfile.write(runtime.path(args.out), the_plan)
-        runtime.err(shown(f"Saved the plan to {args.out}; apply it with: metrics-sync apply --plan {args.out}"))
-    return 2 if args.detailed_exitcode and the_plan.has_changes else 0
+    if arguments.out:
+        planfile.write(runtime.path(arguments.out), the_plan)
+        runtime.err(shown(f"Saved the plan to {arguments.out}; apply it with: metrics-sync apply --plan "
+                          f"{arguments.out}"))
+    return 2 if arguments.detailed_exitcode and the_plan.has_changes else 0

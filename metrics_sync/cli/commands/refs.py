@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 from metrics_sync.cli.commands import common
 from metrics_sync.core.errors import redact
@@ -19,14 +20,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
     common.add_project(parser)
 
 
-def run(args: argparse.Namespace, runtime: Runtime) -> int:
-    from metrics_sync.output import refs as refs_output
+@dataclass(frozen=True, kw_only=True)
+class RefsArguments(common.CommonArguments):
+    paths: tuple[str, ...]
+    code: tuple[str, ...]
+    format: str
+    project: str | None
 
-    cfg = common.config(args, runtime)
-    definitions = common.checked_definitions(args, runtime, cfg)
-    report = common.code_report(args, runtime, cfg, definitions, required=True)
+
+def arguments(namespace: argparse.Namespace) -> RefsArguments:
+    return RefsArguments(**common.common_options(namespace), paths=tuple(namespace.paths),
+                         code=tuple(namespace.code), format=namespace.format, project=namespace.project)
+
+
+def run(arguments: RefsArguments, runtime: Runtime) -> int:
+    from metrics_sync.output import views
+
+    cfg = common.config(runtime, arguments.config)
+    definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
+    report = common.code_report(runtime, cfg, definitions, code=arguments.code, required=True)
     assert report is not None
-    render = refs_output.json_text if args.format == "json" else refs_output.text
+    runtime.cancel.check("scanning the code")  # Ctrl-C during a long scan: no report from a run the user stopped
     # Paths and keys come from the code: escaped by the renderer; a link in it could still point at a secret.
-    runtime.out(redact(render(report), runtime.environ))
+    runtime.out(redact(views.REFS[arguments.format](report), runtime.environ))
     return 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
+from metrics_sync.cli.commands import common
 from metrics_sync.core.runtime import Runtime
 
 HELP = "render a saved plan (text, JSON or a Markdown PR comment)"
@@ -15,15 +17,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["text", "json", "markdown"], default="text")
 
 
-def run(args: argparse.Namespace, runtime: Runtime) -> int:
-    from metrics_sync.output import plan as plan_output
+@dataclass(frozen=True, kw_only=True)
+class ShowArguments(common.CommonArguments):
+    planfile: str
+    format: str
+
+
+def arguments(namespace: argparse.Namespace) -> ShowArguments:
+    return ShowArguments(**common.common_options(namespace), planfile=namespace.planfile, format=namespace.format)
+
+
+def run(arguments: ShowArguments, runtime: Runtime) -> int:
+    from metrics_sync.output import views
     from metrics_sync.planning import planfile
 
-    saved = planfile.read(runtime.path(args.planfile))
-    if args.format == "json":
-        runtime.out(planfile.to_json(saved))
-    elif args.format == "markdown":
-        runtime.out(plan_output.markdown(saved))
-    else:
-        runtime.out(plan_output.text(saved, color=runtime.color(args.no_color)))
+    saved = planfile.read(runtime.path(arguments.planfile))
+    runtime.out(views.PLAN[arguments.format](saved, color=runtime.color(arguments.no_color), unsent=()))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 from metrics_sync.cli.commands import common
 from metrics_sync.core.errors import redact
@@ -22,18 +23,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="with --code: a metric whose event no code sends is an error, not a warning")
 
 
-def run(args: argparse.Namespace, runtime: Runtime) -> int:
+@dataclass(frozen=True, kw_only=True)
+class ValidateArguments(common.CommonArguments):
+    paths: tuple[str, ...]
+    format: str
+    project: str | None
+    code: tuple[str, ...]
+    strict_refs: bool
+
+
+def arguments(namespace: argparse.Namespace) -> ValidateArguments:
+    return ValidateArguments(**common.common_options(namespace), paths=tuple(namespace.paths),
+                             format=namespace.format, project=namespace.project, code=tuple(namespace.code),
+                             strict_refs=namespace.strict_refs)
+
+
+def run(arguments: ValidateArguments, runtime: Runtime) -> int:
     from metrics_sync.coderefs.report import unsent_problems
     from metrics_sync.core.errors import UsageError
-    from metrics_sync.output.problems import RENDERERS
+    from metrics_sync.output import views
 
-    cfg = common.config(args, runtime)
-    if args.strict_refs and not (args.code or cfg.code_refs.paths):
+    cfg = common.config(runtime, arguments.config)
+    if arguments.strict_refs and not (arguments.code or cfg.code_refs.paths):
         raise UsageError("--strict-refs needs the application code", "give --code DIR, or codeRefs.paths in the config")
-    definitions, problems = common.read_definitions(args, runtime, cfg)
-    report = common.code_report(args, runtime, cfg, definitions)
+    definitions, problems = common.read_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
+    report = common.code_report(runtime, cfg, definitions, code=arguments.code)
+    runtime.cancel.check("validating")  # Ctrl-C during a long scan: no verdict from a run the user stopped
     if report is not None:
-        problems = [*problems, *unsent_problems(report, strict=args.strict_refs)]
+        problems = [*problems, *unsent_problems(report, strict=arguments.strict_refs)]
     # Problem lines quote values from the files: a definitions folder could hold a link to a secret.
-    runtime.out(redact(RENDERERS[args.format](problems, definitions), runtime.environ))
+    runtime.out(redact(views.PROBLEMS[arguments.format](problems, definitions), runtime.environ))
     return 1 if any(p.severity == "error" for p in problems) else 0
