@@ -1,17 +1,19 @@
 """`metrics-sync apply`: make LaunchDarkly match the definitions, or carry out a saved plan.
 
 Without `--plan` it plans, shows the plan and asks for confirmation (on a terminal; `--auto-approve`
-otherwise). With `--plan` the saved plan is verified first (saved_plan.py). Ctrl-C or SIGTERM stops new
-changes and lets those in flight finish, so the summary is exact (exit 130).
+otherwise). With `--plan` the saved plan is verified first (saved_plan.py). Ctrl-C or SIGTERM sets the run's
+cancel signal: no new change starts, those in flight get a few seconds, then the summary (exit 130); a second
+one ends the process at once (still 130).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
 from metrics_sync.cli.commands import common
@@ -90,10 +92,9 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
                     runtime.out("".join(line + "\n" for line in results.lines(outcome, color=color,
                                                                                  qualified=qualified)))
 
-            stop = threading.Event()
-            with _graceful_interrupt(stop, runtime):
+            with _graceful_interrupt(runtime):
                 result = apply_plan(the_plan, client, parallelism=args.parallelism, progress=progress,
-                                    on_result=on_result, stop=stop,
+                                    on_result=on_result, cancel=runtime.cancel,
                                     comment=audit_comment(args.comment, runtime.environ))
             progress.finish()
             runtime.out(results.json_text(result) if args.format == "json"
@@ -204,20 +205,25 @@ class _Progress:
 
 
 @contextmanager
-def _graceful_interrupt(stop: threading.Event, runtime: Runtime) -> Iterator[None]:
-    """During apply, the first Ctrl-C (or SIGTERM, as CI sends on cancel) stops new changes and lets those in
-    flight finish, so the summary is exact; a second one aborts at once (like a kill, re-running apply
+def _graceful_interrupt(runtime: Runtime) -> Iterator[None]:
+    """During apply, the first Ctrl-C (or SIGTERM, as CI sends on cancel) sets `runtime.cancel`: no new change
+    starts and those in flight get at most GRACE seconds, so the summary says what was done and what was not.
+    A second one ends the process at once with 130, without a traceback (like a kill: re-running apply
     converges)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    from metrics_sync.core.cancel import GRACE
 
     def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        runtime.err("\nInterrupted: finishing the changes in flight and starting no new ones "
-                    "(interrupt again to abort at once).")
+        if runtime.cancel.is_set():
+            # A write to stderr the signal interrupted must not keep the process alive (or print a traceback).
+            with suppress(OSError, RuntimeError, ValueError):
+                runtime.err("\nInterrupted again: exiting at once; run plan to see what landed.")
+            os._exit(130)
+        runtime.cancel.set()
+        runtime.err(f"\nInterrupted: finishing the changes in flight and starting no new ones (at most {GRACE:g} s; "
+                    "interrupt again to abort at once).")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
