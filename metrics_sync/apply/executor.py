@@ -1,34 +1,22 @@
 """Carry out a Plan against LaunchDarkly with bounded concurrency; every change gets its own outcome.
 
-Changes run in phases, so that nothing refers to what does not exist yet: each resource is created and updated
-after those it names (metrics, then the groups that list them: a group whose metric failed to be created is
-skipped), and retired (metrics archived, groups deleted) before them.
+One executor for every resource: `core/resources.py` says how they differ. Changes run in phases, so nothing
+refers to what does not exist: a resource is created and updated after those it names (a group whose metric
+was not created is skipped), and retired (archived, deleted) before them. Nothing is written blindly: creates
+go through the client's safe POST (never duplicated after a timeout), updates and archives are JSON Patches
+guarded by `test`s of the values planned against, and each action has one recovery protocol, the same for
+every resource (below). What LaunchDarkly answers is compared with what was sent: fields it did not keep are
+reported. Saved plans are verified before anything is written (saved_plan.py).
 
-One executor for every resource (`core/resources.py` says what differs), and nothing is ever written blindly:
-  * creates go through the client's safe POST (a create is never duplicated after a timeout); the fields
-    LaunchDarkly does not take in a POST (the metric's maintainer) are then set with a guarded PATCH;
-  * a create refused because the key exists (409, or 400 in the API overview's example) reads that key: an
-    archived item the list did not show is restored and updated to the definition; an equal one counts as
-    already applied; a different one is reported, nothing overwritten;
-  * updates and archives send only the changed paths, after `test` operations on the values seen at plan
-    time. A refused guarded patch (400 or 409) reads the item again: gone, or moved since the plan → failed;
-    already as planned (an earlier attempt landed) → "already applied"; unchanged → failed, except for a
-    resource with `unguarded_retry` (metric groups, A24), whose patch is then sent once more without its guard;
-  * a delete of an item already gone counts as done;
-  * after every write the returned representation is compared with what was sent, and fields LaunchDarkly did
-    not keep are reported (its API ignores unknown fields silently).
-Saved plans are verified before anything is written (saved_plan.py).
-
-Cancellation (`cancel`, set on the first Ctrl-C): no new change starts, each unstarted change is reported
-skipped, and the changes in flight are awaited at most GRACE seconds (the client's session ends their requests
-by then) and a little more; one still in flight is reported as such, and apply returns.
+Once `cancel` is set no change starts; the changes in flight are awaited at most the signal's grace (the
+client's session ends their requests by then) and SLACK, and one still in flight after that is reported so.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -50,14 +38,10 @@ ARCHIVE_PATCH = [{"op": "test", "path": "/archived", "value": False},
 
 class ItemsApi(Protocol):
     """What apply needs from LaunchDarkly, for any resource; `launchdarkly.client.Client` implements it."""
-
     def find_item(self, resource: Resource, project: str, key: str) -> JSONDict | None: ...
-
     def create_item(self, resource: Resource, project: str, body: JSONDict) -> tuple[JSONDict, bool]: ...
-
     def patch_item(self, resource: Resource, project: str, key: str, operations: list[JSONDict], *,
                    comment: str | None = None) -> JSONDict: ...
-
     def delete_item(self, resource: Resource, project: str, key: str) -> bool: ...
 
 
@@ -67,19 +51,17 @@ PHASES = (tuple((r.kind, ("create", "update")) for r in RESOURCES.values())
 
 
 def phase_of(change: Change) -> int:
-    for index, (resource, actions) in enumerate(PHASES):
-        if change.resource == resource and change.action in actions:
-            return index
-    raise ValueError(f"no phase for a {change.action} of a {change.resource}")
+    """A change no phase holds (a delete of a metric, in a tampered plan) runs last, and `unsafe` refuses it."""
+    return next((i for i, (kind, actions) in enumerate(PHASES) if change.resource == kind and change.action in actions),
+                len(PHASES) - 1)
 
 
 def unsafe(change: Change, ownership_tag: str) -> str | None:
-    """Why a change must not be sent, whatever plan or file it came from (None when it may be):
-      * a retirement only as the resource retires, only of an item that carries the ownership tag; an archive
-        as exactly `test` + `replace` of /archived, a delete with no patch or body;
-      * operations only on the fields metrics-sync manages, and only add, replace, remove and test;
-      * every `replace` and `remove` guarded by a `test` of the same field, sent before it;
-      * a create body only of managed fields, for the change's own key."""
+    """Why a change must not be sent, whatever plan or file it came from (None when it may be): a retirement
+    only as the resource retires and of an item with the ownership tag (an archive as exactly `test` + `replace`
+    of /archived, a delete with no patch or body); operations only add, replace, remove and test, on the managed
+    fields, every `replace` and `remove` after a `test` of the same field; a create body of managed fields only,
+    for the change's own key."""
     resource = RESOURCES[change.resource]
     if change.action in ("archive", "delete"):
         if change.action != resource.retire:
@@ -98,19 +80,18 @@ def unsafe(change: Change, ownership_tag: str) -> str | None:
         return f"its create body sets fields metrics-sync does not manage ({', '.join(extra)})" if extra else None
     tested: set[str] = set()
     for op in change.patch:
-        path = op.get("path")
+        path, kind = op.get("path"), op.get("op")
         field = path[1:] if isinstance(path, str) and path.startswith("/") else None
         if field not in managed:
             return f"it changes {path!r}, which metrics-sync does not manage for a {resource.name}"
-        if field == "kind" and op.get("op") != "test":
+        if field == "kind" and kind != "test":
             return f"it changes the {resource.name}'s kind, which LaunchDarkly cannot change"
-        if op.get("op") == "test":
+        if kind not in ("test", "add", "replace", "remove"):
+            return f"it holds a {kind!r} operation"
+        if kind in ("replace", "remove") and field not in tested:
+            return f"its {kind} of {path} is not guarded by a test of the value planned against"
+        if kind == "test":
             tested.add(field)
-        elif op.get("op") in ("replace", "remove"):
-            if field not in tested:
-                return f"its {op['op']} of {path} is not guarded by a test of the value planned against"
-        elif op.get("op") != "add":
-            return f"it holds a {op.get('op')!r} operation"
     return None if change.patch else "it has no operations"
 
 
@@ -132,15 +113,15 @@ class _Write:
         outcomes: dict[str, Outcome] = {"create": "created", "archive": "archived", "delete": "deleted"}
         return outcomes.get(self.change.action, "restored" if self.change.restore else "updated")
 
-    def result(self, outcome: Outcome, message: str | None = None, not_kept: Sequence[str] = (),
-               denied: bool = False) -> ChangeResult:
-        return ChangeResult(self.project, self.change.key, self.change.action, outcome, message, tuple(not_kept),
+    def result(self, outcome: Outcome, message: str | None = None, rep: Mapping[str, Any] | None = None,
+               fields: list[FieldChange] | None = None, denied: bool = False) -> ChangeResult:
+        """The outcome; with `rep` (what LaunchDarkly answered a write with), which of the `fields` written
+        (by default the change's) it did not keep."""
+        sent, kept = self.change.after or {}, self.resource.canonical(rep) if rep is not None else None
+        written = [f.field for f in (self.change.fields if fields is None else fields)]
+        lost = () if kept is None else tuple(f for f in written if f in sent and kept.get(f) != sent[f])
+        return ChangeResult(self.project, self.change.key, self.change.action, outcome, message, lost,
                             source=self.change.source, denied=denied, resource=self.change.resource)
-
-    def not_kept(self, rep: Mapping[str, Any], fields: Sequence[FieldChange] | None = None) -> tuple[str, ...]:
-        sent, kept = self.change.after or {}, self.resource.canonical(rep)
-        names = [f.field for f in (self.change.fields if fields is None else fields)]
-        return tuple(f for f in names if f in sent and kept.get(f) != sent[f])
 
     def find(self) -> JSONDict | None:
         return self.api.find_item(self.resource, self.project, self.change.key)
@@ -149,9 +130,8 @@ class _Write:
         comment = self.comment if self.resource.patch_comment else None
         return self.api.patch_item(self.resource, self.project, self.change.key, operations, comment=comment)
 
-    def moved(self, how: str) -> ChangeResult:
-        return self.result("failed", f"{self.resource.name} {self.change.key} was {how}; nothing was overwritten; "
-                                     "run plan again")
+    def stale(self, what: str) -> ChangeResult:
+        return self.result("failed", f"{self.resource.name} {self.change.key} {what}; run plan again")
 
 
 def _carry_out(w: _Write, ownership_tag: str) -> ChangeResult:
@@ -165,7 +145,7 @@ def _carry_out(w: _Write, ownership_tag: str) -> ChangeResult:
             gone_before = not w.api.delete_item(w.resource, w.project, w.change.key)
             return w.result("deleted", "it was already gone" if gone_before else None)
         try:
-            return w.result(w.done, None, w.not_kept(w.patch(w.change.patch)))
+            return w.result(w.done, None, w.patch(w.change.patch))
         except ApiError as exc:
             # The spec lists both 400 and 409 for a PATCH whose `test` fails; either way, read and decide.
             if exc.status not in (400, 409) or not any(op["op"] == "test" for op in w.change.patch):
@@ -183,9 +163,18 @@ def _create(w: _Write) -> ChangeResult:
     try:
         rep, recovered = w.api.create_item(w.resource, w.project, w.change.body)
     except ApiError as exc:
-        if exc.status not in (400, 409):
+        # The key exists though the plan did not see it: an archived item the list leaves out (LaunchDarkly
+        # may hide archived metrics from it), or one created meanwhile (another apply).
+        if exc.status not in (400, 409) or (existing := w.find()) is None:
             raise
-        return _after_create_conflict(w, exc)
+        fields, patch = diff(after, existing, w.resource)
+        if w.resource.retire == "archive" and w.resource.canonical(existing).get("archived"):
+            return w.result("restored", "it was archived in LaunchDarkly; restored and updated to the definition",
+                            w.patch(patch), fields)
+        if not fields:
+            return w.result("created", "already applied")
+        return w.stale(f"was created in LaunchDarkly since the plan, differently "
+                       f"({', '.join(f.field for f in fields)}); nothing was overwritten")
     # What a POST does not set (LaunchDarkly sets a metric's maintainer only after create, as its Terraform
     # provider found): a PATCH guarded by the values the create answered with.
     now = w.resource.canonical(rep)
@@ -193,30 +182,16 @@ def _create(w: _Write) -> ChangeResult:
              if f in after and now.get(f) != after[f]]
     if later:
         rep = w.patch(guarded_patch(rep, later, w.resource))
-    return w.result("created", "found created after an unclear answer" if recovered else None, w.not_kept(rep))
-
-
-def _after_create_conflict(w: _Write, error: ApiError) -> ChangeResult:
-    """The key exists although the plan did not see it: an archived item the list leaves out (LaunchDarkly
-    may hide archived metrics from the list), or one created meanwhile (another apply)."""
-    rep = w.find()
-    if rep is None:
-        return w.result("failed", str(error))
-    fields, patch = diff(w.change.after or {}, rep, w.resource)
-    if w.resource.retire == "archive" and w.resource.canonical(rep).get("archived"):
-        return w.result("restored", "it was archived in LaunchDarkly; restored and updated to the definition",
-                        w.not_kept(w.patch(patch), fields))
-    if not fields:
-        return w.result("created", "already applied")
-    return w.moved(f"created in LaunchDarkly since the plan, differently ({', '.join(f.field for f in fields)})")
+    return w.result("created", "found created after an unclear answer" if recovered else None, rep)
 
 
 def _after_rejected_patch(w: _Write, error: ApiError) -> ChangeResult:
-    """A guarded patch was refused: learn whether it already landed or the item moved on."""
+    """A guarded patch was refused: gone → failed; as planned → already applied (an earlier attempt landed);
+    moved → failed; unchanged → failed, or sent once more without its guard for a resource with
+    `unguarded_retry` (A24)."""
     rep = w.find()
     if rep is None:
-        return w.result("failed", f"{w.resource.name} {w.change.key} no longer exists in LaunchDarkly; "
-                                  "run plan again")
+        return w.stale("no longer exists in LaunchDarkly")
     now, planned = w.resource.canonical(rep), w.change.after or {}
     if all(now.get(f.field) == planned.get(f.field) for f in w.change.fields):
         return w.result(w.done, "already applied")
@@ -227,38 +202,23 @@ def _after_rejected_patch(w: _Write, error: ApiError) -> ChangeResult:
             rep = w.patch([op for op in w.change.patch if op["op"] != "test"])
         except ApiError:
             return w.result("failed", str(error))
-        return w.result(w.done, "sent without its guard, after a read showed the group as planned against",
-                        w.not_kept(rep))
+        return w.result(w.done, "sent without its guard, after a read showed the group as planned against", rep)
     if moved or w.resource.unguarded_retry:
-        return w.moved(f"changed in LaunchDarkly since the plan ({', '.join(moved) or 'a newer version'})")
+        return w.stale(f"was changed in LaunchDarkly since the plan ({', '.join(moved) or 'a newer version'}); "
+                       "nothing was overwritten")
     return w.result("failed", str(error))
 
 
-def apply_plan(
-    plan: Plan,
-    api: ItemsApi,
-    *,
-    parallelism: int = 4,
-    progress: Progress | None = None,
-    on_result: Callable[[ChangeResult], None] | None = None,
-    cancel: CancelSignal = NEVER,
-    comment: str | None = None,
-) -> ApplyResult:
-    """Apply every change. Once `cancel` is set, no change starts and those in flight are awaited at most its
-    grace and SLACK (module docstring). `comment` goes with every update to LaunchDarkly's audit log.
-    `on_result` hears of each change as it completes (in the calling thread), `progress(done, total)` on each
-    completion and every fraction of a second.
-
-    A permission error on a write stops new changes too (not an interrupt): the token's role is the same for all
-    of them, so the rest would fail the same way."""
+def apply_plan(plan: Plan, api: ItemsApi, *, parallelism: int = 4, progress: Progress | None = None,
+               on_result: Callable[[ChangeResult], None] | None = None, cancel: CancelSignal = NEVER,
+               comment: str | None = None) -> ApplyResult:
+    """Apply every change; `comment` goes to LaunchDarkly's audit log. `on_result` hears of each change as it
+    completes (in the calling thread), `progress(done, total)` every fraction of a second. A permission error on
+    a write stops new changes too (not an interrupt: the rest would fail the same way)."""
     work = plan.changes
     results: dict[int, ChangeResult] = {}
     denied: list[str] = []
     not_created: set[tuple[str, str, str]] = set()  # (resource, project, key) of creates that did not happen
-
-    def skipped(index: int, why: str) -> ChangeResult:
-        project, change = work[index]
-        return _Write(api, project, change, comment).result("skipped", f"not started: {why}")
 
     def record(index: int, result: ChangeResult) -> None:
         results[index] = result
@@ -267,52 +227,49 @@ def apply_plan(
         if on_result:
             on_result(result)
 
-    def run(index: int) -> ChangeResult:
-        if denied or cancel.is_set():
-            return skipped(index, "stopped after a permission error" if denied else "apply was interrupted")
-        result = _carry_out(_Write(api, *work[index], comment), plan.ownership_tag)
-        if result.denied:
-            denied.append(result.message or "")
-        return result
-
-    def held(index: int) -> ChangeResult | None:
-        """A change whose `metrics` name a metric this apply was to create, and did not, is not sent."""
-        if cancel.is_set():
-            return skipped(index, "apply was interrupted")
+    def why_not(index: int) -> str | None:
+        """Why a change must not start: a permission error, a cancel, or a metric it names (a group's `metrics`)
+        that this apply was to create and did not."""
         project, change = work[index]
         missing = [m["key"] for m in (change.after or {}).get("metrics") or []
                    if (METRIC.kind, project, m["key"]) in not_created]
-        return skipped(index, f"metric {', '.join(missing)} it names was not created") if missing else None
+        if denied or cancel.is_set():
+            return "stopped after a permission error" if denied else "apply was interrupted"
+        return f"metric {', '.join(missing)} it names was not created" if missing else None
+
+    def run(index: int) -> ChangeResult:
+        w, why = _Write(api, *work[index], comment), why_not(index)
+        if why is not None:
+            return w.result("skipped", f"not started: {why}")
+        result = _carry_out(w, plan.ownership_tag)
+        if result.denied:
+            denied.append(result.message or "")
+        return result
 
     pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply")
     try:
         for phase in range(len(PHASES)):
             pending: dict[Future[ChangeResult], int] = {}
             for i in (i for i, (_, change) in enumerate(work) if phase_of(change) == phase):
-                holding = held(i)
-                if holding is not None:
-                    record(i, holding)
-                else:
+                if why_not(i) is None:
                     pending[pool.submit(run, i)] = i
-            while pending:
-                if cancel.is_set():
-                    for future in [f for f in pending if f.cancel()]:  # queued: never started
-                        index = pending.pop(future)
-                        record(index, skipped(index, "apply was interrupted"))
-                    # In flight: the client's session ends their requests within the grace; wait that, and a little.
-                    grace = cancel.deadline(math.inf) + SLACK - time.monotonic()
-                    finished, late = wait(pending, timeout=max(0.0, grace))
-                    for future in finished:
-                        record(pending.pop(future), future.result())
-                    for future in late:
-                        index = pending.pop(future)
-                        record(index, _Write(api, *work[index], comment).result("failed", IN_FLIGHT))
-                    break
+                else:
+                    record(i, run(i))  # reported as not started, at once
+            while pending and not cancel.is_set():
                 finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in finished:
                     record(pending.pop(future), future.result())
                 if progress:
                     progress(len(results), len(work))
+            if pending:  # cancelled: the queued never start; those in flight get the grace (the client's session
+                # ends their requests by then) and SLACK, and are reported as such if still running after that
+                for future in [f for f in pending if f.cancel()]:
+                    record(i := pending.pop(future), run(i))  # reported as not started
+                finished, late = wait(pending, timeout=max(0.0, cancel.deadline(math.inf) + SLACK - time.monotonic()))
+                for future in finished:
+                    record(pending.pop(future), future.result())
+                for future in late:
+                    record(i := pending.pop(future), _Write(api, *work[i], comment).result("failed", IN_FLIGHT))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return ApplyResult([results[i] for i in range(len(work))], interrupted=cancel.is_set(),
