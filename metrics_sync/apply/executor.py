@@ -6,7 +6,8 @@ was not created is skipped), and retired (archived, deleted) before them. Nothin
 go through the client's safe POST (never duplicated after a timeout), updates and archives are JSON Patches
 guarded by `test`s of the values planned against, and each action has one recovery protocol, the same for
 every resource (below). What LaunchDarkly answers is compared with what was sent: fields it did not keep are
-reported. Saved plans are verified before anything is written (saved_plan.py).
+reported. Saved plans are verified before anything is written (saved_plan.py); guard.py refuses any change that
+is not what metrics-sync ever sends, whatever plan it came from.
 
 Once `cancel` is set no change starts; the changes in flight are awaited at most the signal's grace (the
 client's session ends their requests by then) and SLACK, and one still in flight after that is reported so.
@@ -21,6 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from metrics_sync.apply.guard import unsafe
 from metrics_sync.core.cancel import NEVER, CancelSignal
 from metrics_sync.core.errors import ApiError
 from metrics_sync.core.fields import Resource
@@ -32,12 +34,11 @@ Progress = Callable[[int, int], None]
 JSONDict = dict[str, Any]
 SLACK = 0.5  # seconds past the cancel signal's grace that apply still waits for a change in flight
 IN_FLIGHT = "interrupted in flight; run plan to see whether it landed"
-ARCHIVE_PATCH = [{"op": "test", "path": "/archived", "value": False},
-                 {"op": "replace", "path": "/archived", "value": True}]
 
 
 class ItemsApi(Protocol):
     """What apply needs from LaunchDarkly, for any resource; `launchdarkly.client.Client` implements it."""
+
     def find_item(self, resource: Resource, project: str, key: str) -> JSONDict | None: ...
     def create_item(self, resource: Resource, project: str, body: JSONDict) -> tuple[JSONDict, bool]: ...
     def patch_item(self, resource: Resource, project: str, key: str, operations: list[JSONDict], *,
@@ -54,45 +55,6 @@ def phase_of(change: Change) -> int:
     """A change no phase holds (a delete of a metric, in a tampered plan) runs last, and `unsafe` refuses it."""
     return next((i for i, (kind, actions) in enumerate(PHASES) if change.resource == kind and change.action in actions),
                 len(PHASES) - 1)
-
-
-def unsafe(change: Change, ownership_tag: str) -> str | None:
-    """Why a change must not be sent, whatever plan or file it came from (None when it may be): a retirement
-    only as the resource retires and of an item with the ownership tag (an archive as exactly `test` + `replace`
-    of /archived, a delete with no patch or body); operations only add, replace, remove and test, on the managed
-    fields, every `replace` and `remove` after a `test` of the same field; a create body of managed fields only,
-    for the change's own key."""
-    resource = RESOURCES[change.resource]
-    if change.action in ("archive", "delete"):
-        if change.action != resource.retire:
-            return f"a {resource.name} cannot be {change.action}d"
-        if ownership_tag not in ((change.before or {}).get("tags") or []):
-            return f"it {change.action}s a {resource.name} without the ownership tag"
-        if change.action == "delete":
-            return "its delete carries a patch or a body" if change.patch or change.body else None
-        return None if change.patch == ARCHIVE_PATCH else "its archive patch does more than archive"
-    managed = set(resource.names)
-    if change.action == "create":
-        body = change.body or {}
-        if body.get("key") != change.key:
-            return "its create body is for another key"
-        extra = sorted(set(body) - managed - {"key"})
-        return f"its create body sets fields metrics-sync does not manage ({', '.join(extra)})" if extra else None
-    tested: set[str] = set()
-    for op in change.patch:
-        path, kind = op.get("path"), op.get("op")
-        field = path[1:] if isinstance(path, str) and path.startswith("/") else None
-        if field not in managed:
-            return f"it changes {path!r}, which metrics-sync does not manage for a {resource.name}"
-        if field == "kind" and kind != "test":
-            return f"it changes the {resource.name}'s kind, which LaunchDarkly cannot change"
-        if kind not in ("test", "add", "replace", "remove"):
-            return f"it holds a {kind!r} operation"
-        if kind in ("replace", "remove") and field not in tested:
-            return f"its {kind} of {path} is not guarded by a test of the value planned against"
-        if kind == "test":
-            tested.add(field)
-    return None if change.patch else "it has no operations"
 
 
 @dataclass(frozen=True)
@@ -158,6 +120,9 @@ def _carry_out(w: _Write, ownership_tag: str) -> ChangeResult:
 
 
 def _create(w: _Write) -> ChangeResult:
+    """POST, then set what a POST does not take. Refused as existing (409; 400 in the API overview's example):
+    read the key; archived (a resource that archives) → restored and updated to the definition; equal → already
+    applied; else failed, nothing overwritten."""
     assert w.change.body is not None and w.change.after is not None
     after = w.change.after
     try:
@@ -261,15 +226,18 @@ def apply_plan(plan: Plan, api: ItemsApi, *, parallelism: int = 4, progress: Pro
                     record(pending.pop(future), future.result())
                 if progress:
                     progress(len(results), len(work))
-            if pending:  # cancelled: the queued never start; those in flight get the grace (the client's session
-                # ends their requests by then) and SLACK, and are reported as such if still running after that
-                for future in [f for f in pending if f.cancel()]:
-                    record(i := pending.pop(future), run(i))  # reported as not started
-                finished, late = wait(pending, timeout=max(0.0, cancel.deadline(math.inf) + SLACK - time.monotonic()))
-                for future in finished:
-                    record(pending.pop(future), future.result())
-                for future in late:
-                    record(i := pending.pop(future), _Write(api, *work[i], comment).result("failed", IN_FLIGHT))
+            if not pending:
+                continue
+            # Cancelled: what is queued never starts; what is in flight gets the grace (the client's session ends
+            # its requests by then) and SLACK, and is reported as such if still running after that.
+            for future in [f for f in pending if f.cancel()]:
+                record(i := pending.pop(future), run(i))  # reported as not started
+            grace = cancel.deadline(math.inf) + SLACK - time.monotonic()
+            finished, late = wait(pending, timeout=max(0.0, grace))
+            for future in finished:
+                record(pending.pop(future), future.result())
+            for future in late:
+                record(i := pending.pop(future), _Write(api, *work[i], comment).result("failed", IN_FLIGHT))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return ApplyResult([results[i] for i in range(len(work))], interrupted=cancel.is_set(),
