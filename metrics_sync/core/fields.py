@@ -148,6 +148,7 @@ class Resource:
     # results), metric groups deleted (LaunchDarkly has no archive for them).
     retire: Literal["archive", "delete"] = "archive"
     patch_comment: bool = False  # PATCH takes LaunchDarkly's `{"comment", "patch"}` wrapper (the audit log)
+    unguarded_retry: bool = False  # a refused guarded patch is sent again without `test` when unchanged (A24)
     tag_filter: bool = False  # the list takes `filter=tags contains [...]`
 
     def __post_init__(self) -> None:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from metrics_sync.core.model import ApplyResult, ChangeResult
+from metrics_sync.core.resources import METRIC, RESOURCES
 from metrics_sync.output.paint import Painter
 
 FORMAT_VERSION = 1
@@ -21,8 +22,8 @@ def lines(r: ChangeResult, *, color: bool = False, qualified: bool = False) -> l
     """The lines one change's outcome prints (apply prints them as each change completes)."""
     paint = Painter(color)
     where = f"{r.project}/{r.key}" if qualified else r.key
-    if r.resource == "metric-group":
-        where = f"metric group {where}"
+    if r.resource != METRIC.kind:  # a metric is named by its key alone
+        where = f"{RESOURCES[r.resource].name} {where}"
     out = []
     if r.outcome in _VERBS:
         style, symbol = _VERBS[r.outcome]

@@ -1,15 +1,16 @@
-"""apply_plan: per-change outcomes, safe retries, read-back, interruption."""
+"""apply_plan: per-change outcomes, safe retries, read-back, cancellation."""
 
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import httpx
 
 from metrics_sync.apply.executor import apply_plan
 from metrics_sync.apply.saved_plan import differences
+from metrics_sync.core.cancel import CancelSignal
+from metrics_sync.core.fields import Resource
 from metrics_sync.core.model import Plan
 from metrics_sync.definitions.load import load_definitions
 from metrics_sync.emulator import EmulatorApp, Store
@@ -81,21 +82,21 @@ def test_fields_launchdarkly_did_not_keep_are_reported() -> None:
     assert result.results[0].not_kept == ("description",)
 
 
-def test_stop_lets_running_changes_finish_and_skips_the_rest() -> None:
+def test_a_cancel_lets_running_changes_finish_and_skips_the_rest() -> None:
     store = Store(["shop"])
     the_plan = example_plan(store)
-    stop = threading.Event()
+    cancel = CancelSignal()
     real = make_client(EmulatorApp(store, token=TOKEN))
 
-    class StopsAfterFirst:
+    class CancelsAfterFirst:
         def __getattr__(self, name: str) -> Any:
             return getattr(real, name)
 
-        def create_metric(self, project: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-            stop.set()  # SIGINT arrives while the first create is in flight
-            return real.create_metric(project, body)
+        def create_item(self, resource: Resource, project: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+            cancel.set()  # SIGINT arrives while the first create is in flight
+            return real.create_item(resource, project, body)
 
-    result = apply_plan(the_plan, StopsAfterFirst(), parallelism=1, stop=stop)
+    result = apply_plan(the_plan, CancelsAfterFirst(), parallelism=1, cancel=cancel)
     assert result.interrupted and result.failed
     assert result.count("created") == 1 and result.count("skipped") == 7
     assert len(store.snapshot_metrics("shop")) == 1

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from metrics_sync.apply.executor import apply_plan, unsafe
+from metrics_sync.apply.executor import apply_plan
+from metrics_sync.apply.guard import unsafe
 from metrics_sync.core.model import Change, FieldChange, Plan, ProjectPlan
 from tests.conftest import TOKEN, Shop, make_client
 

@@ -110,7 +110,7 @@ def run(arguments: ApplyArguments, runtime: Runtime) -> int:
 
             # The first Ctrl-C sets runtime.cancel (cli/signals.py): no new change starts, those in flight finish.
             result = apply_plan(the_plan, client, parallelism=arguments.parallelism, progress=progress,
-                                on_result=on_result, stop=runtime.cancel,
+                                on_result=on_result, cancel=runtime.cancel,
                                 comment=audit_comment(arguments.comment, runtime.environ))
             progress.finish()
             runtime.out(view.result(result))
