@@ -63,12 +63,13 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
         if args.plan:
             the_plan = _verified_saved_plan(args, runtime, cfg, client)
         else:
-            from metrics_sync.cli.commands.plan import make_plan
+            from metrics_sync.planning.make import make_plan
 
             definitions = common.checked_definitions(args, runtime, cfg)
             common.check_prune_scope(args, runtime, cfg)
-            the_plan = make_plan(args.prune, cfg, client, definitions, targets=tuple(args.target),
-                                 protect=args.protect_running)
+            the_plan = make_plan(client, definitions, ownership_tag=cfg.ownership_tag, prune=args.prune,
+                                 targets=tuple(args.target), protect=args.protect_running or cfg.protect_running,
+                                 cancel=runtime.cancel)
             if args.format == "text":
                 runtime.out(plan_output.text(the_plan, color=color))
             if the_plan.refused:
@@ -118,10 +119,10 @@ def _verified_saved_plan(args: argparse.Namespace, runtime: Runtime, cfg: Config
     """The saved plan, once it is proven to be what the definitions and LaunchDarkly call for now: it is
     planned afresh and the two must be equal (saved_plan.py). Returns the fresh plan."""
     from metrics_sync.apply.saved_plan import check_origin, verify_saved_plan
-    from metrics_sync.cli.commands.plan import make_plan
     from metrics_sync.core.errors import DefinitionsError, PlanError
     from metrics_sync.planning import planfile
-    from metrics_sync.planning.planner import definitions_hashes
+    from metrics_sync.planning.make import make_plan
+    from metrics_sync.planning.reconcile import definitions_hashes
 
     saved = planfile.read(runtime.path(args.plan))
     try:
@@ -133,9 +134,10 @@ def _verified_saved_plan(args: argparse.Namespace, runtime: Runtime, cfg: Config
     if not definitions.files:
         raise PlanError("apply --plan checks the saved plan against the definitions it was made from, and none "
                         "were found", "pass the PATHs the plan was made from")
-    hashes = definitions_hashes(definitions.metrics, saved.ownership_tag, definitions.groups)
+    hashes = definitions_hashes(definitions, saved.ownership_tag)
     check_origin(saved, host=client.host, ownership_tag=cfg.ownership_tag, definitions_hashes=hashes)
-    fresh = make_plan(saved.prune, cfg, client, definitions, targets=saved.targets, protect=args.protect_running)
+    fresh = make_plan(client, definitions, ownership_tag=cfg.ownership_tag, prune=saved.prune, targets=saved.targets,
+                      protect=args.protect_running or cfg.protect_running, cancel=runtime.cancel)
     verify_saved_plan(saved, fresh)
     return fresh
 
