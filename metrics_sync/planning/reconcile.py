@@ -152,7 +152,7 @@ def _compared(project: str, resource: Resource, item: Item, rep: Mapping[str, An
             "kind-change", "refusal", f"kind cannot change from {before['kind']} to {after['kind']} (LaunchDarkly "
             f"cannot change a {resource.name}'s kind or key)", f"{resource.name} `{item.key}` in project `{project}`",
             f"give the new definition a new key, and {resource.retire} the old {resource.name} with --prune",
-            str(item.source)))
+            str(item.field_sources.get("kind", item.source))))  # the line that says the kind
         return
     if not fields:
         out.unchanged += 1
