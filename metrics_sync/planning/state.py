@@ -64,9 +64,6 @@ class Listed:
     # key -> a single read with `usage_expansions`, of each managed item that left the definitions
     details: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
-    def by_key(self) -> dict[str, Mapping[str, Any]]:
-        return {str(item["key"]): item for item in self.items}
-
 
 @dataclass(frozen=True)
 class ProjectState:
