@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from metrics_sync.core.findings import Finding
+
 JSON = Any  # a JSON-compatible value (dict, list, str, int, float, bool, None)
 
 Severity = Literal["error", "warning"]
@@ -143,17 +145,26 @@ class Change:
     remote_version: int | None = None  # remote `_version` the change was planned against
     adopt: bool = False  # an existing unmanaged metric taken under management
     restore: bool = False  # an archived metric the definitions still define is brought back
-    warnings: tuple[str, ...] = ()
     source: str | None = None  # where the definition is written (file:line:col), for messages about it
     type_before: str | None = None  # the metric type before an update that changes it (e.g. binary → count)
     resource: ResourceKind = "metric"
     used_by: tuple[Use, ...] = ()  # experiments and guarded rollouts that use what an update/archive/delete touches
-    # Warnings that a running experiment's results change (the plan's most prominent warnings).
-    alerts: tuple[str, ...] = ()
+    # What plan says about the change: alerts (a running experiment's results change: the plan's most
+    # prominent warnings), warnings and notes.
+    findings: tuple[Finding, ...] = ()
 
     @property
     def noun(self) -> str:
         return "metric group" if self.resource == "metric-group" else "metric"
+
+    @property
+    def alerts(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "alert")
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        """Warnings and notes (shown alike, after the alerts)."""
+        return tuple(f for f in self.findings if f.severity in ("warning", "note"))
 
 
 @dataclass(frozen=True)
@@ -174,8 +185,9 @@ class ProjectPlan:
     unmanaged: int  # remote metrics without the ownership tag and not in the YAML (never touched)
     would_archive: list[str]  # managed metrics that left the YAML, archived only with --prune
     blocked: list[Blocked]
-    refused: list[str]  # changes that cannot be made as defined (e.g. a kind change); plan fails
-    warnings: list[str] = field(default_factory=list)  # e.g. a check that could not be made
+    # Refusals (changes that cannot be made as defined, e.g. a kind change: plan fails) and the project's
+    # warnings and notes (e.g. a check that could not be made).
+    findings: list[Finding]
     unmanaged_sample: list[str] = field(default_factory=list)  # the first unmanaged keys, to name them
     unchanged_groups: int = 0
     unmanaged_groups: int = 0
@@ -183,6 +195,14 @@ class ProjectPlan:
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
+
+    @property
+    def refused(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "refusal"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity != "refusal"]
 
 
 @dataclass(frozen=True)
@@ -203,7 +223,7 @@ class Plan:
         return any(p.changes for p in self.projects)
 
     @property
-    def refused(self) -> list[str]:
+    def refused(self) -> list[Finding]:
         return [r for p in self.projects for r in p.refused]
 
     def total(self, action: Action) -> int:

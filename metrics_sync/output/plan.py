@@ -16,6 +16,7 @@ from metrics_sync.core.model import Change, FieldChange, Plan, ProjectPlan
 from metrics_sync.output.escape import code_fence, markdown_inline, shown
 from metrics_sync.output.paint import Painter
 from metrics_sync.planning.diffing import to_text
+from metrics_sync.planning.impact import results_fields
 
 MARKDOWN_LIMIT = 60_000  # GitHub rejects comments over 65,536 characters; keep a margin
 MARKDOWN_UNSENT_ROWS = 50  # metrics whose event no code sends, listed in the PR comment
@@ -97,8 +98,8 @@ def _project_text(p: ProjectPlan, paint: Painter) -> list[str]:
             lines.append("      (exists in LaunchDarkly without the ownership tag: metrics-sync will manage it)")
         lines.extend("      " + paint(None, line) for line in _field_lines(change))
         lines.extend("      " + paint(None, line) for line in _uses(change))
-        lines.extend("      " + paint("error", f"WARNING: {a}") for a in change.alerts)
-        lines.extend("      " + paint("warning", f"warning: {w}") for w in change.warnings)
+        lines.extend("      " + paint("error", f"WARNING: {a.text()}") for a in change.alerts)
+        lines.extend("      " + paint("warning", f"warning: {w.text()}") for w in change.warnings)
     if p.would_archive:
         lines.append(paint(None, f"  Would archive with --prune: {', '.join(p.would_archive)}"))
     if p.would_delete:
@@ -112,9 +113,9 @@ def _project_text(p: ProjectPlan, paint: Painter) -> list[str]:
         lines.append(paint(None, f"  Not managed by metrics-sync (left alone): "
                                  f"{_plural(p.unmanaged_groups, 'metric group')}"))
     for refusal in p.refused:
-        lines.append("  " + paint("error", f"error: {refusal}"))
+        lines.append("  " + paint("error", f"error: {refusal.text()}"))
     for warning in p.warnings:
-        lines.append("  " + paint("warning", f"warning: {warning}"))
+        lines.append("  " + paint("warning", f"warning: {warning.text()}"))
     if len(lines) == 1:
         groups = f" and {_plural(p.unchanged_groups, 'metric group')}" if p.unchanged_groups else ""
         lines.append(f"  no changes ({_plural(p.unchanged, 'metric')}{groups} in sync)")
@@ -150,8 +151,7 @@ def _running_experiments(plan: Plan) -> list[str]:
              "Results before and after the change will not be comparable.", "",
              "| Change | Fields | Used by | Environment | Running |", "|---|---|---|---|---|"]
     for project, change, use in rows:
-        fields = ", ".join(f"`{markdown_inline(f.field)}`" for f in change.fields
-                           if any(f"`{f.field}`" in alert for alert in change.alerts))
+        fields = ", ".join(f"`{markdown_inline(name)}`" for name in results_fields(change))
         what = f"{change.noun} `{markdown_inline(shown(change.key))}`"
         via = f" (through group `{markdown_inline(shown(use.via))}`)" if use.via else ""
         running = "yes" if use.running else "unknown"
@@ -160,7 +160,7 @@ def _running_experiments(plan: Plan) -> list[str]:
                      f"| {markdown_inline(shown(use.environment)) or '?'} | {running} |")
     unread = [change for _, change in plan.alerts if not any(u.running is not False for u in change.used_by)]
     for change in unread:
-        lines.append(f"\n> [!WARNING]\n> {markdown_inline(change.alerts[0])}")
+        lines.append(f"\n> [!WARNING]\n> {markdown_inline(change.alerts[0].text())}")
     return lines
 
 
@@ -210,11 +210,11 @@ def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, unsent: Sequence[Unsent
                     f"{len(p.would_archive) + len(p.would_delete)} | {len(p.blocked)} | "
                     f"{p.unmanaged + p.unmanaged_groups} |")
     for refusal in plan.refused:
-        head.append(f"\n> [!CAUTION]\n> {markdown_inline(refusal)}")
+        head.append(f"\n> [!CAUTION]\n> {markdown_inline(refusal.text())}")
     head.extend(_running_experiments(plan))
     head.extend(_unsent_events(unsent))
     for warning in [w for _, c in plan.changes for w in c.warnings]:
-        head.append(f"\n> [!WARNING]\n> {markdown_inline(warning)}")
+        head.append(f"\n> [!WARNING]\n> {markdown_inline(warning.text())}")
     text = "\n".join(head) + "\n"
 
     total = len(plan.changes)
@@ -234,8 +234,8 @@ def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, unsent: Sequence[Unsent
             block = [_title(change, _MD_SYMBOL)]
             block += [f"{_MD_SYMBOL[change.action]}     {line}" for line in _field_lines(change)]
             block += [f"{_MD_SYMBOL[change.action]}     {line}" for line in _uses(change)]
-            block += [f"!     WARNING: {a}" for a in change.alerts]
-            block += [f"!     warning: {w}" for w in change.warnings]
+            block += [f"!     WARNING: {a.text()}" for a in change.alerts]
+            block += [f"!     warning: {w.text()}" for w in change.warnings]
             chunk = "".join(shown(line) + "\n" for line in block)
             if used + len(chunk) > budget:
                 break

@@ -1,18 +1,52 @@
 """How a desired canonical form differs from a LaunchDarkly representation, and the guarded JSON Patch that
-closes the difference. Shared by the metric and metric-group planners and by apply. Pure."""
+closes the difference. `compare` is plan's one decision for an item the definitions define: the listing's
+in-sync fast path (state.py) and the reconcile loop both ask it. Used by apply too. Pure."""
 
 from __future__ import annotations
 
 import copy
 import json
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from metrics_sync.core.fields import Resource
+from metrics_sync.core.fields import NO_DEFAULT, Resource
 from metrics_sync.core.model import FieldChange
 from metrics_sync.core.resources import METRIC
 
 SET_FIELDS = METRIC.with_compare("set")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """An item of the definitions against its LaunchDarkly representation: both canonical, and what differs."""
+
+    before: dict[str, Any]  # the representation, canonical
+    after: dict[str, Any]  # the definition, canonical, owned as it will be (see `owned`)
+    fields: list[FieldChange]  # what an update changes (empty on a kind change: that is refused, not diffed)
+    adopts: bool = False  # the update adds the ownership tag to an item that lacks it
+
+    @property
+    def kind_changed(self) -> bool:
+        return bool(self.before.get("kind") != self.after.get("kind"))
+
+    @property
+    def in_sync(self) -> bool:
+        """Plan makes no change for the item: the listing keeps only a marker for it."""
+        return not self.kind_changed and not self.fields
+
+
+def compare(resource: Resource, after: Mapping[str, Any], rep: Mapping[str, Any], *, adopt: bool,
+            tag: str) -> Comparison:
+    """The one decision for an item both sides have (a kind change, an update, or nothing to do)."""
+    before = resource.canonical(rep)
+    owned = dict(after)
+    if tag not in before.get("tags", ()) and not adopt:  # `adopt: false`: update it, but leave it unowned
+        owned["tags"] = [t for t in owned.get("tags", ()) if t != tag]
+    if before.get("kind") != owned.get("kind"):
+        return Comparison(before, owned, [])
+    fields = differences(owned, before, resource) + missing_required(owned, rep, before, resource)
+    return Comparison(before, owned, fields, tag in owned.get("tags", ()) and tag not in before.get("tags", ()))
 
 
 def diff(after: Mapping[str, Any], rep: Mapping[str, Any],
@@ -20,20 +54,18 @@ def diff(after: Mapping[str, Any], rep: Mapping[str, Any],
     """The fields in which the representation `rep` differs from the desired canonical form `after`, and the
     guarded JSON Patch that makes it so (apply uses it too, to restore a metric the list did not show)."""
     before = resource.canonical(rep)
-    fields = differences(after, before, resource)
-    if resource is METRIC:
-        fields += missing_required(after, rep, before)
+    fields = differences(after, before, resource) + missing_required(after, rep, before, resource)
     return fields, guarded_patch(rep, fields, resource)
 
 
-def missing_required(after: Mapping[str, Any], rep: Mapping[str, Any],
-                      before: Mapping[str, Any]) -> list[FieldChange]:
-    """Fields the canonical form defaults but LaunchDarkly requires to be present: a conversion made numeric
-    needs `successCriteria` even when the default value already compares equal."""
-    if after.get("isNumeric") and "successCriteria" not in rep and after.get("successCriteria") == \
-            before.get("successCriteria"):
-        return [FieldChange("successCriteria", None, after["successCriteria"])]
-    return []
+def missing_required(after: Mapping[str, Any], rep: Mapping[str, Any], before: Mapping[str, Any],
+                     resource: Resource = METRIC) -> list[FieldChange]:
+    """Fields the definitions require (`Field.required`) whose default compares equal to what LaunchDarkly
+    sends, yet LaunchDarkly sends none: it requires them present. A conversion made numeric needs
+    `successCriteria` even when the default value already compares equal."""
+    return [FieldChange(f.name, None, after[f.name]) for f in resource.fields
+            if f.required is not None and f.default is not NO_DEFAULT and after.get(f.name) is not None
+            and f.name not in rep and after[f.name] == before.get(f.name) and f.required(after)]
 
 
 def differences(after: Mapping[str, Any], before: Mapping[str, Any],

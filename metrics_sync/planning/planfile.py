@@ -7,7 +7,8 @@ Format (documented in docs/plan-format.md; `formatVersion` changes only on incom
 Each change: action, resource (metric | metric-group), key, metricType, adopt, remoteVersion, fields
 [{field, before, after, details}], before, after (canonical), patch (exact JSON Patch ops), body (exact POST
 body), warnings, usedBy (the experiments and guarded rollouts that use it), alerts (changes to the results of
-running experiments).
+running experiments), findings (the alerts and warnings as values: kind, severity, message, subject, hint,
+source). Each project's `refused` and `warnings` are also in its `findings`.
 It never holds the access token: nothing in a Plan does.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from metrics_sync.core.errors import PlanError
 from metrics_sync.core.files import write_atomic
+from metrics_sync.core.findings import Finding, Severity
 from metrics_sync.core.model import Blocked, Change, FieldChange, Plan, ProjectPlan, Use
 from metrics_sync.definitions.schema import plan_problems
 from metrics_sync.launchdarkly.wire import BadJson, decode
@@ -33,6 +35,11 @@ def _summary(create: int, update: int, archive: int, unchanged: int) -> dict[str
 def _use(u: Use) -> dict[str, Any]:
     return {"kind": u.kind, "key": u.key, "name": u.name, "environment": u.environment, "running": u.running,
             "via": u.via}
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    return {"kind": f.kind, "severity": f.severity, "message": f.message, "subject": f.subject, "hint": f.hint,
+            "source": f.source}
 
 
 def _change(c: Change) -> dict[str, Any]:
@@ -50,11 +57,12 @@ def _change(c: Change) -> dict[str, Any]:
         "after": c.after,
         "patch": c.patch,
         "body": c.body,
-        "warnings": list(c.warnings),
+        "warnings": [f.text() for f in c.warnings],
         "source": c.source,
         "typeBefore": c.type_before,
         "usedBy": [_use(u) for u in c.used_by],
-        "alerts": list(c.alerts),
+        "alerts": [f.text() for f in c.alerts],
+        "findings": [_finding(f) for f in c.findings],
     }
 
 
@@ -81,8 +89,9 @@ def to_dict(plan: Plan) -> dict[str, Any]:
                 "wouldArchive": p.would_archive,
                 "wouldDelete": p.would_delete,
                 "blocked": [{"key": b.key, "reason": b.reason, "resource": b.resource} for b in p.blocked],
-                "refused": p.refused,
-                "warnings": p.warnings,
+                "refused": [f.text() for f in p.refused],
+                "warnings": [f.text() for f in p.warnings],
+                "findings": [_finding(f) for f in p.findings],
                 "unmanagedSample": p.unmanaged_sample,
             }
             for p in plan.projects
@@ -93,6 +102,16 @@ def to_dict(plan: Plan) -> dict[str, Any]:
 def to_json(plan: Plan) -> str:
     # allow_nan=False: standard JSON only (a non-finite number cannot reach a plan; if one did, fail loudly).
     return json.dumps(to_dict(plan), indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _findings(data: dict[str, Any], **texts: list[str]) -> tuple[Finding, ...]:
+    """The findings of a change or project: as values (`findings`), or, from a plan file written before they
+    were saved as values, from their text (`alerts`, `refused`, `warnings`)."""
+    if "findings" in data:
+        return tuple(Finding(f["kind"], f["severity"], f["message"], f.get("subject", ""), f.get("hint"),
+                             f.get("source")) for f in data["findings"])
+    severity: dict[str, Severity] = {"alerts": "alert", "refused": "refusal", "warnings": "warning"}
+    return tuple(Finding("from-plan-file", severity[name], text) for name, found in texts.items() for text in found)
 
 
 def from_dict(data: Any) -> Plan:
@@ -113,11 +132,11 @@ def from_dict(data: Any) -> Plan:
                         fields=[FieldChange(f["field"], f["before"], f["after"], tuple(f.get("details", [])))
                                 for f in c["fields"]],
                         patch=c["patch"], body=c["body"], remote_version=c["remoteVersion"], adopt=c["adopt"],
-                        restore=c.get("restore", False), warnings=tuple(c["warnings"]), source=c.get("source"),
+                        restore=c.get("restore", False), source=c.get("source"),
                         type_before=c.get("typeBefore"), resource=c.get("resource", "metric"),
                         used_by=tuple(Use(u["kind"], u["key"], u.get("name", ""), u.get("environment", ""),
                                           u.get("running"), u.get("via")) for u in c.get("usedBy", [])),
-                        alerts=tuple(c.get("alerts", [])),
+                        findings=_findings(c, alerts=c.get("alerts", []), warnings=c["warnings"]),
                     )
                     for c in p["changes"]
                 ],
@@ -125,8 +144,7 @@ def from_dict(data: Any) -> Plan:
                 unmanaged=p["summary"]["unmanaged"],
                 would_archive=list(p["wouldArchive"]),
                 blocked=[Blocked(b["key"], b["reason"], b.get("resource", "metric")) for b in p["blocked"]],
-                refused=list(p["refused"]),
-                warnings=list(p.get("warnings", [])),
+                findings=list(_findings(p, refused=p["refused"], warnings=p.get("warnings", []))),
                 unmanaged_sample=list(p.get("unmanagedSample", [])),
                 unchanged_groups=p["summary"].get("unchangedGroups", 0),
                 unmanaged_groups=p["summary"].get("unmanagedGroups", 0),

@@ -11,10 +11,10 @@ from metrics_sync.apply.executor import apply_plan
 from metrics_sync.apply.saved_plan import differences
 from metrics_sync.core.cancel import CancelSignal
 from metrics_sync.core.fields import Resource
-from metrics_sync.core.model import Plan
+from metrics_sync.core.model import Definitions, Plan
 from metrics_sync.definitions.load import load_definitions
 from metrics_sync.emulator import EmulatorApp, Store
-from metrics_sync.planning.planner import PlanOptions, plan
+from metrics_sync.planning.make import make_plan
 from tests.conftest import ROOT, TOKEN, make_client
 
 TAG = "managed-by-metrics-sync"
@@ -22,8 +22,8 @@ TAG = "managed-by-metrics-sync"
 
 def example_plan(store: Store) -> Plan:
     definitions, _ = load_definitions([str(ROOT / "examples" / "metrics")])
-    remote = {"shop": make_client(EmulatorApp(store, token=TOKEN)).list_metrics("shop")}
-    return plan(definitions.metrics, remote, PlanOptions(ownership_tag=TAG))
+    metrics_only = Definitions(definitions.metrics, definitions.files)
+    return make_plan(make_client(EmulatorApp(store, token=TOKEN)), metrics_only, ownership_tag=TAG)
 
 
 class LoseFirstAnswer(httpx.BaseTransport):
@@ -76,7 +76,7 @@ def test_fields_launchdarkly_did_not_keep_are_reported() -> None:
 
     store = Store(["shop"])
     definitions, _ = load_definitions([str(ROOT / "tests" / "fixtures" / "apply" / "maintained.yaml")])
-    the_plan = plan(definitions.metrics, {"shop": []}, PlanOptions(ownership_tag=TAG))
+    the_plan = make_plan(make_client(EmulatorApp(store, token=TOKEN)), definitions, ownership_tag=TAG)
     result = apply_plan(the_plan, make_client(None, transport=DropsDescription(EmulatorApp(store, token=TOKEN))))
     assert result.results[0].outcome == "created"
     assert result.results[0].not_kept == ("description",)

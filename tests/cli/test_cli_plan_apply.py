@@ -193,7 +193,7 @@ def test_json_and_markdown_plans(shop: Shop) -> None:
     first = as_json["projects"][0]["changes"][0]
     assert set(first) == {"action", "key", "metricType", "adopt", "restore", "remoteVersion", "fields", "before",
                           "after", "patch", "body", "warnings", "source", "typeBefore", "resource", "usedBy",
-                          "alerts"}
+                          "alerts", "findings"}
     markdown = shop.run("plan", "--format", "markdown").out
     assert markdown.startswith("<!-- metrics-sync plan -->\n### metrics-sync plan\n\n"
                                "**Plan: 10 to create, 0 to update, 0 to archive, 0 unchanged.**\n")

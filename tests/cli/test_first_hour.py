@@ -82,7 +82,8 @@ def test_a_kind_change_points_at_the_definition(shop: Shop) -> None:
     shop.run("apply", "--auto-approve")
     shop.edit_yaml("storefront.yaml", "    kind: click\n    selector: \"#place-order\"\n", "    kind: pageview\n")
     refused = shop.run("plan")
-    assert "  error: metrics/storefront.yaml:30:5: metric `place-order-clicked` in project `shop`: kind cannot " \
+    # At the line that says the kind.
+    assert "  error: metrics/storefront.yaml:33:11: metric `place-order-clicked` in project `shop`: kind cannot " \
            "change from click to pageview" in refused.out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from metrics_sync.core.findings import Finding
 from metrics_sync.core.model import ApplyResult, Blocked, Change, ChangeResult, FieldChange, Plan, ProjectPlan
 from metrics_sync.output.plan import markdown as plan_markdown
 from metrics_sync.output.plan import text as plan_text
@@ -16,7 +17,7 @@ def _update(key: str, adopt: bool = False, warnings: tuple[str, ...] = ()) -> Ch
     return Change("update", key, "custom conversion count", {"name": "Old"}, {"name": "New"},
                   [FieldChange("name", "Old", "New"), FieldChange("tags", ["a"], ["a", "b"], ("+ b",)),
                    FieldChange("description", "Words", "")], [], remote_version=3, adopt=adopt,
-                  warnings=warnings)
+                  findings=tuple(Finding("changes-results", "warning", w) for w in warnings))
 
 
 def sample_plan(updates: int = 1) -> Plan:
@@ -25,7 +26,7 @@ def sample_plan(updates: int = 1) -> Plan:
     changes.append(Change("archive", "old", "pageview conversion binary", {}, {},
                           [FieldChange("archived", False, True)], [], remote_version=1))
     project = ProjectPlan("shop", "sha256:x", changes, unchanged=14, unmanaged=3, would_archive=["stale-one"],
-                          blocked=[Blocked("in-use", "used by 2 experiments")], refused=[])
+                          blocked=[Blocked("in-use", "used by 2 experiments")], findings=[])
     return Plan([project], prune=True, ownership_tag="managed-by-metrics-sync", base_url_host="app.launchdarkly.com",
                 tool_version="0.1.0")
 

@@ -2,8 +2,9 @@
 
 Each `fixtures/planner/<case>.yaml` holds `desired` (a definitions file, project `shop`), `remote`
 (metrics as created in LaunchDarkly; the emulator turns them into real API representations, with
-server defaults), optional `options`, and `expect`. Every case is then applied to that emulator and
-planned again, which must show no changes (apply-then-plan is empty).
+server defaults), optional `options`, and `expect`. Each case is read the way plan reads (state.py, with the
+listing's in-sync fast path), reconciled, then applied to that emulator and planned again, which must show no
+changes (apply-then-plan is empty).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import pytest
 import yaml
 
 from metrics_sync.apply.executor import apply_plan
-from metrics_sync.core.model import DesiredMetric, Plan, ProjectPlan, SourceRef
+from metrics_sync.core.model import Definitions, DesiredMetric, Plan, ProjectPlan, SourceRef
 from metrics_sync.definitions.load import load_definitions
 from metrics_sync.emulator import EmulatorApp, Store
-from metrics_sync.planning.planner import PlanOptions, plan_project
+from metrics_sync.planning.desired import Desired
+from metrics_sync.planning.reconcile import Options, plan_project
+from metrics_sync.planning.state import Listed, ProjectState, read_state
 from tests.conftest import FIXTURES, TOKEN, make_client
 from tests.ldspec import ITEM, validate_request
 
@@ -31,9 +34,12 @@ def _plan(case: dict[str, Any], tmp_path: Path, store: Store) -> ProjectPlan:
     definitions_file.write_text(yaml.safe_dump({"project": "shop", **case["desired"]}))
     definitions, problems = load_definitions([str(definitions_file)])
     assert not [p for p in problems if p.severity == "error"], problems
-    remote = make_client(EmulatorApp(store, token=TOKEN)).list_metrics("shop")
-    options = PlanOptions(ownership_tag=TAG, prune=case.get("options", {}).get("prune", False))
-    return plan_project("shop", definitions.metrics.get("shop", []), remote, options)
+    definitions.metrics.setdefault("shop", [])
+    options = Options(ownership_tag=TAG, prune=case.get("options", {}).get("prune", False))
+    desired = Desired(definitions, "shop", TAG)
+    state = read_state(make_client(EmulatorApp(store, token=TOKEN)), "shop", definitions, ownership_tag=TAG,
+                       prune=options.prune, desired=desired)
+    return plan_project(desired, state, options)
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
@@ -66,7 +72,7 @@ def test_planner_case(path: Path, tmp_path: Path) -> None:
                 assert change.remote_version == want["remoteVersion"]
             if "fields" in want:
                 assert [f.field for f in change.fields] == want["fields"]
-            assert list(change.warnings) == want.get("warnings", [])
+            assert [w.text() for w in change.warnings] == want.get("warnings", [])
             for field, details in want.get("details", {}).items():
                 assert list(next(f for f in change.fields if f.field == field).details) == details
     assert result.unchanged == expect.get("unchanged", 0)
@@ -74,7 +80,8 @@ def test_planner_case(path: Path, tmp_path: Path) -> None:
     assert result.would_archive == expect.get("would_archive", [])
     assert {b.key: b.reason for b in result.blocked} == expect.get("blocked", {})
     # Refusals start with the place in the YAML (`…/metrics.yaml:LINE:COL: `).
-    assert [r.split("metrics.yaml:", 1)[1].split(": ", 1)[1] for r in result.refused] == expect.get("refused", [])
+    assert [r.text().split("metrics.yaml:", 1)[1].split(": ", 1)[1] for r in result.refused] == \
+        expect.get("refused", [])
 
     # Apply the plan to the same emulator: planning again must show no changes.
     if result.refused:
@@ -94,5 +101,7 @@ def test_a_conversion_made_numeric_sends_success_criteria_when_launchdarkly_had_
                                             "isNumeric": True, "unit": "ms"}, SourceRef("m.yaml", 3, 5))]
     remote = [{"key": "v", "name": "V", "kind": "custom", "eventKey": "e", "isNumeric": False, "_version": 1,
                "tags": [TAG]}]
-    (change,) = plan_project("shop", desired, remote, PlanOptions(ownership_tag=TAG)).changes
+    definitions = Definitions({"shop": desired}, [])
+    state = ProjectState("shop", {"metric": Listed(tuple(remote))})
+    (change,) = plan_project(Desired(definitions, "shop", TAG), state, Options(ownership_tag=TAG)).changes
     assert change.patch[-1] == {"op": "add", "path": "/successCriteria", "value": "HigherThanBaseline"}

@@ -1,22 +1,27 @@
-"""Property tests: for random valid metric sets and random remote states, plan is deterministic, and
-plan → apply → plan is empty (with and without prune)."""
+"""Property tests: for random valid metric sets and random remote states, plan is deterministic, the listing's
+in-sync fast path decides as the full diff does, and plan → apply → plan is empty (with and without prune)."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from metrics_sync.apply.executor import apply_plan
-from metrics_sync.core.model import DesiredMetric, SourceRef
+from metrics_sync.core.model import Definitions, DesiredMetric, Plan, SourceRef
+from metrics_sync.core.resources import METRIC
 from metrics_sync.definitions.load import _merge_defaults
 from metrics_sync.definitions.schema import check_document
 from metrics_sync.definitions.yaml_reader import YamlDocument
 from metrics_sync.emulator import EmulatorApp, Store
 from metrics_sync.planning import planfile
-from metrics_sync.planning.planner import PlanOptions, plan
+from metrics_sync.planning.desired import Desired
+from metrics_sync.planning.make import make_plan
+from metrics_sync.planning.reconcile import Options, plan, plan_project
+from metrics_sync.planning.state import IN_SYNC, Listed, ProjectState, read_state
 from tests.conftest import TOKEN, make_client
 
 OWNER = "managed-by-metrics-sync"
@@ -96,8 +101,20 @@ def desired_metrics(bodies: list[dict[str, Any]]) -> list[DesiredMetric]:
     return [DesiredMetric("shop", b["key"], _merge_defaults(b, {}), SourceRef("props.yaml")) for b in bodies]
 
 
-def remote_of(store: Store) -> list[dict[str, Any]]:
-    return make_client(EmulatorApp(store, token=TOKEN)).list_metrics("shop")
+def definitions_of(bodies: list[dict[str, Any]]) -> Definitions:
+    return Definitions({"shop": desired_metrics(bodies)}, ["props.yaml"])
+
+
+def listed_whole(store: Store) -> ProjectState:
+    """The project as LaunchDarkly lists it, every metric whole (no fast path)."""
+    reps = make_client(EmulatorApp(store, token=TOKEN)).list_items(METRIC, "shop")
+    return ProjectState("shop", {"metric": Listed(tuple(reps))})
+
+
+def seeded(remote_bodies: list[dict[str, Any]]) -> Store:
+    store = Store(["shop"])
+    store.seed({"projects": {"shop": remote_bodies}, "experimentationSettings": {"shop": ["user", "organization"]}})
+    return store
 
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -108,31 +125,53 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 def test_plan_is_deterministic(case: tuple[list[dict[str, Any]], list[dict[str, Any]], bool],
                                shuffler: random.Random) -> None:
     desired, remote_bodies, prune = case
-    store = Store(["shop"])
-    store.seed({"projects": {"shop": remote_bodies}, "experimentationSettings": {"shop": ["user", "organization"]}})
-    remote = remote_of(store)
-    options = PlanOptions(ownership_tag=OWNER, prune=prune)
-    first = plan({"shop": desired_metrics(desired)}, {"shop": remote}, options)
-    shuffled_remote, shuffled_desired = list(remote), list(desired)
+    state = listed_whole(seeded(remote_bodies))
+    options = Options(ownership_tag=OWNER, prune=prune)
+    first = plan(definitions_of(desired), {"shop": state}, options)
+    shuffled_remote, shuffled_desired = list(state.items("metric")), list(desired)
     shuffler.shuffle(shuffled_remote)
     shuffler.shuffle(shuffled_desired)
-    second = plan({"shop": desired_metrics(shuffled_desired)}, {"shop": shuffled_remote}, options)
+    shuffled = ProjectState("shop", {"metric": Listed(tuple(shuffled_remote))})
+    second = plan(definitions_of(shuffled_desired), {"shop": shuffled}, options)
     assert planfile.to_json(first) == planfile.to_json(second)
+
+
+@SETTINGS
+@given(world())
+def test_the_in_sync_fast_path_and_the_full_diff_agree(
+        case: tuple[list[dict[str, Any]], list[dict[str, Any]], bool]) -> None:
+    """Plan as production reads (state.read_state: what the listing finds equal to its definition is kept as a
+    marker only) and from every metric whole: the same plan, and the marked metrics are exactly those the full
+    diff leaves unchanged."""
+    desired, remote_bodies, prune = case
+    store = seeded(remote_bodies)
+    definitions = definitions_of(desired)
+    options = Options(ownership_tag=OWNER, prune=prune)
+    fast = read_state(make_client(EmulatorApp(store, token=TOKEN)), "shop", definitions, ownership_tag=OWNER,
+                      prune=prune)
+    # The same reads (units, the details of what may be archived), but every metric whole.
+    whole = replace(fast, listed={"metric": Listed(listed_whole(store).items("metric"), fast.details("metric"))})
+    by_fast = plan_project(Desired(definitions, "shop", OWNER), fast, options)
+    by_whole = plan_project(Desired(definitions, "shop", OWNER), whole, options)
+    assert planfile.to_json(Plan([by_fast], prune, OWNER, "", "")) == \
+        planfile.to_json(Plan([by_whole], prune, OWNER, "", ""))
+    marked = {str(r["key"]) for r in fast.items("metric") if r.get(IN_SYNC)}
+    planned = {c.key for c in by_whole.changes} | {r.text().split("`")[1] for r in by_whole.refused}
+    remote_keys = {str(r["key"]) for r in whole.items("metric")}
+    assert marked == {m["key"] for m in desired if m["key"] in remote_keys and m["key"] not in planned}
 
 
 @SETTINGS
 @given(world())
 def test_plan_apply_plan_is_empty(case: tuple[list[dict[str, Any]], list[dict[str, Any]], bool]) -> None:
     desired, remote_bodies, prune = case
-    store = Store(["shop"])
-    store.seed({"projects": {"shop": remote_bodies}, "experimentationSettings": {"shop": ["user", "organization"]}})
-    options = PlanOptions(ownership_tag=OWNER, prune=prune)
-    metrics = {"shop": desired_metrics(desired)}
-    first = plan(metrics, {"shop": remote_of(store)}, options)
+    store = seeded(remote_bodies)
+    definitions = definitions_of(desired)
+    first = make_plan(make_client(EmulatorApp(store, token=TOKEN)), definitions, ownership_tag=OWNER, prune=prune)
     assert not first.refused
     result = apply_plan(first, make_client(EmulatorApp(store, token=TOKEN)))
     assert not result.failed, result.results
-    again = plan(metrics, {"shop": remote_of(store)}, options)
+    again = make_plan(make_client(EmulatorApp(store, token=TOKEN)), definitions, ownership_tag=OWNER, prune=prune)
     assert again.changes == [], [(c.action, c.key, c.fields) for _, c in again.changes]
     if prune:
         assert again.projects[0].would_archive == []

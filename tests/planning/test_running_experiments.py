@@ -12,7 +12,7 @@ import pytest
 
 from metrics_sync.core.model import Use
 from metrics_sync.emulator.readings import Readings
-from metrics_sync.planning.impact import statuses_needed, uses_of
+from metrics_sync.planning.usage import statuses_needed, uses_of
 from tests.conftest import Shop
 
 EXPERIMENTS = {

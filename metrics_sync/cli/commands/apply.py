@@ -83,12 +83,13 @@ def run(arguments: ApplyArguments, runtime: Runtime) -> int:
         if arguments.plan:
             the_plan = _verified_saved_plan(arguments, runtime, cfg, client)
         else:
-            from metrics_sync.cli.commands.plan import make_plan
+            from metrics_sync.planning.make import make_plan
 
             definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
             common.check_prune_scope(runtime, cfg, prune=arguments.prune, paths=arguments.paths)
-            the_plan = make_plan(arguments.prune, cfg, client, definitions, targets=arguments.targets,
-                                 protect=arguments.protect_running)
+            the_plan = make_plan(client, definitions, ownership_tag=cfg.ownership_tag, prune=arguments.prune,
+                                 targets=arguments.targets, protect=arguments.protect_running or cfg.protect_running,
+                                 cancel=runtime.cancel)
             runtime.out(view.plan(the_plan))
             if the_plan.refused:
                 return 1
@@ -132,10 +133,10 @@ def _verified_saved_plan(arguments: ApplyArguments, runtime: Runtime, cfg: Confi
     """The saved plan, once it is proven to be what the definitions and LaunchDarkly call for now: it is
     planned afresh and the two must be equal (saved_plan.py). Returns the fresh plan."""
     from metrics_sync.apply.saved_plan import check_origin, verify_saved_plan
-    from metrics_sync.cli.commands.plan import make_plan
     from metrics_sync.core.errors import DefinitionsError, PlanError
     from metrics_sync.planning import planfile
-    from metrics_sync.planning.planner import definitions_hashes
+    from metrics_sync.planning.make import make_plan
+    from metrics_sync.planning.reconcile import definitions_hashes
 
     assert arguments.plan is not None
     saved = planfile.read(runtime.path(arguments.plan))
@@ -148,9 +149,10 @@ def _verified_saved_plan(arguments: ApplyArguments, runtime: Runtime, cfg: Confi
     if not definitions.files:
         raise PlanError("apply --plan checks the saved plan against the definitions it was made from, and none "
                         "were found", "pass the PATHs the plan was made from")
-    hashes = definitions_hashes(definitions.metrics, saved.ownership_tag, definitions.groups)
+    hashes = definitions_hashes(definitions, saved.ownership_tag)
     check_origin(saved, host=client.host, ownership_tag=cfg.ownership_tag, definitions_hashes=hashes)
-    fresh = make_plan(saved.prune, cfg, client, definitions, targets=saved.targets, protect=arguments.protect_running)
+    fresh = make_plan(client, definitions, ownership_tag=cfg.ownership_tag, prune=saved.prune, targets=saved.targets,
+                      protect=arguments.protect_running or cfg.protect_running, cancel=runtime.cancel)
     verify_saved_plan(saved, fresh)
     return fresh
 

@@ -1,0 +1,67 @@
+"""Plan, from the definitions and LaunchDarkly: read each project (state.py), reconcile (reconcile.py), and say
+what uses each change (impact.py). What `plan` and `apply` both call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from metrics_sync import __version__
+from metrics_sync.core.cancel import NEVER, CancelSignal
+from metrics_sync.core.errors import UsageError
+from metrics_sync.core.gc_tuning import gc_frozen, gc_paused
+from metrics_sync.core.model import Definitions, Plan, Use
+from metrics_sync.planning.desired import Desired
+from metrics_sync.planning.impact import annotate, touched, uses_in
+from metrics_sync.planning.reconcile import Options, plan
+from metrics_sync.planning.state import Api, ProjectState, read_state, read_uses, selected
+
+PROJECTS_AT_ONCE = 4
+MAX_UNSENT_READS = 50  # metrics whose event no code sends, read to learn whether running experiments use them
+
+
+def make_plan(api: Api, definitions: Definitions, *, ownership_tag: str, prune: bool = False,
+              targets: tuple[str, ...] = (), protect: bool = False, cancel: CancelSignal = NEVER) -> Plan:
+    """Read every project the definitions name and plan it. `protect`: refuse changes to the results of
+    running experiments (protectRunningExperiments)."""
+    projects = sorted(definitions.metrics)
+    desired = {p: Desired(definitions, p, ownership_tag) for p in projects}
+
+    def read(project: str) -> ProjectState:
+        cancel.check("reading LaunchDarkly")
+        return read_state(api, project, definitions, ownership_tag=ownership_tag, prune=prune, targets=targets,
+                          cancel=cancel, desired=desired[project])
+
+    with gc_frozen(), ThreadPoolExecutor(max_workers=max(1, min(PROJECTS_AT_ONCE, len(projects))),
+                                         thread_name_prefix="project") as pool:
+        # Projects are read at once; the client bounds the requests in flight for all of them together.
+        states = dict(zip(projects, pool.map(read, projects), strict=True))
+    check_targets(targets, states, definitions)
+    options = Options(ownership_tag=ownership_tag, prune=prune, targets=targets, base_url_host=api.host,
+                      tool_version=__version__)
+    with gc_paused():
+        the_plan = plan(definitions, states, options, desired=desired)
+    reads = read_uses(api, touched(the_plan), states, cancel=cancel)
+    return annotate(the_plan, reads, protect=protect)
+
+
+def check_targets(targets: Sequence[str], states: Mapping[str, ProjectState], definitions: Definitions) -> None:
+    """Every --target pattern names something, in the definitions or in LaunchDarkly."""
+    keys = [(p, str(r["key"])) for p, state in states.items() for listed in state.listed.values()
+            if listed is not None for r in listed.items]
+    keys += [(p, m.key) for p in definitions.metrics for m in definitions.metrics[p]]
+    keys += [(p, g.key) for p in definitions.groups for g in definitions.groups[p]]
+    unmatched = [t for t in targets if not any(selected((t,), p, k) for p, k in keys)]
+    if unmatched:
+        raise UsageError(f"--target {unmatched[0]} matches no metric or metric group in the definitions or in "
+                         "LaunchDarkly", "give a key, project/key, or a glob such as 'checkout-*'")
+
+
+def unsent_uses(api: Api, unsent: Sequence[tuple[str, str]], *,
+                cancel: CancelSignal = NEVER) -> dict[tuple[str, str], list[Use]]:
+    """The running experiments and guarded rollouts that use each metric (project, key) whose event no code
+    sends (one read with expansions each, at most MAX_UNSENT_READS): those will report no data from now on. A
+    metric not in LaunchDarkly yet is used by nothing."""
+    items = [(project, "metric", key) for project, key in unsent[:MAX_UNSENT_READS]]
+    reads = read_uses(api, items, cancel=cancel)
+    return {(item[0], item[2]): [u for u in uses_in(item, reads) if u.running is not False] for item in items}
