@@ -27,6 +27,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from metrics_sync.core.errors import ApiError
+from metrics_sync.core.fields import Resource
 from metrics_sync.core.model import ApplyResult, Change, ChangeResult, FieldChange, Outcome, Plan
 from metrics_sync.core.resources import METRIC, METRIC_GROUP, RESOURCES
 from metrics_sync.planning.diffing import diff, guarded_patch
@@ -37,21 +38,14 @@ Progress = Callable[[int, int], None]
 class MetricsApi(Protocol):
     """What apply needs from LaunchDarkly; `client.Client` implements it."""
 
-    def find_metric(self, project: str, key: str) -> dict[str, Any] | None: ...
+    def find_item(self, resource: Resource, project: str, key: str) -> dict[str, Any] | None: ...
 
-    def create_metric(self, project: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]: ...
+    def create_item(self, resource: Resource, project: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]: ...
 
-    def patch_metric(self, project: str, key: str, operations: list[dict[str, Any]], *,
-                     comment: str | None = None) -> dict[str, Any]: ...
+    def patch_item(self, resource: Resource, project: str, key: str, operations: list[dict[str, Any]], *,
+                   comment: str | None = None) -> dict[str, Any]: ...
 
-    def find_group(self, project: str, key: str) -> dict[str, Any] | None: ...
-
-    def create_group(self, project: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]: ...
-
-    def patch_group(self, project: str, key: str, operations: list[dict[str, Any]], *,
-                    comment: str | None = None) -> dict[str, Any]: ...
-
-    def delete_group(self, project: str, key: str) -> bool: ...
+    def delete_item(self, resource: Resource, project: str, key: str) -> bool: ...
 
 
 # The order changes run in (see the module's docstring): a phase starts when the one before it has finished.
@@ -139,7 +133,7 @@ def _carry_out(api: MetricsApi, project: str, change: Change, comment: str | Non
             return _create(api, project, change, comment)
         outcome: Outcome = "archived" if change.action == "archive" else "restored" if change.restore else "updated"
         try:
-            rep = api.patch_metric(project, change.key, change.patch, comment=comment)
+            rep = api.patch_item(METRIC, project, change.key, change.patch, comment=comment)
         except ApiError as exc:
             # The spec lists both 400 and 409 for a PATCH whose `test` fails; either way, read and decide.
             if exc.status not in (400, 409) or not any(op["op"] == "test" for op in change.patch):
@@ -158,16 +152,16 @@ def _carry_out_group(api: MetricsApi, project: str, change: Change) -> ChangeRes
     key, after = change.key, change.after or {}
     fields = [f.field for f in change.fields]
     if change.action == "delete":
-        gone_before = not api.delete_group(project, key)
+        gone_before = not api.delete_item(METRIC_GROUP, project, key)
         return ChangeResult(project, key, "delete", "deleted", "it was already gone" if gone_before else None)
     if change.action == "create":
         assert change.body is not None
         try:
-            rep, recovered = api.create_group(project, change.body)
+            rep, recovered = api.create_item(METRIC_GROUP, project, change.body)
         except ApiError as exc:
             if exc.status not in (400, 409):
                 raise
-            existing = api.find_group(project, key)
+            existing = api.find_item(METRIC_GROUP, project, key)
             if existing is None:
                 raise
             moved = [f for f in fields if METRIC_GROUP.canonical(existing).get(f) != after.get(f)]
@@ -179,7 +173,7 @@ def _carry_out_group(api: MetricsApi, project: str, change: Change) -> ChangeRes
         note = "found created after an unclear answer" if recovered else None
         return ChangeResult(project, key, "create", "created", note, _not_kept(after, rep, fields, METRIC_GROUP))
     try:
-        rep = api.patch_group(project, key, change.patch)
+        rep = api.patch_item(METRIC_GROUP, project, key, change.patch)
     except ApiError as exc:
         if exc.status not in (400, 409) or not any(op["op"] == "test" for op in change.patch):
             raise
@@ -192,7 +186,7 @@ def _after_rejected_group_patch(api: MetricsApi, project: str, change: Change, e
     sends (metrics with names and links) or against what it stores is not documented (A24): so when the group
     is exactly as planned against (same `_version`, same values), the refusal was the guard's, and the patch
     is sent once more with its version-checked set operations only."""
-    rep = api.find_group(project, change.key)
+    rep = api.find_item(METRIC_GROUP, project, change.key)
     if rep is None:
         return ChangeResult(project, change.key, "update", "failed",
                             f"metric group {change.key} no longer exists in LaunchDarkly; run plan again")
@@ -207,7 +201,7 @@ def _after_rejected_group_patch(api: MetricsApi, project: str, change: Change, e
                             f"({', '.join(moved) or 'a newer version'}); nothing was overwritten; run plan again")
     sets = [op for op in change.patch if op["op"] != "test"]
     try:
-        rep = api.patch_group(project, change.key, sets)
+        rep = api.patch_item(METRIC_GROUP, project, change.key, sets)
     except ApiError:
         return ChangeResult(project, change.key, "update", "failed", str(error))
     return ChangeResult(project, change.key, "update", "updated", "sent without its guard, after a read showed the "
@@ -220,7 +214,7 @@ def _create(api: MetricsApi, project: str, change: Change, comment: str | None) 
     after = change.after
     fields = [f.field for f in change.fields]
     try:
-        rep, recovered = api.create_metric(project, change.body)
+        rep, recovered = api.create_item(METRIC, project, change.body)
     except ApiError as exc:
         # An existing key is 409 by the spec; the API overview's example answers it with 400 `invalid_request`.
         if exc.status not in (400, 409):
@@ -232,7 +226,7 @@ def _create(api: MetricsApi, project: str, change: Change, comment: str | None) 
     later = [f for f in METRIC.set_after_create if f in after and METRIC.canonical(rep).get(f) != after[f]]
     if later:
         follow = [FieldChange(f, METRIC.canonical(rep).get(f), after[f]) for f in later]
-        rep = api.patch_metric(project, change.key, guarded_patch(rep, follow), comment=comment)
+        rep = api.patch_item(METRIC, project, change.key, guarded_patch(rep, follow), comment=comment)
     return ChangeResult(project, change.key, "create", "created", note, _not_kept(after, rep, fields))
 
 
@@ -240,13 +234,13 @@ def _after_create_conflict(api: MetricsApi, project: str, change: Change, commen
                            error: ApiError) -> ChangeResult:
     """The key exists although the plan did not see it: an archived metric the list leaves out (LaunchDarkly
     may hide archived metrics from the list), or one created meanwhile (another apply)."""
-    rep = api.find_metric(project, change.key)
+    rep = api.find_item(METRIC, project, change.key)
     if rep is None:
         return ChangeResult(project, change.key, "create", "failed", str(error))
     after = change.after or {}
     fields, patch = diff(after, rep)
     if METRIC.canonical(rep).get("archived"):
-        rep = api.patch_metric(project, change.key, patch, comment=comment)
+        rep = api.patch_item(METRIC, project, change.key, patch, comment=comment)
         return ChangeResult(project, change.key, "create", "restored",
                             "it was archived in LaunchDarkly; restored and updated to the definition",
                             _not_kept(after, rep, [f.field for f in fields]))
@@ -259,7 +253,7 @@ def _after_create_conflict(api: MetricsApi, project: str, change: Change, commen
 
 def _after_rejected_patch(api: MetricsApi, project: str, change: Change, error: ApiError) -> ChangeResult:
     """A guarded patch was refused: learn whether it already landed or the metric moved on."""
-    rep = api.find_metric(project, change.key)
+    rep = api.find_item(METRIC, project, change.key)
     if rep is None:
         return ChangeResult(project, change.key, change.action, "failed",
                             f"metric {change.key} no longer exists in LaunchDarkly; run plan again")

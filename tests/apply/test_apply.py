@@ -10,7 +10,9 @@ import httpx
 
 from metrics_sync.apply.executor import apply_plan
 from metrics_sync.apply.saved_plan import differences
+from metrics_sync.core.fields import Resource
 from metrics_sync.core.model import Plan
+from metrics_sync.core.resources import METRIC
 from metrics_sync.definitions.load import load_definitions
 from metrics_sync.emulator import EmulatorApp, Store
 from metrics_sync.planning.planner import PlanOptions, plan
@@ -21,7 +23,7 @@ TAG = "managed-by-metrics-sync"
 
 def example_plan(store: Store) -> Plan:
     definitions, _ = load_definitions([str(ROOT / "examples" / "metrics")])
-    remote = {"shop": make_client(EmulatorApp(store, token=TOKEN)).list_metrics("shop")}
+    remote = {"shop": make_client(EmulatorApp(store, token=TOKEN)).list_items(METRIC, "shop")}
     return plan(definitions.metrics, remote, PlanOptions(ownership_tag=TAG))
 
 
@@ -91,9 +93,9 @@ def test_stop_lets_running_changes_finish_and_skips_the_rest() -> None:
         def __getattr__(self, name: str) -> Any:
             return getattr(real, name)
 
-        def create_metric(self, project: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        def create_item(self, resource: Resource, project: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
             stop.set()  # SIGINT arrives while the first create is in flight
-            return real.create_metric(project, body)
+            return real.create_item(resource, project, body)
 
     result = apply_plan(the_plan, StopsAfterFirst(), parallelism=1, stop=stop)
     assert result.interrupted and result.failed

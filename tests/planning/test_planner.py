@@ -16,6 +16,7 @@ import yaml
 
 from metrics_sync.apply.executor import apply_plan
 from metrics_sync.core.model import DesiredMetric, Plan, ProjectPlan, SourceRef
+from metrics_sync.core.resources import METRIC
 from metrics_sync.definitions.load import load_definitions
 from metrics_sync.emulator import EmulatorApp, Store
 from metrics_sync.planning.planner import PlanOptions, plan_project
@@ -31,7 +32,7 @@ def _plan(case: dict[str, Any], tmp_path: Path, store: Store) -> ProjectPlan:
     definitions_file.write_text(yaml.safe_dump({"project": "shop", **case["desired"]}))
     definitions, problems = load_definitions([str(definitions_file)])
     assert not [p for p in problems if p.severity == "error"], problems
-    remote = make_client(EmulatorApp(store, token=TOKEN)).list_metrics("shop")
+    remote = make_client(EmulatorApp(store, token=TOKEN)).list_items(METRIC, "shop")
     options = PlanOptions(ownership_tag=TAG, prune=case.get("options", {}).get("prune", False))
     return plan_project("shop", definitions.metrics.get("shop", []), remote, options)
 

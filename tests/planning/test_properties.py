@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from metrics_sync.apply.executor import apply_plan
 from metrics_sync.core.model import DesiredMetric, SourceRef
+from metrics_sync.core.resources import METRIC
 from metrics_sync.definitions.load import _merge_defaults
 from metrics_sync.definitions.schema import check_document
 from metrics_sync.definitions.yaml_reader import YamlDocument
@@ -97,7 +98,7 @@ def desired_metrics(bodies: list[dict[str, Any]]) -> list[DesiredMetric]:
 
 
 def remote_of(store: Store) -> list[dict[str, Any]]:
-    return make_client(EmulatorApp(store, token=TOKEN)).list_metrics("shop")
+    return make_client(EmulatorApp(store, token=TOKEN)).list_items(METRIC, "shop")
 
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

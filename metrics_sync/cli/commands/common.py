@@ -92,7 +92,8 @@ def checked_definitions(args: argparse.Namespace, runtime: Runtime, cfg: Config)
 
 
 def client(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> Client:
-    from metrics_sync.launchdarkly.client import DEFAULT_BASE_URL, Client
+    from metrics_sync.launchdarkly.client import Client
+    from metrics_sync.launchdarkly.session import DEFAULT_BASE_URL
 
     if not 0 < args.timeout <= MAX_TIMEOUT:
         raise UsageError(f"--timeout must be between 0 and {MAX_TIMEOUT:.0f} seconds")
@@ -100,7 +101,8 @@ def client(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> Client:
     base_url = args.base_url or runtime.environ.get("LD_BASE_URL") or cfg.base_url or DEFAULT_BASE_URL
     log = (lambda line: runtime.err(f"[api] {shown(line)}")) if args.verbose else None
     return Client(base_url, token, transport=runtime.transport, log=log, notice=lambda line: runtime.err(shown(line)),
-                  sleep=runtime.sleep, clock=runtime.clock, timeout=args.timeout, environ=runtime.environ)
+                  sleep=runtime.sleep, clock=runtime.clock, timeout=args.timeout, environ=runtime.environ,
+                  cancel=runtime.cancel)
 
 
 def add_code(parser: argparse.ArgumentParser) -> None:

@@ -32,6 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
     from metrics_sync.core.errors import ApiError
     from metrics_sync.core.files import write_files
+    from metrics_sync.core.resources import METRIC, METRIC_GROUP
     from metrics_sync.definitions.schema import schema_path
     from metrics_sync.export.exporter import ExportOptions, export, summary
     from metrics_sync.output.escape import lines_shown, shown
@@ -46,9 +47,9 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
                             schema_ref=args.schema_ref or SCHEMA_COPY,
                             tool_version=__version__)
     with common.client(args, runtime, cfg) as client:
-        metrics = client.list_metrics(args.project, tags=options.tags)
+        metrics = client.list_items(METRIC, args.project, tags=options.tags)
         try:
-            groups = client.list_groups(args.project)
+            groups = client.list_items(METRIC_GROUP, args.project)
         except ApiError as exc:
             if exc.status not in (401, 403, 404):
                 raise

@@ -78,6 +78,7 @@ def make_plan(prune: bool, cfg: Config, client: Client, definitions: Definitions
 def _read_project(project: str, prune: bool, cfg: Config, client: Client, definitions: Definitions,
                   targets: tuple[str, ...]) -> tuple[Any, Any, Any, Any, Any, Any]:
     from metrics_sync.core.errors import ApiError
+    from metrics_sync.core.resources import METRIC, METRIC_GROUP
     from metrics_sync.planning.group_plan import GroupInputs
     from metrics_sync.planning.impact import GROUP_EXPANSIONS, METRIC_EXPANSIONS
     from metrics_sync.planning.planner import prune_candidates, selected
@@ -93,8 +94,8 @@ def _read_project(project: str, prune: bool, cfg: Config, client: Client, defini
         groups_read = side.submit(_metric_groups, client, project, notes, bool(wanted_groups)) \
             if wanted_groups or prune else None
         try:
-            metrics = client.list_metrics(project, keep=_keeper(desired, canonical, cfg.ownership_tag),
-                                          expected=len(desired))
+            metrics = client.list_items(METRIC, project, keep=_keeper(desired, canonical, cfg.ownership_tag),
+                                         expected=len(desired))
         except ApiError as exc:
             if exc.status != 404:
                 raise
@@ -104,10 +105,10 @@ def _read_project(project: str, prune: bool, cfg: Config, client: Client, defini
                             "keys are case-sensitive") from None
         units = units_read.result() if units_read is not None else None
         remote_groups = groups_read.result() if groups_read is not None else None
-    details = {key: client.get_metric(project, key, expand=METRIC_EXPANSIONS)
+    details = {key: client.get_item(METRIC, project, key, expand=METRIC_EXPANSIONS)
                for key in prune_candidates(desired, metrics, cfg.ownership_tag) if selected(targets, project, key)}
     defined = {g.key for g in wanted_groups}
-    group_details = {str(r["key"]): client.get_group(project, str(r["key"]), expand=GROUP_EXPANSIONS)
+    group_details = {str(r["key"]): client.get_item(METRIC_GROUP, project, str(r["key"]), expand=GROUP_EXPANSIONS)
                      for r in remote_groups or [] if str(r["key"]) not in defined
                      and cfg.ownership_tag in (r.get("tags") or []) and selected(targets, project, str(r["key"]))}
     member, why = None, None
@@ -134,7 +135,7 @@ def _metric_groups(client: Client, project: str, notes: list[str], needed: bool)
     from metrics_sync.core.resources import METRIC_GROUP
 
     try:
-        return client.list_groups(project, keep=METRIC_GROUP.kept)
+        return client.list_items(METRIC_GROUP, project, keep=METRIC_GROUP.kept)
     except ApiError as exc:
         if needed or exc.status not in (401, 403, 404):
             raise
@@ -209,6 +210,7 @@ def _read_uses(client: Client, items: list[tuple[str, str, str]], details: dict[
     read with expansions per item (reusing the reads of prune candidates), the groups a metric is in, and,
     where the active counts leave it open, the status of each experiment (impact.py)."""
     from metrics_sync.core.errors import ApiError
+    from metrics_sync.core.resources import METRIC, METRIC_GROUP
     from metrics_sync.planning.impact import (
         GROUP_EXPANSIONS,
         MAX_EXPERIMENT_READS,
@@ -224,14 +226,14 @@ def _read_uses(client: Client, items: list[tuple[str, str, str]], details: dict[
         project, resource, key = target
         known = (details.get(project, {}) if resource == "metric" else groups[project].details).get(key)
         try:
-            return known or (client.get_metric(project, key, expand=METRIC_EXPANSIONS) if resource == "metric"
-                             else client.get_group(project, key, expand=GROUP_EXPANSIONS)), None
+            return known or (client.get_item(METRIC, project, key, expand=METRIC_EXPANSIONS) if resource == "metric"
+                             else client.get_item(METRIC_GROUP, project, key, expand=GROUP_EXPANSIONS)), None
         except ApiError as exc:
             return None, f"{exc.status or 'no answer'}: {exc.api_message}"
 
     def group(target: tuple[str, str, str]) -> Any:
         try:
-            return client.get_group(target[0], target[2], expand=GROUP_EXPANSIONS)
+            return client.get_item(METRIC_GROUP, target[0], target[2], expand=GROUP_EXPANSIONS)
         except ApiError:
             return None  # its experiments stay unnamed; the metric's own are still read
 
