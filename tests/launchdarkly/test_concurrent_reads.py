@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from metrics_sync.core.errors import ApiError
 from metrics_sync.core.resources import METRIC
 from metrics_sync.emulator import EmulatorApp, Faults, Store
 from metrics_sync.launchdarkly.client import Client
@@ -39,9 +40,11 @@ class InFlight(httpx.BaseTransport):
         self.inner, self.before = inner, before
         self.lock = threading.Lock()
         self.now = self.most = self.count = 0
+        self.requests: list[httpx.Request] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         with self.lock:
+            self.requests.append(request)
             self.now += 1
             self.count += 1
             self.most = max(self.most, self.now)
@@ -142,8 +145,14 @@ def test_a_page_lost_to_a_lasting_error_fails_the_read_instead_of_returning_less
 
     transport = InFlight(httpx.WSGITransport(app=EmulatorApp(store, token=TOKEN)), before=break_page)
     with Client("http://127.0.0.1", TOKEN, transport=transport, sleep=lambda s: None) as client, \
-            pytest.raises(Exception, match="failed"):
+            pytest.raises(ApiError) as failure:
         client.list_items(METRIC, "shop")
+    # The page's own error, after its connect attempts: not a shorter list, and not another page's error.
+    assert str(failure.value) == ("GET /api/v2/metrics/shop failed: no response: nothing answers at "
+                                  "http://127.0.0.1 ([Errno 111] Connection refused) (is the emulator running? "
+                                  "(metrics-sync emulator --port PORT))")
+    asked = [r.url.params.get("offset") for r in transport.requests]
+    assert asked.count("150") == RetryPolicy().connect_attempts
 
 
 def test_the_expected_count_sends_the_first_pages_at_once_and_reads_no_more_pages() -> None:
