@@ -14,6 +14,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -21,9 +22,9 @@ from metrics_sync.core.cancel import CancelSignal
 from metrics_sync.core.errors import REDACTED, ApiError
 from metrics_sync.core.fields import KEY, Resource
 from metrics_sync.core.resources import BETA
-from metrics_sync.launchdarkly.paging import READ_CONCURRENCY, Keep, Listing, Pager
-from metrics_sync.launchdarkly.session import Answer, Log, Reply, RetryPolicy, Session, Target
-from metrics_sync.launchdarkly.wire import named, problem
+from metrics_sync.launchdarkly.paging import READ_CONCURRENCY, Keep, Pager
+from metrics_sync.launchdarkly.session import Log, Reply, RetryPolicy, Session, Target
+from metrics_sync.launchdarkly.wire import BadJson, decode
 
 if TYPE_CHECKING:
     import httpx
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
 ROUTE_EXPERIMENT = "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments/{experimentKey}"
 ROUTE_UNITS = "/api/v2/projects/{projectKey}/experimentation-settings"
 JSONDict = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]  # names in lower case
+    body: Any
 
 
 class Client:
@@ -82,15 +90,14 @@ class Client:
             if not resource.tag_filter:
                 raise ValueError(f"the {resource.name} list cannot be filtered by tag")
             params["filter"] = f"tags contains {json.dumps(list(tags))}"
-        listing = Listing(resource, self._path(resource, project), params, Target(resource.name, project), keep)
-        return self._pager.read(listing, expected)
+        return self._pager.read(resource, _path(resource, project), params, Target(resource.name, project),
+                                keep=keep, expected=expected)
 
     def get_item(self, resource: Resource, project: str, key: str, expand: Sequence[str] = ()) -> JSONDict:
-        reply = self._call("GET", resource, project, key, params={"expand": ",".join(expand)} if expand else None)
-        rep = self._rep(resource, reply)
+        rep = self._rep("GET", resource, project, key, params={"expand": ",".join(expand)} if expand else None)
         if rep["key"] != key:
-            raise ApiError("GET", reply.path, 200, f"LaunchDarkly answered with another {resource.name} than the one "
-                           "asked for")
+            raise ApiError("GET", _path(resource, project, key), 200, f"LaunchDarkly answered with another "
+                           f"{resource.name} than the one asked for")
         return rep
 
     def find_item(self, resource: Resource, project: str, key: str) -> JSONDict | None:
@@ -114,8 +121,7 @@ class Client:
         last: ApiError | None = None
         for _ in range(3):
             try:
-                reply = self._call("POST", resource, project, json_body=body, retry_failures=False)
-                return self._rep(resource, reply), False
+                return self._rep("POST", resource, project, json_body=body, retry_failures=False), False
             except ApiError as exc:
                 if not exc.ambiguous or self.session.cancel.is_set():
                     raise
@@ -133,23 +139,22 @@ class Client:
         """Apply a JSON Patch. `comment` goes to LaunchDarkly's audit log for a resource whose PATCH takes the
         comment wrapper; the others get the bare JSON Patch their spec declares."""
         if not (comment and resource.patch_comment and resource.kind not in self._bare_patches):
-            return self._rep(resource, self._call("PATCH", resource, project, key, json_body=operations))
+            return self._rep("PATCH", resource, project, key, json_body=operations)
         try:
-            wrapped = {"comment": comment, "patch": operations}
-            return self._rep(resource, self._call("PATCH", resource, project, key, json_body=wrapped))
+            return self._rep("PATCH", resource, project, key, json_body={"comment": comment, "patch": operations})
         except ApiError as exc:
             if exc.status != 400:
                 raise
             wrapped_error = exc
         try:
-            reply = self._call("PATCH", resource, project, key, json_body=operations)
+            rep = self._rep("PATCH", resource, project, key, json_body=operations)
         except ApiError as exc:
             if exc.status == 400:
                 raise wrapped_error from None  # the patch itself is refused, wrapped or not
             raise
         self._bare_patches.add(resource.kind)
         self.session.note("LaunchDarkly refused the comment wrapper on PATCH; sending bare JSON Patch from now on")
-        return self._rep(resource, reply)
+        return rep
 
     def delete_item(self, resource: Resource, project: str, key: str) -> bool:
         """DELETE an item; False when it was already gone (404), as the Terraform provider treats it."""
@@ -167,7 +172,7 @@ class Client:
 
     def experiment_units(self, project: str) -> list[str]:
         """The context kinds available for experiments in `project` (its experimentation settings)."""
-        path = ROUTE_UNITS.format(projectKey=_segment(project, ROUTE_UNITS))
+        path = _fill(ROUTE_UNITS, projectKey=project)
         reply = self._read_beta(path, ROUTE_UNITS)
         data = self.session.decode(reply)
         units = data.get("randomizationUnits") if isinstance(data, dict) else None
@@ -178,9 +183,7 @@ class Client:
 
     def experiment(self, project: str, environment: str, key: str) -> JSONDict:
         """One experiment (for its current iteration's status)."""
-        path = ROUTE_EXPERIMENT.format(projectKey=_segment(project, ROUTE_EXPERIMENT),
-                                       environmentKey=_segment(environment, ROUTE_EXPERIMENT),
-                                       experimentKey=_segment(key, ROUTE_EXPERIMENT))
+        path = _fill(ROUTE_EXPERIMENT, projectKey=project, environmentKey=environment, experimentKey=key)
         reply = self._read_beta(path, ROUTE_EXPERIMENT)
         data = self.session.decode(reply)
         if not isinstance(data, dict):
@@ -204,31 +207,29 @@ class Client:
 
     def probe(self, method: str, path: str, route: str, *, params: Mapping[str, Any] | None = None,
               json_body: Any = None, headers: Mapping[str, str] | None = None) -> Answer:
-        """One request whose answer is returned whatever its status (for `doctor`): see Session.probe."""
-        return self.session.probe(method, path, route, params=params, json_body=json_body, headers=headers)
+        """One request whose answer is returned whatever its status (for `doctor`, which observes how
+        LaunchDarkly answers); limits, rate limits and retries work as for every other call. Never retries a
+        write that failed ambiguously."""
+        reply = self.session.request(method, path, route, params=params, json_body=json_body, headers=headers,
+                                     retry_failures=method == "GET", errors_as_answers=True)
+        try:
+            body = decode(reply.content) if reply.content else None
+        except BadJson:
+            body = None
+        return Answer(reply.status, {k.lower(): v for k, v in reply.headers.items()}, body)
 
     # --- plumbing ----------------------------------------------------------------------------------
 
-    def _path(self, resource: Resource, project: str, key: str | None = None) -> str:
-        if key is None:
-            return resource.collection.format(projectKey=_segment(project, resource.collection))
-        return resource.item.format(projectKey=_segment(project, resource.item), key=_segment(key, resource.item))
-
     def _call(self, method: str, resource: Resource, project: str, key: str | None = None, **options: Any) -> Reply:
         """One request on a resource's list (`key` None) or on one of its items, with the resource's headers."""
-        return self.session.request(method, self._path(resource, project, key),
+        return self.session.request(method, _path(resource, project, key),
                                     resource.collection if key is None else resource.item, headers=resource.headers,
                                     target=Target(resource.name, project, key), **options)
 
-    def _rep(self, resource: Resource, reply: Reply) -> JSONDict:
-        """The representation of `resource` an answer holds, checked (wire.py)."""
-        data = self.session.decode(reply)
-        wrong = problem(resource, data)
-        if wrong:
-            raise ApiError(reply.method, reply.path, reply.status, f"LaunchDarkly answered with a malformed "
-                           f"{resource.name}{named(data)}: {wrong}", ambiguous=reply.method != "GET")
-        assert isinstance(data, dict)
-        return data
+    def _rep(self, method: str, resource: Resource, project: str, key: str | None = None, **options: Any) -> JSONDict:
+        """The representation of `resource` the answer holds, checked (wire.py)."""
+        rep: JSONDict = self.session.decode(self._call(method, resource, project, key, **options), resource=resource)
+        return rep
 
     def _read_beta(self, path: str, route: str) -> Reply:
         """A GET that older API clients list as beta: when the pinned version gets 403, it is asked again with
@@ -241,9 +242,15 @@ class Client:
             return self.session.request("GET", path, route, headers=BETA)
 
 
-def _segment(key: str, route: str) -> str:
-    """Keys go into URL paths: only those that follow LaunchDarkly's pattern (never `.` or `..`)."""
-    if not KEY.fullmatch(key):
+def _fill(route: str, **keys: str) -> str:
+    """`route` with its keys in place: only keys that follow LaunchDarkly's pattern go into a URL path (never `.`
+    or `..`)."""
+    if not all(KEY.fullmatch(key) for key in keys.values()):
         raise ApiError("GET", route, None, "a key does not follow LaunchDarkly's key pattern",
                        hint="keys use letters, numbers, '.', '_' and '-', and start with a letter or number")
-    return quote(key, safe="")
+    return route.format(**{name: quote(key, safe="") for name, key in keys.items()})
+
+
+def _path(resource: Resource, project: str, key: str | None = None) -> str:
+    return _fill(resource.collection, projectKey=project) if key is None else \
+        _fill(resource.item, projectKey=project, key=key)

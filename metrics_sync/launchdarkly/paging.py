@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from metrics_sync.core.errors import ApiError
@@ -26,17 +25,6 @@ JSONDict = dict[str, Any]
 Page = tuple[list[JSONDict], int]  # its items and the totalCount it reports
 
 
-@dataclass(frozen=True)
-class Listing:
-    """One list to read: the resource, its path, the parameters of every page, and what is kept of each item."""
-
-    resource: Resource
-    path: str
-    params: Mapping[str, Any]
-    target: Target
-    keep: Keep | None = None
-
-
 class Pager:
     def __init__(self, session: Session, read_concurrency: int = READ_CONCURRENCY) -> None:
         self._session = session
@@ -44,7 +32,8 @@ class Pager:
         self.read_concurrency = max(1, read_concurrency)
         self._read_slots = threading.BoundedSemaphore(self.read_concurrency)
 
-    def read(self, listing: Listing, expected: int = 0) -> list[JSONDict]:
+    def read(self, resource: Resource, path: str, params: Mapping[str, Any], target: Target, *,
+             keep: Keep | None = None, expected: int = 0) -> list[JSONDict]:
         """Every item of a paged list, sorted by creation date so that items created during the read land at
         the end instead of shifting the pages.
 
@@ -60,55 +49,55 @@ class Pager:
         first alone: at a distance that saves a round trip. They are kept only if the first page shows the
         server pages by PAGE_SIZE, as asked (A3); otherwise they were read at the wrong offsets and are not
         used."""
+        def page(offset: int) -> Page:
+            return self._page(resource, path, {"limit": PAGE_SIZE, **params, "sort": "createdAt", "offset": offset},
+                              target, keep)
+
+        found: dict[str, JSONDict] = {}
+
+        def keep_new(offsets: list[int], pages: list[Page], total: int) -> int:
+            """Keep the items not seen yet; the largest totalCount the pages report."""
+            for offset, (items, page_total) in zip(offsets, pages, strict=True):
+                if items and all(item["key"] in found for item in items):
+                    raise ApiError("GET", path, 200, f"LaunchDarkly sent the same {resource.plural} again at offset "
+                                   f"{offset} (totalCount {page_total})", hint="nothing was changed; try again later")
+                for item in items:
+                    found.setdefault(item["key"], item)
+                total = max(total, page_total)
+            return total
+
         ahead = min(self.read_concurrency, math.ceil(expected / PAGE_SIZE)) if expected > PAGE_SIZE else 1
         offsets = [i * PAGE_SIZE for i in range(ahead)]
-        results = self._pages(listing, offsets)
-        first, total = results[0]
-        step = len(first)
-        found: dict[str, JSONDict] = {}
-        for item in first:
-            found.setdefault(item["key"], item)
-        if not step or step >= total:
-            return list(found.values())
+        results = self._pages(page, offsets)
+        step, total = len(results[0][0]), results[0][1]
+        if step != PAGE_SIZE:  # the pages read ahead were read at the wrong offsets
+            offsets, results = offsets[:1], results[:1]
+        if not step:
+            return []
         max_pages = math.ceil(total / step) + max(2, math.ceil(total / step / 10))
-        pages, read_up_to = 1, step
-        if step == PAGE_SIZE and len(offsets) > 1:
-            pages, read_up_to = len(offsets), offsets[-1] + step
-            total = self._keep(listing, found, zip(offsets[1:], results[1:], strict=True), total)
-        while read_up_to < total:
+        pages = len(offsets)
+        while True:
+            # Items created during the read raise the totalCount: the read goes on to the new end.
+            total = keep_new(offsets, results, total)
+            read_up_to = offsets[-1] + step
+            if read_up_to >= total:
+                return list(found.values())
             offsets = list(range(read_up_to, total, step))
             pages += len(offsets)
             if pages > max_pages:
-                raise ApiError("GET", listing.path, 200, f"LaunchDarkly kept sending pages: {pages} pages for a "
-                               f"totalCount of {total}", hint="nothing was changed; try again later")
-            results = self._pages(listing, offsets)
-            read_up_to = offsets[-1] + step
-            # Items created during the read raise the totalCount: the read goes on to the new end.
-            total = self._keep(listing, found, zip(offsets, results, strict=True), total)
-        return list(found.values())
+                raise ApiError("GET", path, 200, f"LaunchDarkly kept sending pages: {pages} pages for a totalCount "
+                               f"of {total}", hint="nothing was changed; try again later")
+            results = self._pages(page, offsets)
 
-    @staticmethod
-    def _keep(listing: Listing, found: dict[str, JSONDict], pages: Iterable[tuple[int, Page]], total: int) -> int:
-        """Keep the items of `pages` (offset, page) not seen yet; the largest totalCount seen."""
-        for offset, (items, page_total) in pages:
-            if items and all(item["key"] in found for item in items):
-                raise ApiError("GET", listing.path, 200, f"LaunchDarkly sent the same {listing.resource.plural} "
-                               f"again at offset {offset} (totalCount {page_total})",
-                               hint="nothing was changed; try again later")
-            for item in items:
-                found.setdefault(item["key"], item)
-            total = max(total, page_total)
-        return total
-
-    def _pages(self, listing: Listing, offsets: list[int]) -> list[Page]:
+    def _pages(self, page: Callable[[int], Page], offsets: list[int]) -> list[Page]:
         """The pages at `offsets`, read concurrently; in the order asked for. The first failure is raised once
         the pages in flight have finished. Once the run is cancelled no page read starts (each request checks)."""
         if len(offsets) == 1 or self.read_concurrency == 1:
-            return [self._page(listing, offset) for offset in offsets]
+            return [page(offset) for offset in offsets]
         self._session.cancel.check()
         with ThreadPoolExecutor(max_workers=min(self.read_concurrency, len(offsets)), thread_name_prefix="read") \
                 as pool:
-            futures = [pool.submit(self._page, listing, offset) for offset in offsets]
+            futures = [pool.submit(page, offset) for offset in offsets]
             try:
                 return [future.result() for future in futures]
             except BaseException:
@@ -116,14 +105,13 @@ class Pager:
                     future.cancel()
                 raise
 
-    def _page(self, listing: Listing, offset: int) -> Page:
+    def _page(self, resource: Resource, path: str, params: Mapping[str, Any], target: Target,
+              keep: Keep | None) -> Page:
         """One page: its items (each checked; what is kept of them no deeper than MAX_DEPTH) and its
         `totalCount`."""
-        resource, path = listing.resource, listing.path
         with self._read_slots:
-            reply = self._session.request("GET", path, resource.collection, headers=resource.headers,
-                                          params={"limit": PAGE_SIZE, **listing.params, "sort": "createdAt",
-                                                  "offset": offset}, target=listing.target)
+            reply = self._session.request("GET", path, resource.collection, params=params, headers=resource.headers,
+                                          target=target)
         data = self._session.decode(reply, walk=False)
         items = data.get("items") if isinstance(data, dict) else None
         total = data.get("totalCount") if isinstance(data, dict) else None
@@ -138,8 +126,8 @@ class Pager:
         kept = []
         for item in items:
             # What is not kept is never read: only what is kept is checked (the key is always kept).
-            if listing.keep is not None and isinstance(item, Mapping) and "key" in item:
-                item = listing.keep(item)
+            if keep is not None and isinstance(item, Mapping) and "key" in item:
+                item = keep(item)
             wrong = problem(resource, item)
             if not wrong and kept_depth(item, resource.shaped) > MAX_DEPTH - 3:  # page → items → item → field
                 wrong = f"it is nested deeper than {MAX_DEPTH} levels"

@@ -30,9 +30,10 @@ import httpx
 from metrics_sync import __version__
 from metrics_sync.core.cancel import CancelSignal
 from metrics_sync.core.errors import REDACTED, TOKEN_VARIABLES, ApiError, ConfigError
+from metrics_sync.core.fields import Resource
 from metrics_sync.launchdarkly.rate_limits import RateGate, retry_after
 from metrics_sync.launchdarkly.transport import DeadlineTransport, network_settings
-from metrics_sync.launchdarkly.wire import BadJson, decode
+from metrics_sync.launchdarkly.wire import BadJson, decode, named, problem
 
 API_VERSION = "20240415"
 USER_AGENT = f"metrics-sync/{__version__}"
@@ -79,13 +80,6 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: dict[str, str]  # names in lower case
-    body: Any
-
-
-@dataclass(frozen=True)
 class Reply:
     status: int
     headers: httpx.Headers
@@ -102,10 +96,6 @@ class Target:
     noun: str  # the resource's name, e.g. "metric group"
     project: str
     key: str | None = None
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class Session:
@@ -178,32 +168,23 @@ class Session:
             self._gate.acquire(route_id)
             started = self._clock()
             reply: Reply | None = None
-            failure: ApiError | None = None
-            limit = limits.max_attempts
             try:
                 reply = self._exchange(method, path, params, content, headers)
-            except httpx.TimeoutException as exc:
-                failure = self._transport_error(method, path, "timed out", exc)
-            except httpx.ConnectError as exc:
-                failure, limit = self._connect_error(method, path, exc), limits.connect_attempts
             except httpx.TransportError as exc:
-                failure = self._transport_error(method, path, "connection failed", exc)
-            except _TooLarge:
-                failure = ApiError(method, path, None, f"LaunchDarkly's answer is larger than "
-                                   f"{MAX_ANSWER_BYTES // (1024 * 1024)} MB; it was not read",
-                                   ambiguous=method != "GET", hint="nothing was read from it; try again later")
-            finally:
-                self._gate.release(route_id, reply.headers if reply is not None else None)
-            if failure is not None:
-                if retry_failures and failure.retryable and attempt < min(limit, limits.max_attempts):
+                failure = self._failure(method, path, exc)
+                limit = limits.connect_attempts if isinstance(exc, httpx.ConnectError) else limits.max_attempts
+                if retry_failures and attempt < min(limit, limits.max_attempts):
                     self._before_retry(failure, attempt, f"{method} {path} {failure.api_message}")
                     continue
-                raise failure
-            assert reply is not None
+                raise failure from None
+            finally:
+                self._gate.release(route_id, reply.headers if reply is not None else None)
             self.note(f"{method} {reply.target} -> {reply.status} ({(self._clock() - started) * 1000:.0f} ms)")
             status = reply.status
             if status == 429 and attempt < limits.max_attempts:
-                wait = self._rate_limit_wait(reply)
+                wait = retry_after({k.lower(): v for k, v in reply.headers.items()}, self._clock())
+                wait = min(limits.base_delay * 4 if wait is None else wait, limits.max_rate_limit_wait)
+                wait += self._rng.uniform(0.05, 0.25)
                 if rate_waited >= limits.max_rate_limit_total:
                     raise ApiError(method, path, 429, f"LaunchDarkly's rate limit: still refused after "
                                    f"{limits.max_rate_limit_total:.0f} s of waiting", code="rate_limited",
@@ -224,25 +205,17 @@ class Session:
                 raise self._error(reply, target)
             return reply
 
-    def probe(self, method: str, path: str, route: str, *, params: Mapping[str, Any] | None = None,
-              json_body: Any = None, headers: Mapping[str, str] | None = None) -> Answer:
-        """One request whose answer is returned whatever its status (for `doctor`, which observes how
-        LaunchDarkly answers); limits, rate limits and retries work as for every other call. Never retries a
-        write that failed ambiguously."""
-        reply = self.request(method, path, route, params=params, json_body=json_body, headers=headers,
-                             retry_failures=method == "GET", errors_as_answers=True)
+    def decode(self, reply: Reply, *, walk: bool = True, resource: Resource | None = None) -> Any:
+        """An answer's JSON (wire.py); with `resource`, checked to be one of its representations."""
         try:
-            body = decode(reply.content) if reply.content else None
-        except BadJson:
-            body = None
-        return Answer(reply.status, {k.lower(): v for k, v in reply.headers.items()}, body)
-
-    def decode(self, reply: Reply, *, walk: bool = True) -> Any:
-        try:
-            return decode(reply.content, walk=walk)
+            data = decode(reply.content, walk=walk)
         except BadJson as exc:
             raise ApiError(reply.method, reply.path, reply.status, f"LaunchDarkly's answer cannot be used: {exc}",
                            ambiguous=reply.method != "GET", retryable=True) from None
+        if resource is not None and (wrong := problem(resource, data)):
+            raise ApiError(reply.method, reply.path, reply.status, f"LaunchDarkly answered with a malformed "
+                           f"{resource.name}{named(data)}: {wrong}", ambiguous=reply.method != "GET")
+        return data
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -260,7 +233,9 @@ class Session:
                 for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > MAX_ANSWER_BYTES:
-                        raise _TooLarge()
+                        raise ApiError(method, path, None, f"LaunchDarkly's answer is larger than "
+                                       f"{MAX_ANSWER_BYTES // (1024 * 1024)} MB; it was not read",
+                                       ambiguous=method != "GET", hint="nothing was read from it; try again later")
                     chunks.append(chunk)
             finally:
                 response.close()
@@ -286,31 +261,22 @@ class Session:
         self.note(f"{why}; retrying in {delay:.2f} s (attempt {attempt + 1} of {self._retry.max_attempts})")
         self.wait(delay)
 
-    def _rate_limit_wait(self, reply: Reply) -> float:
-        wait = retry_after({k.lower(): v for k, v in reply.headers.items()}, self._clock())
-        if wait is None:
-            wait = self._retry.base_delay * 4
-        return min(wait, self._retry.max_rate_limit_wait) + self._rng.uniform(0.05, 0.25)
-
-    def _transport_error(self, method: str, path: str, what: str, exc: Exception) -> ApiError:
-        detail = self.redact(str(exc)) or type(exc).__name__
-        return ApiError(method, path, None, f"{what} ({detail})", retryable=True, ambiguous=method != "GET",
-                        hint=f"check the network and the LaunchDarkly address {self.base_url}; running the "
-                             "command again is safe")
-
-    def _connect_error(self, method: str, path: str, exc: Exception) -> ApiError:
-        """Nothing listening, or no such host: the request never reached a server (not ambiguous)."""
-        text = str(exc).lower()
-        if "name or service" in text or "nodename" in text or "resolution" in text or "getaddrinfo" in text:
-            what = f"cannot find the host {urlsplit(self.base_url).hostname}"
-            hint = "check --base-url / LD_BASE_URL for a typo, and the network's DNS (or HTTPS_PROXY)"
-        else:
-            what = f"nothing answers at {self.base_url}"
-            hint = ("is the emulator running? (metrics-sync emulator --port PORT)"
-                    if is_loopback(urlsplit(self.base_url).hostname or "") else
-                    "check --base-url / LD_BASE_URL and the network (a firewall, HTTPS_PROXY)")
-        return ApiError(method, path, None, f"{what} ({self.redact(str(exc)) or type(exc).__name__})",
-                        retryable=True, ambiguous=False, hint=hint)
+    def _failure(self, method: str, path: str, exc: httpx.TransportError) -> ApiError:
+        """A request that got no answer. One that never reached a server (nothing listening, no such host) is not
+        ambiguous; a timeout or a connection lost mid-way may have been carried out."""
+        detail = f"({self.redact(str(exc)) or type(exc).__name__})"
+        host = urlsplit(self.base_url).hostname or ""
+        if not isinstance(exc, httpx.ConnectError):
+            what = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+            return ApiError(method, path, None, f"{what} {detail}", retryable=True, ambiguous=method != "GET",
+                            hint=f"check the network and the LaunchDarkly address {self.base_url}; running the "
+                                 "command again is safe")
+        if any(word in str(exc).lower() for word in ("name or service", "nodename", "resolution", "getaddrinfo")):
+            return ApiError(method, path, None, f"cannot find the host {host} {detail}", retryable=True,
+                            hint="check --base-url / LD_BASE_URL for a typo, and the network's DNS (or HTTPS_PROXY)")
+        return ApiError(method, path, None, f"nothing answers at {self.base_url} {detail}", retryable=True,
+                        hint="is the emulator running? (metrics-sync emulator --port PORT)" if is_loopback(host)
+                        else "check --base-url / LD_BASE_URL and the network (a firewall, HTTPS_PROXY)")
 
     def _error(self, reply: Reply, target: Target | None) -> ApiError:
         status, code = reply.status, None

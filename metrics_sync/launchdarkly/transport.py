@@ -17,6 +17,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,13 +30,18 @@ from metrics_sync.core.errors import ConfigError
 
 SLICE = 0.25  # seconds a read waits before it looks at the deadline (and the cancel signal) again
 
-def _mapped(exc: Exception) -> Exception:
-    """httpcore's exception as httpx raises it: httpx names each one as httpcore does (a ReadTimeout stays one)."""
-    for kind in type(exc).__mro__:
-        same = getattr(httpx, kind.__name__, None) if kind.__module__ == "httpcore" else None
-        if isinstance(same, type) and issubclass(same, httpx.TransportError):
-            return same(str(exc))
-    return exc
+
+@contextmanager
+def _as_httpx_errors() -> Iterator[None]:
+    """httpcore's exceptions as httpx raises them: httpx names each one as httpcore does (a ReadTimeout stays one)."""
+    try:
+        yield
+    except Exception as exc:
+        for kind in type(exc).__mro__:
+            same = getattr(httpx, kind.__name__, None) if kind.__module__ == "httpcore" else None
+            if isinstance(same, type) and issubclass(same, httpx.TransportError):
+                raise same(str(exc)) from exc
+        raise
 
 
 @dataclass(frozen=True)
@@ -130,10 +136,8 @@ class _Body(httpx.SyncByteStream):
         self._inner = inner
 
     def __iter__(self) -> Iterator[bytes]:
-        try:
+        with _as_httpx_errors():
             yield from self._inner
-        except Exception as exc:
-            raise _mapped(exc) from exc
 
     def close(self) -> None:
         close = getattr(self._inner, "close", None)
@@ -173,10 +177,8 @@ class DeadlineTransport(httpx.BaseTransport):
             method=request.method,
             url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
             headers=request.headers.raw, content=request.stream, extensions=request.extensions)
-        try:
+        with _as_httpx_errors():
             response = self._pool.handle_request(core_request)
-        except Exception as exc:
-            raise _mapped(exc) from exc
         assert isinstance(response.stream, Iterable)
         return httpx.Response(status_code=response.status, headers=response.headers, stream=_Body(response.stream),
                               extensions=response.extensions)
