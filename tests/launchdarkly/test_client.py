@@ -12,9 +12,10 @@ import pytest
 
 from metrics_sync import __version__
 from metrics_sync.core.errors import ApiError, ConfigError
-from metrics_sync.core.resources import METRIC
+from metrics_sync.core.resources import METRIC, METRIC_GROUP
 from metrics_sync.emulator import EmulatorApp, Faults, Store
 from metrics_sync.emulator.server import serve_in_thread
+from metrics_sync.emulator.store import TOKEN_MEMBER_ID
 from metrics_sync.launchdarkly.client import Client
 from metrics_sync.launchdarkly.session import RetryPolicy, check_base_url
 from tests.conftest import TOKEN, FakeClock, make_client
@@ -294,3 +295,45 @@ def test_client_and_emulator_over_loopback_http() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- the same calls for a metric group ------------------------------------------------------------
+
+def test_metric_groups_go_through_the_same_calls_with_their_own_route_and_header(emulator: EmulatorApp) -> None:
+    recorder = Recorder(httpx.WSGITransport(app=emulator))
+    group = {"key": "funnel", "name": "Funnel", "kind": "funnel", "maintainerId": TOKEN_MEMBER_ID, "tags": [],
+             "metrics": [{"key": "order-placed", "nameInGroup": "Ordered"}, {"key": "paid", "nameInGroup": "Paid"}]}
+    with Client("http://127.0.0.1", TOKEN, transport=recorder) as client:
+        client.create_item(METRIC, "shop", CUSTOM)
+        client.create_item(METRIC, "shop", {**CUSTOM, "key": "paid", "eventKey": "paid"})
+        assert client.create_item(METRIC_GROUP, "shop", group)[0]["key"] == "funnel"
+        assert [g["key"] for g in client.list_items(METRIC_GROUP, "shop")] == ["funnel"]
+        patched = client.patch_item(METRIC_GROUP, "shop", "funnel", [{"op": "replace", "path": "/name", "value": "F"}],
+                                    comment="from metrics-sync")
+        assert patched["name"] == "F" and client.get_item(METRIC_GROUP, "shop", "funnel")["_version"] == 2
+        assert client.delete_item(METRIC_GROUP, "shop", "funnel") is True
+        assert client.delete_item(METRIC_GROUP, "shop", "funnel") is False  # already gone
+        assert client.find_item(METRIC_GROUP, "shop", "funnel") is None
+        with pytest.raises(ValueError, match="a metric is archived, not deleted"):
+            client.delete_item(METRIC, "shop", "order-placed")
+        with pytest.raises(ValueError, match="the metric group list cannot be filtered by tag"):
+            client.list_items(METRIC_GROUP, "shop", tags=["x"])
+    groups = [(r, json.loads(r.content) if r.content else None) for r, _ in recorder.exchanges
+              if "/metric-groups" in r.url.path]
+    assert len(groups) == 7
+    assert all(r.headers["LD-API-Version"] == "beta" for r, _ in groups)  # the beta resource's header, every call
+    assert all(r.url.path.startswith("/api/v2/projects/shop/metric-groups") for r, _ in groups)
+    patch = next(body for r, body in groups if r.method == "PATCH")
+    assert patch == [{"op": "replace", "path": "/name", "value": "F"}]  # no comment wrapper for groups
+
+
+def test_error_hints_name_the_resource_and_the_item(client: Client) -> None:
+    with pytest.raises(ApiError) as missing:
+        client.get_item(METRIC_GROUP, "shop", "nope")
+    assert missing.value.hint == "the metric group `nope` or the project `shop` does not exist"
+    with pytest.raises(ApiError) as no_project:
+        client.list_items(METRIC_GROUP, "nope")
+    assert no_project.value.hint == "unknown project key `nope`; check `project:` in the definitions or --project"
+    with pytest.raises(ApiError) as bad_key:
+        client.get_item(METRIC, "shop", "..")
+    assert bad_key.value.api_message == "a key does not follow LaunchDarkly's key pattern"
