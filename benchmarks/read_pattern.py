@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from metrics_sync.core.resources import METRIC
 from metrics_sync.launchdarkly.client import Client
 
 
@@ -22,10 +23,10 @@ def main() -> int:
     mode, url, project = sys.argv[1:4]
     with Client(url, os.environ["LD_ACCESS_TOKEN"]) as client:
         if mode == "paged":
-            count = len(client.list_metrics(project))
+            count = len(client.list_items(METRIC, project))
         else:
             keys = json.loads(Path(sys.argv[4]).read_text())
-            count = sum(1 for key in keys if client.get_metric(project, key))
+            count = sum(1 for key in keys if client.get_item(METRIC, project, key))
     print(f"read {count} metrics")
     return 0
 

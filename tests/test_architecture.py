@@ -8,7 +8,8 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "metrics_sync"
-OWNERS = {"httpx": {"client.py"}, "httpcore": {"client.py"}, "yaml": {"yaml_reader.py"}, "jsonschema": {"schema.py"},
+OWNERS = {"httpx": {"transport.py", "session.py"}, "httpcore": {"transport.py"}, "yaml": {"yaml_reader.py"},
+          "jsonschema": {"schema.py"},
           "jsonschema_rs": {"schema.py"},
           "deepdiff": {"diffing.py"}}
 

@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from metrics_sync import __version__
 from metrics_sync.core.errors import ApiError
-from metrics_sync.launchdarkly.client import API_VERSION, Answer, Client
+from metrics_sync.launchdarkly.client import Answer, Client
+from metrics_sync.launchdarkly.session import API_VERSION
 
 LIST = "/api/v2/metrics/{projectKey}"
 ITEM = "/api/v2/metrics/{projectKey}/{metricKey}"

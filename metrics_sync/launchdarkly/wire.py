@@ -2,10 +2,10 @@
 
 * JSON: no NaN or Infinity (not JSON), nesting at most `MAX_DEPTH` deep (a deeply nested answer would
   otherwise exhaust recursion in any code that walks it);
-* a metric representation: a mapping whose `key` follows LaunchDarkly's key pattern (so a key can never
-  be `.` or `..`, which would change the meaning of a URL path) and whose fields metrics-sync reads have
-  the types the spec gives them. A metric of the wrong shape is an error naming it, never a skipped
-  metric: skipping one would plan a create for a metric that exists.
+* a representation of a resource: a mapping whose `key` follows LaunchDarkly's key pattern (so a key can never
+  be `.` or `..`, which would change the meaning of a URL path) and whose fields have the types the resource's
+  tables give them (core/resources.py). An item of the wrong shape is an error naming it, never a skipped
+  item: skipping one would plan a create for an item that exists.
 Pure functions; the client turns a problem into an `ApiError`.
 """
 
@@ -88,3 +88,9 @@ def problem(resource: Resource, item: Any) -> str | None:
             if verdict is not True:
                 return verdict if isinstance(verdict, str) else f"`{name}` {rule.says}"
     return None
+
+
+def named(item: Any) -> str:
+    """` `key`` when the item has a usable key, else nothing (a malformed key is not repeated)."""
+    key = item.get("key") if isinstance(item, Mapping) else None
+    return f" `{key}`" if isinstance(key, str) and KEY.fullmatch(key) else ""

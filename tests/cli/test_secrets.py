@@ -114,11 +114,12 @@ def test_token_stays_secret_on_local_failures(shop: Shop, tmp_path: Path) -> Non
 
 
 def test_tls_is_always_verified() -> None:
-    from metrics_sync.launchdarkly.client import Client
-
-    client = Client("https://app.launchdarkly.com", TOKEN)
-    pool = client._http._transport._pool  # type: ignore[attr-defined]
     import ssl
 
-    assert pool._ssl_context.verify_mode == ssl.CERT_REQUIRED
-    assert pool._ssl_context.check_hostname is True
+    from metrics_sync.launchdarkly.client import Client
+    from metrics_sync.launchdarkly.transport import DeadlineTransport
+
+    transport = Client("https://app.launchdarkly.com", TOKEN).session.transport
+    assert isinstance(transport, DeadlineTransport)  # the transport every real connection goes through
+    assert transport.ssl_context.verify_mode == ssl.CERT_REQUIRED
+    assert transport.ssl_context.check_hostname is True

@@ -12,8 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from metrics_sync.core.errors import ApiError
+from metrics_sync.core.resources import METRIC
 from metrics_sync.emulator import EmulatorApp, Faults, Store
-from metrics_sync.launchdarkly.client import Client, RetryPolicy
+from metrics_sync.launchdarkly.client import Client
+from metrics_sync.launchdarkly.session import RetryPolicy
 from tests.conftest import TOKEN, FakeClock
 from tests.faults import FaultTransport
 
@@ -37,9 +40,11 @@ class InFlight(httpx.BaseTransport):
         self.inner, self.before = inner, before
         self.lock = threading.Lock()
         self.now = self.most = self.count = 0
+        self.requests: list[httpx.Request] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         with self.lock:
+            self.requests.append(request)
             self.now += 1
             self.count += 1
             self.most = max(self.most, self.now)
@@ -75,7 +80,7 @@ def test_pages_read_under_faults_lose_and_repeat_nothing(seed: int) -> None:
     transport = InFlight(FaultTransport(app), before=reset_one_page)
     with Client("http://127.0.0.1", TOKEN, transport=transport, clock=clock, sleep=clock.sleep,
                 rng=random.Random(seed + 2), retry=RetryPolicy(max_attempts=12)) as client:
-        listed = client.list_metrics("shop", expected=rng.choice([0, n]))
+        listed = client.list_items(METRIC, "shop", expected=rng.choice([0, n]))
     keys = [m["key"] for m in listed]
     assert len(keys) == len(set(keys)) == n
     assert set(keys) == {metric(i)["key"] for i in range(n)}
@@ -91,7 +96,7 @@ def test_the_rate_limit_budget_is_respected() -> None:
     transport = InFlight(httpx.WSGITransport(app=app))
     with Client("http://127.0.0.1", TOKEN, transport=transport, clock=clock, sleep=clock.sleep,
                 rng=random.Random(3)) as client:
-        listed = client.list_metrics("shop")
+        listed = client.list_items(METRIC, "shop")
     assert len(listed) == 1000
     assert app.stats.statuses.get(429, 0) == 0  # the remaining budget is never overdrawn, even 8 at a time
     assert clock.sleeps and max(clock.sleeps) <= 10.5  # it waited for the window's reset instead
@@ -109,7 +114,7 @@ def test_at_most_the_read_concurrency_is_in_flight_and_pages_are_read_at_once() 
 
     transport = InFlight(httpx.WSGITransport(app=EmulatorApp(store, token=TOKEN)), before=slow)
     with Client("http://127.0.0.1", TOKEN, transport=transport, read_concurrency=5) as client:
-        assert len(client.list_metrics("shop")) == 2000
+        assert len(client.list_items(METRIC, "shop")) == 2000
     assert 2 <= transport.most <= 5
 
 
@@ -123,7 +128,7 @@ def test_metrics_created_during_the_read_are_read_too_and_nothing_twice() -> Non
 
     transport = InFlight(httpx.WSGITransport(app=EmulatorApp(store, token=TOKEN)), before=create_some)
     with Client("http://127.0.0.1", TOKEN, transport=transport, read_concurrency=2) as client:
-        keys = [m["key"] for m in client.list_metrics("shop")]
+        keys = [m["key"] for m in client.list_items(METRIC, "shop")]
     assert len(keys) == len(set(keys))
     assert {metric(i)["key"] for i in range(430)} <= set(keys)  # what existed is never lost
     # Sorted by creation date, new metrics land after the old ones: the totalCount the later pages report
@@ -140,18 +145,24 @@ def test_a_page_lost_to_a_lasting_error_fails_the_read_instead_of_returning_less
 
     transport = InFlight(httpx.WSGITransport(app=EmulatorApp(store, token=TOKEN)), before=break_page)
     with Client("http://127.0.0.1", TOKEN, transport=transport, sleep=lambda s: None) as client, \
-            pytest.raises(Exception, match="failed"):
-        client.list_metrics("shop")
+            pytest.raises(ApiError) as failure:
+        client.list_items(METRIC, "shop")
+    # The page's own error, after its connect attempts: not a shorter list, and not another page's error.
+    assert str(failure.value) == ("GET /api/v2/metrics/shop failed: no response: nothing answers at "
+                                  "http://127.0.0.1 ([Errno 111] Connection refused) (is the emulator running? "
+                                  "(metrics-sync emulator --port PORT))")
+    asked = [r.url.params.get("offset") for r in transport.requests]
+    assert asked.count("150") == RetryPolicy().connect_attempts
 
 
 def test_the_expected_count_sends_the_first_pages_at_once_and_reads_no_more_pages() -> None:
     store = seeded(1000, 3)
     transport = InFlight(httpx.WSGITransport(app=EmulatorApp(store, token=TOKEN)))
     with Client("http://127.0.0.1", TOKEN, transport=transport) as client:
-        listed = client.list_metrics("shop", expected=1000)
+        listed = client.list_items(METRIC, "shop", expected=1000)
         assert sorted(m["key"] for m in listed) == [metric(i)["key"] for i in range(1000)]
         assert transport.count == 20  # ⌈1000 / 50⌉, the first 8 of them at once
-        fewer = client.list_metrics("shop", expected=120)  # 3 pages asked at once; the rest as usual
+        fewer = client.list_items(METRIC, "shop", expected=120)  # 3 pages asked at once; the rest as usual
         assert len(fewer) == 1000 and transport.count == 40
 
 
@@ -171,6 +182,6 @@ def test_pages_read_ahead_at_the_wrong_offsets_are_not_used() -> None:
     store = seeded(230, 4)
     with Client("http://127.0.0.1", TOKEN, transport=PagesOf20(httpx.WSGITransport(app=EmulatorApp(store,
                                                                                                token=TOKEN)))) as c:
-        listed = c.list_metrics("shop", expected=230)
+        listed = c.list_items(METRIC, "shop", expected=230)
     keys = [m["key"] for m in listed]
     assert len(keys) == len(set(keys)) == 230

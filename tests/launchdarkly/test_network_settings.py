@@ -12,7 +12,8 @@ import pytest
 from metrics_sync.core.errors import ConfigError
 from metrics_sync.emulator import EmulatorApp, Store
 from metrics_sync.emulator.server import serve_in_thread
-from metrics_sync.launchdarkly.client import Client, network_settings
+from metrics_sync.launchdarkly.client import Client
+from metrics_sync.launchdarkly.transport import network_settings
 from tests.conftest import ROOT, TOKEN, run_cli
 from tests.hostile import HostileServer
 

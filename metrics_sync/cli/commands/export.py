@@ -53,6 +53,7 @@ def arguments(namespace: argparse.Namespace) -> ExportArguments:
 def run(arguments: ExportArguments, runtime: Runtime) -> int:
     from metrics_sync.core.errors import ApiError
     from metrics_sync.core.files import write_files
+    from metrics_sync.core.resources import METRIC, METRIC_GROUP
     from metrics_sync.definitions.schema import schema_path
     from metrics_sync.export.exporter import ExportOptions, export, summary
     from metrics_sync.output.escape import lines_shown, shown
@@ -68,9 +69,9 @@ def run(arguments: ExportArguments, runtime: Runtime) -> int:
                             schema_ref=arguments.schema_ref or SCHEMA_COPY,
                             tool_version=__version__)
     with common.client(runtime, cfg, arguments) as client:
-        metrics = client.list_metrics(arguments.project, tags=options.tags)
+        metrics = client.list_items(METRIC, arguments.project, tags=options.tags)
         try:
-            groups = client.list_groups(arguments.project)
+            groups = client.list_items(METRIC_GROUP, arguments.project)
         except ApiError as exc:
             if exc.status not in (401, 403, 404):
                 raise

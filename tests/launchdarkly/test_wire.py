@@ -1,0 +1,105 @@
+"""The wire checks (launchdarkly/wire.py): strict JSON, and the shape of each representation LaunchDarkly sends,
+derived from the resources' field tables. Every wire type both resources use has a right and a wrong sample
+here, so a new type cannot go unchecked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from metrics_sync.core.fields import COUNT, FLAG, MEMBER, NUMBER, OBJECTS, TEXT, TEXTS, Resource, Wire
+from metrics_sync.core.resources import EVENT_DEFAULT, GROUP_METRICS, MAINTAINER, METRIC, METRIC_GROUP, URLS
+from metrics_sync.launchdarkly.wire import MAX_DEPTH, BadJson, decode, depth, kept_depth, named, problem
+
+# For each wire type: a value LaunchDarkly may send, and one it must not.
+SAMPLES: dict[Wire, tuple[Any, Any]] = {
+    TEXT: ("Order placed", 5),
+    FLAG: (True, "yes"),
+    NUMBER: (99.5, float("inf")),
+    COUNT: (3, -1),
+    TEXTS: (["user", "org"], ["user", 1]),
+    OBJECTS: ([{"key": "e"}], [{"key": "e"}, "e"]),
+    MEMBER: ({"_id": "abc", "email": "a@b.c"}, {"_id": 5}),
+    URLS: ([{"kind": "exact", "url": "https://shop.example/"}], [{"kind": "exact", "url": 5}]),
+    EVENT_DEFAULT: ({"disabled": True, "value": 0}, {"disabled": "no", "value": 0}),
+    GROUP_METRICS: ([{"key": "m1", "nameInGroup": "Step 1"}], {"key": "m1"}),
+    MAINTAINER: ({"key": "abc", "_member": {"_id": "abc"}}, "abc"),
+}
+
+
+@pytest.mark.parametrize("resource", [METRIC, METRIC_GROUP], ids=lambda r: r.kind)
+def test_every_typed_field_of_both_resources_is_checked(resource: Resource) -> None:
+    assert len(resource.wire_rules) >= 10
+    for name, rule in resource.wire_rules.items():
+        assert rule in SAMPLES, f"no samples for the wire type of {resource.name} field `{name}`"
+        good, bad = SAMPLES[rule]
+        assert problem(resource, {"key": "k", name: good}) is None, name
+        assert problem(resource, {"key": "k", name: bad}) == f"`{name}` {rule.says}", name
+        assert problem(resource, {"key": "k", name: None}) is None  # null is always allowed
+
+
+@pytest.mark.parametrize("item, reason", [
+    ({"key": "m", "isNumeric": "false"}, "`isNumeric` is not true or false"),
+    ({"key": "m", "percentileValue": True}, "`percentileValue` is not a number"),  # a bool is not a number
+    ({"key": "m", "_version": 1.5}, "`_version` is not a whole number"),
+    ({"key": "m", "randomizationUnits": "user"}, "`randomizationUnits` is not a list of text"),
+    ({"key": "m", "eventDefault": {"value": "0"}}, "`eventDefault` is not an object of `disabled` (true or false) "
+                                                   "and `value` (a number)"),
+    ({"key": "m", "_maintainer": "abc"}, "`_maintainer` is not a member"),
+    ({"key": "m", "whatever": {"new": "field"}}, None),  # fields the tables do not type are not checked
+])
+def test_metric_fields(item: dict[str, Any], reason: str | None) -> None:
+    assert problem(METRIC, item) == reason
+
+
+@pytest.mark.parametrize("item, reason", [
+    # Reasons from inside a value: the check names the part that is wrong.
+    ({"key": "g", "metrics": [{"key": "m1"}, {"key": ".."}]},
+     "a metric of the group has no key that follows LaunchDarkly's key pattern"),
+    ({"key": "g", "metrics": [{"nameInGroup": "Step"}]},
+     "a metric of the group has no key that follows LaunchDarkly's key pattern"),
+    ({"key": "g", "metrics": [{"key": "m1", "nameInGroup": 2}]}, "a metric's `nameInGroup` is not text"),
+    ({"key": "g", "metrics": ["m1"]}, "`metrics` is not a list of objects"),
+    ({"key": "g", "maintainer": {"key": "t", "_member": ["x"]}}, "`maintainer._member` is not a member"),
+    ({"key": "g", "maintainer": {"key": 7}}, "`maintainer` is not a member or team"),
+    ({"key": "g", "maintainer": {"key": "team-a"}}, None),  # a team has no `_member`
+])
+def test_metric_group_fields(item: dict[str, Any], reason: str | None) -> None:
+    assert problem(METRIC_GROUP, item) == reason
+
+
+@pytest.mark.parametrize("resource", [METRIC, METRIC_GROUP], ids=lambda r: r.kind)
+@pytest.mark.parametrize("item", [{}, {"key": "."}, {"key": ".."}, {"key": "a/b"}, {"key": 5}, {"key": "x" * 257}])
+def test_a_key_must_follow_launchdarkly_key_pattern(resource: Resource, item: dict[str, Any]) -> None:
+    assert problem(resource, item) == "its key does not follow LaunchDarkly's key pattern"
+    assert named(item) == ""  # a malformed key is never repeated in a message
+
+
+def test_an_item_that_is_not_an_object() -> None:
+    assert problem(METRIC, ["key", "m"]) == "an item of the list is not an object"
+    assert named({"key": "m1"}) == " `m1`"
+
+
+def test_decode_takes_strict_json_only() -> None:
+    deep = b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1)
+    assert decode(b'{"a": [1, 2.5, null]}') == {"a": [1, 2.5, None]}
+    for content, why in [(b'{"a": NaN}', "it holds NaN, which is not JSON"),
+                         (b"[Infinity]", "it holds Infinity, which is not JSON"),
+                         (b"<html>", "it is not valid JSON"),
+                         (b'"\xff"', "it is not UTF-8 text"),
+                         (deep, f"it is nested deeper than {MAX_DEPTH} levels"),
+                         (b"[" * 100_000 + b"]" * 100_000, f"it is nested deeper than {MAX_DEPTH} levels")]:
+        with pytest.raises(BadJson) as bad:
+            decode(content)
+        assert str(bad.value) == why
+    # Without the walk a page is parsed whole: its items' depth is then checked one by one.
+    assert depth(decode(deep, walk=False)) == MAX_DEPTH + 1
+
+
+def test_kept_depth_leaves_out_fields_whose_shape_is_checked() -> None:
+    item = {"key": "m", "urls": [{"kind": "exact"}], "_links": {"self": {"href": {"deeper": {}}}}}
+    assert kept_depth(item) == 4
+    assert kept_depth(item, METRIC.shaped) == 4  # `_links` is not shaped: still measured
+    assert kept_depth({"key": "m", "urls": [{"kind": "exact"}]}, METRIC.shaped) == 0
+    assert depth([[], {"a": [{}]}]) == 4 and depth("text") == 0
