@@ -438,6 +438,8 @@ def find_definition_files(
                 problems.append(Problem(arg, None, None, "this is metrics-sync's config file, not definitions",
                                         hint="pass the definition files or their folder"))
                 continue
+            if p.name == SCHEMA_COPY_NAME:
+                continue  # the schema export writes beside the definitions: a hook that passes it is not wrong
             found.setdefault(str(p.resolve()), (p, arg))
             continue
         if p.is_symlink() and not p.exists():
@@ -522,6 +524,9 @@ def definition_file_name(stem: str) -> str:
 
 
 CONFIG_FILE_NAMES = ("metrics-sync.yaml", "metrics-sync.yml")  # the config file is never a definitions file
+# The copy of the schema `export` writes beside the definitions (for the editor modeline): never a definitions
+# file, even when named as a PATH (a pre-commit hook or a glob passes every file of the folder).
+SCHEMA_COPY_NAME = "metrics.schema.json"
 
 
 def is_definition_name(name: str, *, folder: bool = False) -> bool:

@@ -134,7 +134,8 @@ def _verified_saved_plan(args: argparse.Namespace, runtime: Runtime, cfg: Config
         raise PlanError("apply --plan checks the saved plan against the definitions it was made from, and none "
                         "were found", "pass the PATHs the plan was made from")
     hashes = definitions_hashes(definitions.metrics, saved.ownership_tag, definitions.groups)
-    check_origin(saved, host=client.host, ownership_tag=cfg.ownership_tag, definitions_hashes=hashes)
+    check_origin(saved, host=client.host, ownership_tag=cfg.ownership_tag, definitions_hashes=hashes,
+                 files=definitions.files)
     fresh = make_plan(saved.prune, cfg, client, definitions, targets=saved.targets, protect=args.protect_running)
     verify_saved_plan(saved, fresh)
     return fresh

@@ -300,6 +300,8 @@ def _unsent_events(args: argparse.Namespace, runtime: Runtime, cfg: Config,
 
 
 def run(args: argparse.Namespace, runtime: Runtime) -> int:
+    from dataclasses import replace
+
     from metrics_sync.output import plan as plan_output
     from metrics_sync.planning import planfile
 
@@ -310,6 +312,7 @@ def run(args: argparse.Namespace, runtime: Runtime) -> int:
     with common.client(args, runtime, cfg) as client:
         the_plan = make_plan(args.prune, cfg, client, definitions, targets=tuple(args.target),
                              protect=args.protect_running)
+        the_plan = replace(the_plan, files=tuple(definitions.files))  # apply --plan says which files differ
         running = _unsent_uses(client, unsent) if unsent else {}
     for (project, key), uses in running.items():
         for use in uses:
