@@ -1,5 +1,5 @@
-"""Fitting the ecosystem: the pre-commit hook for real, the GitHub workflow against GitHub's schema, the
-LaunchDarkly integration manifest, and packaging (pip and pipx from a fresh environment)."""
+"""Fitting the ecosystem: the pre-commit hook for real, the LaunchDarkly integration manifest, and packaging
+(pip and pipx from a fresh environment). The GitHub Action and the CI examples are in test_ci.py."""
 
 from __future__ import annotations
 
@@ -95,61 +95,6 @@ def test_hook_definition() -> None:
     pattern = re.compile(hook["files"])
     assert pattern.search("metrics/checkout.yaml") and pattern.search("app/metrics/x.yml")
     assert not pattern.search(".github/workflows/ci.yml") and not pattern.search("docker-compose.yml")
-
-
-# --- GitHub Actions ---------------------------------------------------------------------------------
-
-WORKFLOW = ROOT / "examples" / "github" / "metrics-sync.yml"
-
-
-def test_workflow_validates_against_githubs_workflow_schema() -> None:
-    result = run(BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", WORKFLOW, cwd=ROOT)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "ok -- validation done" in result.stdout
-
-
-def test_workflow_does_what_the_readme_says() -> None:
-    import yaml
-
-    flow = yaml.safe_load(WORKFLOW.read_text())
-    plan, apply = flow["jobs"]["plan"], flow["jobs"]["apply"]
-    steps = "\n".join(str(step.get("run", "")) + str(step.get("with", "")) for step in plan["steps"])
-    assert "metrics-sync validate --format github $CODE_REFS" in steps
-    assert "--format markdown --out plan.json $CODE_REFS" in steps  # the application code, when named
-    assert flow["env"]["CODE_REFS"] == ""
-    assert "<!-- metrics-sync plan -->" in steps and "updateComment" in steps  # sticky, not stacked
-    assert any(step.get("uses", "").startswith("actions/upload-artifact") for step in plan["steps"])
-    assert apply["concurrency"] == {"group": "metrics-sync-apply", "cancel-in-progress": False}
-    applied = "\n".join(str(step.get("run", "")) for step in apply["steps"])
-    assert "metrics-sync apply --plan reviewed/plan.json" in applied
-    # The fallback applies exactly the plan it just made (one plan, not a second one inside apply).
-    assert "metrics-sync plan --out fresh-plan.json\nmetrics-sync apply --plan fresh-plan.json" in applied
-    assert "--auto-approve" not in applied
-    # A failed validate or plan replaces the sticky comment instead of leaving a stale passing plan there.
-    comment = next(step for step in plan["steps"] if step.get("uses", "").startswith("actions/github-script"))
-    assert comment["if"].startswith("${{ always()") and "Validation failed" in comment["with"]["script"]
-    assert plan["timeout-minutes"] and apply["timeout-minutes"]
-
-
-def test_workflow_gives_tokens_only_to_the_steps_that_call_launchdarkly() -> None:
-    import yaml
-
-    flow = yaml.safe_load(WORKFLOW.read_text())
-    assert "LD_ACCESS_TOKEN" not in str(flow.get("env", {}))
-    for name, job in flow["jobs"].items():
-        assert "secrets." not in str(job.get("env", {})), name
-        for step in job["steps"]:
-            holds_token = "secrets.LD_" in str(step.get("env", {}))
-            runs_metrics_sync = "metrics-sync plan" in str(step.get("run", "")) or \
-                "metrics-sync apply" in str(step.get("run", ""))
-            assert holds_token == runs_metrics_sync, (name, step.get("name"))
-            if "pip install" in str(step.get("run", "")):
-                assert "--require-hashes" in step["run"] and not step.get("env")
-    # The markdown plan starts with the marker the sticky-comment step looks for.
-    from metrics_sync.core.model import Plan
-    from metrics_sync.output.plan import markdown as plan_markdown
-
-    assert plan_markdown(Plan([], False, "t", "h", "v")).startswith("<!-- metrics-sync plan -->\n")
 
 
 # --- LaunchDarkly integration manifest ---------------------------------------------------------------
