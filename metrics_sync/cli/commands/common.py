@@ -74,7 +74,8 @@ def read_definitions(args: argparse.Namespace, runtime: Runtime, cfg: Config) ->
     flag = getattr(args, "project", None)
     source = "--project" if flag else cfg.project_source or "the config"
     return load_definitions(paths, default_project=flag or cfg.project, max_file_bytes=cfg.max_file_bytes,
-                            base=runtime.cwd, parallel=None, default_project_source=source)
+                            base=runtime.cwd, parallel=None, default_project_source=source,
+                            paths_source=None if args.paths else cfg.paths_source)
 
 
 def checked_definitions(args: argparse.Namespace, runtime: Runtime, cfg: Config) -> Definitions:
