@@ -66,12 +66,9 @@ def test_pre_commit_hook_for_real(user_repo: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_the_readme_pre_commit_snippet_works(user_repo: Path, tmp_path: Path) -> None:
     """The snippet users copy, with this checkout as the repository and its HEAD as `rev`."""
-    readme = (ROOT / "README.md").read_text()
-    snippet = readme.split("### 1. pre-commit")[1].split("```yaml\n")[1].split("```")[0]
+    config = readme_pre_commit_config()
     head = run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
-    config = re.sub(r"repo: \S+", f"repo: {ROOT}", snippet)
-    config = re.sub(r"rev: [0-9a-f]{40}", f"rev: {head}", config)
-    assert config != snippet and f"rev: {head}" in config
+    assert f"rev: {head}" in config and f"repo: {ROOT}" in config
     repo = tmp_path / "repo"
     shutil.copytree(user_repo, repo)
     (repo / ".pre-commit-config.yaml").write_text(config)
@@ -79,6 +76,69 @@ def test_the_readme_pre_commit_snippet_works(user_repo: Path, tmp_path: Path) ->
     result = run(BIN / "pre-commit", "run", "--files", "metrics/bad.yaml", "metrics/good.yaml", cwd=repo, env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "metrics/bad.yaml:2:10: metric keys may only contain letters" in result.stdout
+
+
+def readme_pre_commit_config() -> str:
+    """The snippet users copy, with this checkout as the repository and its HEAD as `rev`."""
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("### 1. pre-commit")[1].split("```yaml\n")[1].split("```")[0]
+    head = run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
+    config = re.sub(r"repo: \S+", f"repo: {ROOT}", snippet)
+    return re.sub(r"rev: [0-9a-f]{40}", f"rev: {head}", config)
+
+
+@pytest.mark.slow
+def test_the_readme_pre_commit_snippet_passes_the_examples_beside_an_exported_schema(tmp_path: Path) -> None:
+    """The examples as a user's `metrics/`, with the schema copy `export` writes beside them: all files pass."""
+    from metrics_sync.cli.commands.export import SCHEMA_COPY
+
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "examples" / "metrics", repo / "metrics")
+    shutil.copy(ROOT / "schemas" / "metrics.schema.json", repo / "metrics" / SCHEMA_COPY)
+    (repo / "metrics-sync.yaml").write_text("project: shop\n")
+    (repo / ".pre-commit-config.yaml").write_text(readme_pre_commit_config())
+    for args in (["init", "-q"], ["config", "user.email", "ci@example.com"], ["config", "user.name", "CI"],
+                 ["add", "."], ["commit", "-qm", "metrics"]):
+        assert run("git", *args, cwd=repo).returncode == 0
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "NO_COLOR": "1"}
+    result = run(BIN / "pre-commit", "run", "--all-files", cwd=repo, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "metrics-sync validate" in result.stdout and "Passed" in result.stdout
+
+
+def test_the_readme_snippet_matches_only_definition_files() -> None:
+    import yaml
+
+    from metrics_sync.cli.commands.export import SCHEMA_COPY
+    from metrics_sync.definitions.yaml_reader import SCHEMA_COPY_NAME
+
+    (hook,) = yaml.safe_load(readme_pre_commit_config())["repos"][0]["hooks"]
+    files = re.compile(hook["files"])
+    assert files.search("metrics/checkout.yaml") and files.search("metrics/team/funnel.yml")
+    assert not files.search(f"metrics/{SCHEMA_COPY}") and not files.search("metrics/README.md")
+    assert not files.search("app/metrics/checkout.yaml")  # only the repository's own metrics/ folder
+    assert SCHEMA_COPY == SCHEMA_COPY_NAME  # what export writes is what validate skips
+
+
+def test_validate_skips_the_schema_copy_even_when_it_is_given(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    shutil.copytree(ROOT / "examples" / "metrics", tmp_path / "metrics")
+    shutil.copy(ROOT / "schemas" / "metrics.schema.json", tmp_path / "metrics" / "metrics.schema.json")
+    given = run_cli("validate", "--project", "shop", "metrics/metrics.schema.json", "metrics/checkout.yaml",
+                    cwd=tmp_path)
+    assert given.code == 0, given.out + given.err
+    assert given.out == "OK: 5 metrics and 2 metric groups in 1 file valid.\n"
+    folder = run_cli("validate", "--project", "shop", "metrics", cwd=tmp_path)
+    assert folder.code == 0 and folder.out == "OK: 8 metrics and 2 metric groups in 2 files valid.\n"
+
+
+def test_the_hook_file_names_a_version_that_exists() -> None:
+    header = (ROOT / ".pre-commit-hooks.yaml").read_text().split("\n- id:")[0]
+    rev = re.search(r"rev: (.*)", header)
+    assert rev and "commit SHA" in rev.group(1), header
+    for tag in re.findall(r"\bv\d+\.\d+\.\d+\b", header):  # a release tag it names must exist (v0.1.0 did not)
+        assert run("git", "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}", cwd=ROOT).returncode == 0, tag
 
 
 def test_hook_definition() -> None:
