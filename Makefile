@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test stress lint bench clean
+.PHONY: demo test stress lint bench lock clean
 
 # Re-install whenever the project's metadata changes.
 $(STAMP): pyproject.toml
@@ -32,6 +32,15 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+# requirements.lock: the runtime dependencies (and the build backend) the GitHub Action installs, pinned with
+# the hashes of every platform's files. Regenerate after changing the dependencies in pyproject.toml, and commit
+# it; tests/test_ci.py checks that it covers them.
+lock: $(STAMP)
+	$(PY) -m pip install --quiet 'pip-tools>=7.4'
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe --strip-extras --build-deps-for wheel \
+		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+		--output-file requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,3 +1,3 @@
-from metrics_sync.cli.main import main
+from metrics_sync.cli.launch import main
 
 raise SystemExit(main())

@@ -1,5 +1,5 @@
-"""Fitting the ecosystem: the pre-commit hook for real, the GitHub workflow against GitHub's schema, the
-LaunchDarkly integration manifest, and packaging (pip and pipx from a fresh environment)."""
+"""Fitting the ecosystem: the pre-commit hook for real, the LaunchDarkly integration manifest, and packaging
+(pip and pipx from a fresh environment). The GitHub Action and the CI examples are in test_ci.py."""
 
 from __future__ import annotations
 
@@ -66,12 +66,9 @@ def test_pre_commit_hook_for_real(user_repo: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_the_readme_pre_commit_snippet_works(user_repo: Path, tmp_path: Path) -> None:
     """The snippet users copy, with this checkout as the repository and its HEAD as `rev`."""
-    readme = (ROOT / "README.md").read_text()
-    snippet = readme.split("### 1. pre-commit")[1].split("```yaml\n")[1].split("```")[0]
+    config = readme_pre_commit_config()
     head = run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
-    config = re.sub(r"repo: \S+", f"repo: {ROOT}", snippet)
-    config = re.sub(r"rev: [0-9a-f]{40}", f"rev: {head}", config)
-    assert config != snippet and f"rev: {head}" in config
+    assert f"rev: {head}" in config and f"repo: {ROOT}" in config
     repo = tmp_path / "repo"
     shutil.copytree(user_repo, repo)
     (repo / ".pre-commit-config.yaml").write_text(config)
@@ -79,6 +76,69 @@ def test_the_readme_pre_commit_snippet_works(user_repo: Path, tmp_path: Path) ->
     result = run(BIN / "pre-commit", "run", "--files", "metrics/bad.yaml", "metrics/good.yaml", cwd=repo, env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "metrics/bad.yaml:2:10: metric keys may only contain letters" in result.stdout
+
+
+def readme_pre_commit_config() -> str:
+    """The snippet users copy, with this checkout as the repository and its HEAD as `rev`."""
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("### 1. pre-commit")[1].split("```yaml\n")[1].split("```")[0]
+    head = run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
+    config = re.sub(r"repo: \S+", f"repo: {ROOT}", snippet)
+    return re.sub(r"rev: [0-9a-f]{40}", f"rev: {head}", config)
+
+
+@pytest.mark.slow
+def test_the_readme_pre_commit_snippet_passes_the_examples_beside_an_exported_schema(tmp_path: Path) -> None:
+    """The examples as a user's `metrics/`, with the schema copy `export` writes beside them: all files pass."""
+    from metrics_sync.cli.commands.export import SCHEMA_COPY
+
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "examples" / "metrics", repo / "metrics")
+    shutil.copy(ROOT / "schemas" / "metrics.schema.json", repo / "metrics" / SCHEMA_COPY)
+    (repo / "metrics-sync.yaml").write_text("project: shop\n")
+    (repo / ".pre-commit-config.yaml").write_text(readme_pre_commit_config())
+    for args in (["init", "-q"], ["config", "user.email", "ci@example.com"], ["config", "user.name", "CI"],
+                 ["add", "."], ["commit", "-qm", "metrics"]):
+        assert run("git", *args, cwd=repo).returncode == 0
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "NO_COLOR": "1"}
+    result = run(BIN / "pre-commit", "run", "--all-files", cwd=repo, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "metrics-sync validate" in result.stdout and "Passed" in result.stdout
+
+
+def test_the_readme_snippet_matches_only_definition_files() -> None:
+    import yaml
+
+    from metrics_sync.cli.commands.export import SCHEMA_COPY
+    from metrics_sync.definitions.yaml_reader import SCHEMA_COPY_NAME
+
+    (hook,) = yaml.safe_load(readme_pre_commit_config())["repos"][0]["hooks"]
+    files = re.compile(hook["files"])
+    assert files.search("metrics/checkout.yaml") and files.search("metrics/team/funnel.yml")
+    assert not files.search(f"metrics/{SCHEMA_COPY}") and not files.search("metrics/README.md")
+    assert not files.search("app/metrics/checkout.yaml")  # only the repository's own metrics/ folder
+    assert SCHEMA_COPY == SCHEMA_COPY_NAME  # what export writes is what validate skips
+
+
+def test_validate_skips_the_schema_copy_even_when_it_is_given(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    shutil.copytree(ROOT / "examples" / "metrics", tmp_path / "metrics")
+    shutil.copy(ROOT / "schemas" / "metrics.schema.json", tmp_path / "metrics" / "metrics.schema.json")
+    given = run_cli("validate", "--project", "shop", "metrics/metrics.schema.json", "metrics/checkout.yaml",
+                    cwd=tmp_path)
+    assert given.code == 0, given.out + given.err
+    assert given.out == "OK: 5 metrics and 2 metric groups in 1 file valid.\n"
+    folder = run_cli("validate", "--project", "shop", "metrics", cwd=tmp_path)
+    assert folder.code == 0 and folder.out == "OK: 8 metrics and 2 metric groups in 2 files valid.\n"
+
+
+def test_the_hook_file_names_a_version_that_exists() -> None:
+    header = (ROOT / ".pre-commit-hooks.yaml").read_text().split("\n- id:")[0]
+    rev = re.search(r"rev: (.*)", header)
+    assert rev and "commit SHA" in rev.group(1), header
+    for tag in re.findall(r"\bv\d+\.\d+\.\d+\b", header):  # a release tag it names must exist (v0.1.0 did not)
+        assert run("git", "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}", cwd=ROOT).returncode == 0, tag
 
 
 def test_hook_definition() -> None:
@@ -95,61 +155,6 @@ def test_hook_definition() -> None:
     pattern = re.compile(hook["files"])
     assert pattern.search("metrics/checkout.yaml") and pattern.search("app/metrics/x.yml")
     assert not pattern.search(".github/workflows/ci.yml") and not pattern.search("docker-compose.yml")
-
-
-# --- GitHub Actions ---------------------------------------------------------------------------------
-
-WORKFLOW = ROOT / "examples" / "github" / "metrics-sync.yml"
-
-
-def test_workflow_validates_against_githubs_workflow_schema() -> None:
-    result = run(BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", WORKFLOW, cwd=ROOT)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "ok -- validation done" in result.stdout
-
-
-def test_workflow_does_what_the_readme_says() -> None:
-    import yaml
-
-    flow = yaml.safe_load(WORKFLOW.read_text())
-    plan, apply = flow["jobs"]["plan"], flow["jobs"]["apply"]
-    steps = "\n".join(str(step.get("run", "")) + str(step.get("with", "")) for step in plan["steps"])
-    assert "metrics-sync validate --format github $CODE_REFS" in steps
-    assert "--format markdown --out plan.json $CODE_REFS" in steps  # the application code, when named
-    assert flow["env"]["CODE_REFS"] == ""
-    assert "<!-- metrics-sync plan -->" in steps and "updateComment" in steps  # sticky, not stacked
-    assert any(step.get("uses", "").startswith("actions/upload-artifact") for step in plan["steps"])
-    assert apply["concurrency"] == {"group": "metrics-sync-apply", "cancel-in-progress": False}
-    applied = "\n".join(str(step.get("run", "")) for step in apply["steps"])
-    assert "metrics-sync apply --plan reviewed/plan.json" in applied
-    # The fallback applies exactly the plan it just made (one plan, not a second one inside apply).
-    assert "metrics-sync plan --out fresh-plan.json\nmetrics-sync apply --plan fresh-plan.json" in applied
-    assert "--auto-approve" not in applied
-    # A failed validate or plan replaces the sticky comment instead of leaving a stale passing plan there.
-    comment = next(step for step in plan["steps"] if step.get("uses", "").startswith("actions/github-script"))
-    assert comment["if"].startswith("${{ always()") and "Validation failed" in comment["with"]["script"]
-    assert plan["timeout-minutes"] and apply["timeout-minutes"]
-
-
-def test_workflow_gives_tokens_only_to_the_steps_that_call_launchdarkly() -> None:
-    import yaml
-
-    flow = yaml.safe_load(WORKFLOW.read_text())
-    assert "LD_ACCESS_TOKEN" not in str(flow.get("env", {}))
-    for name, job in flow["jobs"].items():
-        assert "secrets." not in str(job.get("env", {})), name
-        for step in job["steps"]:
-            holds_token = "secrets.LD_" in str(step.get("env", {}))
-            runs_metrics_sync = "metrics-sync plan" in str(step.get("run", "")) or \
-                "metrics-sync apply" in str(step.get("run", ""))
-            assert holds_token == runs_metrics_sync, (name, step.get("name"))
-            if "pip install" in str(step.get("run", "")):
-                assert "--require-hashes" in step["run"] and not step.get("env")
-    # The markdown plan starts with the marker the sticky-comment step looks for.
-    from metrics_sync.core.model import Plan
-    from metrics_sync.output.plan import markdown as plan_markdown
-
-    assert plan_markdown(Plan([], False, "t", "h", "v")).startswith("<!-- metrics-sync plan -->\n")
 
 
 # --- LaunchDarkly integration manifest ---------------------------------------------------------------

@@ -44,10 +44,18 @@ def test_the_readme_marks_its_runnable_blocks() -> None:
 @pytest.mark.slow
 def test_every_tested_readme_block_runs(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("*.py"))
+    # A clone: the README's commands must leave no untracked file in it (outputs go to the temporary folder,
+    # or are ones the project's .gitignore names).
+    shutil.copy(ROOT / ".gitignore", tmp_path / ".gitignore")
+    for args in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm",
+                                                "clone"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
     script = "set -e\n" + "\n".join(runnable_blocks(README.read_text())).replace("8765", str(free_port()))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LD_", "LAUNCHDARKLY_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["NO_COLOR"] = "1"
+    env["TMPDIR"] = str(tmp_path.parent / f"{tmp_path.name}-tmp")
+    Path(env["TMPDIR"]).mkdir()
     proc = subprocess.Popen(["bash", "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -61,3 +69,7 @@ def test_every_tested_readme_block_runs(tmp_path: Path) -> None:
     assert "Exported 8 metric(s) and 2 metric group(s) of project shop to exported/" in out
     assert "No changes. The saved plan has nothing to apply." in out
     assert "All 6 assumptions metrics-sync needs hold" in out
+    untracked = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path,
+                               capture_output=True, text=True, check=True).stdout
+    assert untracked == "", f"the README's commands left files in the clone:\n{untracked}"
+    assert (Path(env["TMPDIR"]) / "metrics-sync-emulator.log").is_file()

@@ -9,15 +9,21 @@ LaunchDarkly, other definitions, a metric that moved on since the plan, or a cha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 
 from metrics_sync.core.errors import PlanError
 from metrics_sync.core.model import Change, Plan
 
+SAME_PATHS_HINT = "pass apply the same PATHs as plan (or set `paths` in metrics-sync.yaml and give neither any)"
 
-def check_origin(saved: Plan, *, host: str, ownership_tag: str, definitions_hashes: Mapping[str, str]) -> None:
+
+def check_origin(saved: Plan, *, host: str, ownership_tag: str, definitions_hashes: Mapping[str, str],
+                 files: Sequence[str] = ()) -> None:
     """Before anything is read from LaunchDarkly: the plan was made against this LaunchDarkly, with this
-    ownership tag, from these definitions."""
+    ownership tag, from these definitions. `files` are the definition files apply read: when the definitions
+    differ and so do the files, the error names the files (plan and apply given different PATHs), not a
+    change to the definitions."""
     if saved.refused:
         raise PlanError("the saved plan contains refused changes; fix the definitions and plan again")
     if saved.base_url_host != host:
@@ -26,6 +32,13 @@ def check_origin(saved: Plan, *, host: str, ownership_tag: str, definitions_hash
         raise PlanError(f"the plan was made with the ownership tag {saved.ownership_tag}, not {ownership_tag}",
                         "run plan again")
     saved_projects = [p.project for p in saved.projects]
+    same_definitions = saved_projects == sorted(definitions_hashes) and all(
+        definitions_hashes.get(p.project) == p.definitions_hash for p in saved.projects)
+    if same_definitions:
+        return
+    other_files = other_files_than_planned(saved.files, files)
+    if other_files:
+        raise PlanError(other_files, SAME_PATHS_HINT)
     if saved_projects != sorted(definitions_hashes):
         raise PlanError(f"the plan covers the projects {', '.join(saved_projects) or 'none'}, the definitions "
                         f"{', '.join(sorted(definitions_hashes)) or 'none'}", "run plan again")
@@ -33,6 +46,33 @@ def check_origin(saved: Plan, *, host: str, ownership_tag: str, definitions_hash
         if definitions_hashes.get(project_plan.project) != project_plan.definitions_hash:
             raise PlanError(f"the definitions of project {project_plan.project} changed since the plan",
                             "run plan again")
+
+
+SHOWN_FILES = 3
+
+
+def other_files_than_planned(planned: Sequence[str], given: Sequence[str]) -> str | None:
+    """Why the set of definition files differs from the plan's, or None when it does not (or the plan file is
+    older than the list of files it records)."""
+    if not planned:
+        return None
+    before = {os.path.normpath(name) for name in planned}
+    now = {os.path.normpath(name) for name in given}
+    if before == now:
+        return None
+
+    def listed(names: set[str]) -> str:
+        ordered = sorted(names)
+        more = f" and {len(ordered) - SHOWN_FILES} more" if len(ordered) > SHOWN_FILES else ""
+        return ", ".join(ordered[:SHOWN_FILES]) + more
+
+    parts = []
+    if before - now:
+        parts.append(f"not given: {listed(before - now)}")
+    if now - before:
+        parts.append(f"not in the plan: {listed(now - before)}")
+    noun = "file" if len(before) == 1 else "files"
+    return f"the plan covered {len(before)} definition {noun}, you gave {len(now)} ({'; '.join(parts)})"
 
 
 def verify_saved_plan(saved: Plan, fresh: Plan) -> None:

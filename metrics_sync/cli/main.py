@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None, runtime: Runtime | None = None) -> i
         runtime.err("interrupted")
         return signals.EXIT_CODE
     except Exception as exc:  # a bug: one line and a crash report, never a traceback on the terminal
-        if runtime.environ.get("METRICS_SYNC_DEBUG"):
+        if runtime.environ.get("METRICS_SYNC_DEBUG") or isinstance(exc, ImportError):  # launch.py: install problem
             raise
         from metrics_sync.cli import crash
         message = shown(redact(f"{type(exc).__name__}: {exc}", runtime.environ))[:300]

@@ -135,6 +135,9 @@ class Scanner:
         for folder in result.folders:
             root = cwd / folder
             if not root.is_dir():
+                source = self.settings.paths_source
+                if source and result.folders == self.settings.paths:  # not given on the command line
+                    raise UsageError(f"{folder}: no such folder (named in codeRefs.paths at {source})")
                 raise UsageError(f"--code {folder}: no such folder")
             files, note = list_files(root, environ)
             if note:

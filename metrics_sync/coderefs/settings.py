@@ -20,6 +20,7 @@ class Settings:
     aliases: tuple[str, ...] = ()  # the team's functions that take the event key first, e.g. `trackConversion`
     patterns: tuple[str, ...] = ()  # regular expressions with a group `key` (or one group): the event key
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    paths_source: str | None = None  # where the config sets `codeRefs.paths` (file:line:col), for messages
 
 
 def compile_pattern(pattern: str) -> re.Pattern[bytes]:

@@ -213,6 +213,7 @@ class Plan:
     base_url_host: str
     tool_version: str
     targets: tuple[str, ...] = ()  # --target patterns the plan was limited to
+    files: tuple[str, ...] = ()  # the definition files it was made from, as named (apply --plan says which differ)
 
     @property
     def changes(self) -> list[tuple[str, Change]]:

@@ -9,6 +9,7 @@ same from any working directory.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class Config:
     ownership_tag: str = DEFAULT_OWNERSHIP_TAG
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     project_source: str | None = None  # where the config names `project` (file:line:col), for messages
+    paths_source: str | None = None  # where the config sets `paths` (file:line:col): a missing one says so
     protect_running: bool = False  # `protectRunningExperiments`: refuse, not only warn about, such changes
     code_refs: CodeRefs = field(default_factory=CodeRefs)
 
@@ -60,6 +62,8 @@ def load_config(explicit: str | None, cwd: Path) -> Config:
             raise ConfigError(f"config file {explicit} not found")
         return Config()
     display = explicit or _relative(path, cwd)
+    if _only_comments(path):
+        return Config()  # every setting is optional: an empty config (or one of comments only) sets none
     doc, problems = load_yaml_file(path, display=display)
     if problems:
         first = problems[0]
@@ -70,14 +74,15 @@ def load_config(explicit: str | None, cwd: Path) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{display}: the config must be a mapping of settings")
 
-    def fail(key: str, message: str) -> ConfigError:
-        line, col = doc.position((key,))
-        return ConfigError(f"{display}:{line}:{col}: {message}")
+    def fail(key: str, message: str, hint: str | None = None, *, at_key: bool = False) -> ConfigError:
+        line, col = doc.position((key,), key=at_key)
+        return ConfigError(f"{display}:{line}:{col}: {message}", hint)
 
     known = {"project", "paths", "baseUrl", "ownershipTag", "maxFileBytes", "protectRunningExperiments", "codeRefs"}
     for key in data:
         if key not in known:
-            raise fail(key, f"unknown setting `{key}` (known: {', '.join(sorted(known))})")
+            raise fail(key, f"unknown setting `{key}` (known: {', '.join(sorted(known))})", _did_you_mean(key, known),
+                       at_key=True)
     project = data.get("project")
     if project is not None and (not isinstance(project, str) or not follows_rule(project, "properties", "project")):
         raise fail("project", "`project` must be a LaunchDarkly project key")
@@ -101,9 +106,23 @@ def load_config(explicit: str | None, cwd: Path) -> Config:
     if not isinstance(protect, bool):
         raise fail("protectRunningExperiments", "`protectRunningExperiments` must be true or false")
     named_at = "{}:{}:{}".format(display, *doc.position(("project",))) if project is not None else None
+    paths_at = "{}:{}:{}".format(display, *doc.position(("paths",))) if "paths" in data else None
     code_refs = _code_refs(data.get("codeRefs"), doc, display, base, cwd)
     return Config(project=project, paths=paths, base_url=base_url, ownership_tag=tag, max_file_bytes=max_bytes,
-                  project_source=named_at, protect_running=protect, code_refs=code_refs)
+                  project_source=named_at, paths_source=paths_at, protect_running=protect, code_refs=code_refs)
+
+
+def _only_comments(path: Path) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False  # load_yaml_file reports it
+    return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
+
+
+def _did_you_mean(word: str, known: set[str]) -> str | None:
+    guess = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    return f"did you mean `{guess[0]}`?" if guess else None
 
 
 ALIAS = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
@@ -115,16 +134,18 @@ def _code_refs(section: Any, doc: Any, display: str, base: Path, cwd: Path) -> C
     if section is None:
         return CodeRefs()
 
-    def fail(path: tuple[str | int, ...], message: str) -> ConfigError:
-        line, col = doc.position(("codeRefs", *path))
-        return ConfigError(f"{display}:{line}:{col}: {message}")
+    def fail(path: tuple[str | int, ...], message: str, hint: str | None = None, *, at_key: bool = False
+             ) -> ConfigError:
+        line, col = doc.position(("codeRefs", *path), key=at_key)
+        return ConfigError(f"{display}:{line}:{col}: {message}", hint)
 
     if not isinstance(section, dict):
         raise fail((), "`codeRefs` must be a mapping (paths, exclude, aliases, patterns, maxFileBytes)")
     known = {"paths", "exclude", "aliases", "patterns", "maxFileBytes"}
     for key in section:
         if key not in known:
-            raise fail((key,), f"unknown codeRefs setting `{key}` (known: {', '.join(sorted(known))})")
+            raise fail((key,), f"unknown codeRefs setting `{key}` (known: {', '.join(sorted(known))})",
+                       _did_you_mean(key, known), at_key=True)
     lists: dict[str, tuple[str, ...]] = {}
     for key in ("paths", "exclude", "aliases", "patterns"):
         value = section.get(key, [])
@@ -148,8 +169,9 @@ def _code_refs(section: Any, doc: Any, display: str, base: Path, cwd: Path) -> C
     if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
         raise fail(("maxFileBytes",), "`codeRefs.maxFileBytes` must be a positive whole number")
     paths = tuple(p if Path(p).is_absolute() else _relative(base / p, cwd) for p in lists["paths"])
+    paths_at = "{}:{}:{}".format(display, *doc.position(("codeRefs", "paths"))) if "paths" in section else None
     return CodeRefs(paths=paths, exclude=lists["exclude"], aliases=lists["aliases"], patterns=lists["patterns"],
-                    max_file_bytes=max_bytes)
+                    max_file_bytes=max_bytes, paths_source=paths_at)
 
 
 def _relative(path: Path, cwd: Path) -> str:

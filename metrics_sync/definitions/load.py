@@ -116,6 +116,7 @@ def load_definitions(
     base: Path | None = None,
     parallel: bool | None = False,
     default_project_source: str = "--project",
+    paths_source: str | None = None,
 ) -> tuple[Definitions, list[Problem]]:
     """Read and check all definitions under `paths`.
 
@@ -124,7 +125,7 @@ def load_definitions(
     problem is an error. `parallel=None` lets large inputs be checked in worker processes; that starts new
     interpreters (`spawn`), so only a program's entry point should ask for it (the CLI does).
     """
-    files, problems = find_definition_files(paths, base)
+    files, problems = find_definition_files(paths, base, paths_source=paths_source)
     metrics: dict[str, list[DesiredMetric]] = {}
     groups: dict[str, list[DesiredGroup]] = {}
     first_seen: dict[tuple[str, str], SourceRef] = {}

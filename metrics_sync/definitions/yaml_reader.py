@@ -417,27 +417,31 @@ def _source_line(text: str, index: int) -> str:
 
 
 def find_definition_files(
-    paths: Iterable[str], base: Path | None = None
+    paths: Iterable[str], base: Path | None = None, *, paths_source: str | None = None
 ) -> tuple[list[tuple[Path, str]], list[Problem]]:
     """Expand files and folders (searched recursively for *.yaml / *.yml) into a sorted file list.
 
     Relative paths are taken from `base` (the user's working directory). Returns
     ([(path, display name)], problems); display names are the user's own spelling, so messages point
     where the user looks. Symlink loops and unreadable folders are problems, not crashes. A folder
-    holding no YAML at all is a problem: it is almost always a wrong path.
+    holding no YAML at all is a problem: it is almost always a wrong path. `paths_source` is where the
+    config names the paths (file:line:col), when they come from there: a wrong one says so.
     """
+    named = f" (named in `paths` at {paths_source})" if paths_source else ""
     found: dict[str, tuple[Path, str]] = {}
     problems: list[Problem] = []
     for arg in paths:
         p = Path(arg) if base is None else base / arg
         if not p.exists() and not p.is_symlink():
-            problems.append(Problem(arg, None, None, "no such file or folder"))
+            problems.append(Problem(arg, None, None, f"no such file or folder{named}"))
             continue
         if p.is_file():
             if p.name in CONFIG_FILE_NAMES:
                 problems.append(Problem(arg, None, None, "this is metrics-sync's config file, not definitions",
                                         hint="pass the definition files or their folder"))
                 continue
+            if p.name == SCHEMA_COPY_NAME:
+                continue  # the schema export writes beside the definitions: a hook that passes it is not wrong
             found.setdefault(str(p.resolve()), (p, arg))
             continue
         if p.is_symlink() and not p.exists():
@@ -450,7 +454,7 @@ def find_definition_files(
         for file, display in _walk(p, arg, problems):
             found.setdefault(str(file.resolve()), (file, display))
         if len(found) == before:
-            problems.append(Problem(arg, None, None, "folder holds no *.yaml or *.yml files"))
+            problems.append(Problem(arg, None, None, f"folder holds no *.yaml or *.yml files{named}"))
     files = sorted(found.values(), key=lambda item: item[1])
     return files, problems
 
@@ -522,6 +526,9 @@ def definition_file_name(stem: str) -> str:
 
 
 CONFIG_FILE_NAMES = ("metrics-sync.yaml", "metrics-sync.yml")  # the config file is never a definitions file
+# The copy of the schema `export` writes beside the definitions (for the editor modeline): never a definitions
+# file, even when named as a PATH (a pre-commit hook or a glob passes every file of the folder).
+SCHEMA_COPY_NAME = "metrics.schema.json"
 
 
 def is_definition_name(name: str, *, folder: bool = False) -> bool:

@@ -49,15 +49,18 @@ class Report:
     write: bool
     checks: list[Check] = field(default_factory=list)
     cleanup: str = ""
+    # Why nothing could be checked, when that is the account's setup and not LaunchDarkly's contract: no such
+    # project (404), a token that may not read it (403) or is refused (401). Not a bug to report.
+    access_problem: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not any(c.broken for c in self.checks)
+        return self.access_problem is None and not any(c.broken for c in self.checks)
 
     def as_json(self) -> dict[str, Any]:
         return {"formatVersion": FORMAT_VERSION, "tool": {"name": "metrics-sync", "version": __version__},
                 "apiVersion": API_VERSION, "baseUrlHost": self.base_url_host, "project": self.project,
-                "write": self.write, "ok": self.ok, "cleanup": self.cleanup,
+                "write": self.write, "ok": self.ok, "cleanup": self.cleanup, "accessProblem": self.access_problem,
                 "checks": [asdict(c) for c in self.checks]}
 
 
@@ -82,6 +85,10 @@ class _Doctor:
     def read_only(self) -> bool:
         """Returns whether the read checks passed well enough to go on."""
         answer = self.call("GET", self.list_path, LIST, params={"limit": 50, "offset": 0, "expand": "experimentCount"})
+        if answer.status in ACCESS_PROBLEMS:
+            self.report.access_problem = ACCESS_PROBLEMS[answer.status].format(
+                project=self.project, host=self.client.host, answer=f"{answer.status} {_code(answer)}".strip())
+            return False
         readable = answer.status == 200
         self.add(Check("A1", "the access token authenticates and may read the project's metrics",
                        f"{answer.status} {_code(answer)}".strip(), readable,
@@ -132,6 +139,11 @@ class _Doctor:
         if other_member:
             body["maintainerId"] = other_member
         created = self.call("POST", self.list_path, LIST, json_body=body)
+        if created.status == 403:
+            self.report.access_problem = (f"the access token may not create metrics in project {self.project} "
+                                          f"(403 {_code(created)}), so the write checks were not made: a permissions "
+                                          "problem, not a bug; --write needs a token with the metric-writer role")
+            return
         ok = created.status == 201 and isinstance(created.body, dict)
         self.add(Check("A11", "a POST of a custom conversion metric is answered 201 with the metric",
                        f"{created.status} {_code(created)}".strip(), ok,
@@ -219,6 +231,16 @@ class _Doctor:
                                    f"{_code(deleted)}), so it stays archived, tagged {DOCTOR_TAG}").strip()
         self.add(Check("A6", "an archived, unused metric can be deleted", f"{deleted.status} {_code(deleted)}".strip(),
                        deleted.status == 204, "yes: metrics-sync never deletes metrics (it archives them)"))
+
+
+ACCESS_PROBLEMS = {
+    401: "LaunchDarkly at {host} refused the access token ({answer}): check LD_ACCESS_TOKEN, and --base-url for the "
+         "EU or federal instance",
+    403: "the access token may not read the metrics of project {project} ({answer}): a permissions problem, not a "
+         "bug; give the token a role that can (LaunchDarkly's Reader role is enough without --write)",
+    404: "no project {project} at {host} ({answer}): check the project key (LaunchDarkly: Account settings → "
+         "Projects), and --base-url for the EU or federal instance",
+}
 
 
 def _code(answer: Answer) -> str:

@@ -1,7 +1,8 @@
 """`metrics-sync emulator`: serve the emulator over HTTP on loopback.
 
 The first line on stdout is exactly `listening on http://HOST:PORT` (with --port 0 the port the OS
-picked), the next one the access token to use. SIGINT and SIGTERM stop it cleanly.
+picked), the next one the access token to use (and, with --reader-token, a third the reader token). SIGINT and
+SIGTERM stop it cleanly.
 """
 
 from __future__ import annotations
@@ -260,6 +261,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
     host = args.host if ":" not in args.host else f"[{args.host}]"
     out.write(f"listening on http://{host}:{server.server_port}\n")
     out.write(f"access token: {args.token}\n")
+    if args.reader_token:
+        out.write(f"reader token: {args.reader_token} (may only read: writes get 403)\n")
     out.flush()
     try:
         server.serve_forever(poll_interval=0.2)

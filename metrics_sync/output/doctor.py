@@ -9,6 +9,8 @@ from metrics_sync.output.escape import shown
 def table(report: Report) -> str:
     mode = "read and write checks" if report.write else "read-only; --write adds the checks that create a metric"
     lines = [f"Checking LaunchDarkly at {report.base_url_host}, project {report.project} ({mode})", ""]
+    if report.access_problem and not report.checks:
+        return "\n".join(shown(line) for line in [*lines, f"Nothing was checked: {report.access_problem}."]) + "\n"
     width = max((len(c.assumption) for c in report.checks), default=10)
     width = min(width, 70)
     observed = max((len(c.observed) for c in report.checks), default=8)
@@ -22,7 +24,9 @@ def table(report: Report) -> str:
     if report.cleanup:
         lines.append(f"Clean-up: {report.cleanup}.")
     broken = [c for c in report.checks if c.broken]
-    if broken:
+    if report.access_problem:  # the account's setup, not LaunchDarkly's contract: nothing to report as a bug
+        lines.append(f"Not all checked: {report.access_problem}.")
+    elif broken:
         lines.append(f"Broken: {len(broken)} assumption(s) metrics-sync needs: " + ", ".join(c.id for c in broken)
                      + ". See docs/launchdarkly-contract.md, and attach the report to a bug report.")
     else:

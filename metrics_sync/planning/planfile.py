@@ -74,6 +74,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "ownershipTag": plan.ownership_tag,
         "prune": plan.prune,
         "targets": list(plan.targets),
+        "definitionFiles": list(plan.files),
         "summary": {**_summary(plan.total("create"), plan.total("update"), plan.total("archive"), plan.unchanged),
                     "delete": plan.total("delete"), "unchangedGroups": plan.unchanged_groups,
                     "unmanaged": sum(p.unmanaged for p in plan.projects), "wouldArchive": plan.would_archive,
@@ -154,7 +155,7 @@ def from_dict(data: Any) -> Plan:
         ]
         return Plan(projects=projects, prune=bool(data["prune"]), ownership_tag=data["ownershipTag"],
                     base_url_host=data["baseUrlHost"], tool_version=data["tool"]["version"],
-                    targets=tuple(data.get("targets", ())))
+                    targets=tuple(data.get("targets", ())), files=tuple(data.get("definitionFiles", ())))
     except (KeyError, TypeError) as exc:
         raise PlanError(f"plan file is damaged or incomplete (missing {exc})") from None
 

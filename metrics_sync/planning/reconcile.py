@@ -328,7 +328,8 @@ def plan(definitions: Definitions, states: Mapping[str, ProjectState], options: 
     projects = [plan_project((desired or {}).get(p) or Desired(definitions, p, options.ownership_tag),
                              states.get(p) or ProjectState(p, {}), options) for p in sorted(definitions.metrics)]
     return Plan(projects=projects, prune=options.prune, ownership_tag=options.ownership_tag,
-                base_url_host=options.base_url_host, tool_version=options.tool_version, targets=options.targets)
+                base_url_host=options.base_url_host, tool_version=options.tool_version, targets=options.targets,
+                files=tuple(definitions.files))  # apply --plan says which files differ
 
 
 # --- the definitions' hash (saved plans record it: its value must not change for the same definitions) -------

@@ -73,8 +73,9 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "metrics-sync.yaml").write_text("project: shop\nprojcet: x\n")
     result = run_cli("validate", cwd=tmp_path)
     assert result.code == 1
-    assert result.err == ("error: metrics-sync.yaml:2:10: unknown setting `projcet` (known: baseUrl, codeRefs, "
-                          "maxFileBytes, ownershipTag, paths, project, protectRunningExperiments)\n")
+    assert result.err == ("error: metrics-sync.yaml:2:1: unknown setting `projcet` (known: baseUrl, codeRefs, "
+                          "maxFileBytes, ownershipTag, paths, project, protectRunningExperiments) (did you mean "
+                          "`project`?)\n")
 
 
 def test_usage_errors_exit_1_not_2() -> None:

@@ -229,7 +229,8 @@ def test_code_is_needed_where_it_is_asked_for(tmp_path: Path) -> None:
      "metrics-sync.yaml:3:7: the pattern must capture the event key"),
     ("codeRefs:\n  aliases: [trackConversion, 'send(']\n",
      "metrics-sync.yaml:2:30: `send(` is not a function or method name"),
-    ("codeRefs:\n  path: [src]\n", "metrics-sync.yaml:2:9: unknown codeRefs setting `path`"),
+    ("codeRefs:\n  path: [src]\n", "metrics-sync.yaml:2:3: unknown codeRefs setting `path` (known: aliases, exclude, "
+     "maxFileBytes, paths, patterns) (did you mean `paths`?)"),
     ("codeRefs:\n  maxFileBytes: -1\n", "metrics-sync.yaml:2:17: `codeRefs.maxFileBytes` must be a positive"),
 ])
 def test_config_mistakes_are_located(tmp_path: Path, section: str, message: str) -> None:

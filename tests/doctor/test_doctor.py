@@ -77,8 +77,45 @@ def test_a_broken_assumption_exits_1_and_says_which(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "metrics-sync-doctor.json").read_text())["ok"] is False
 
 
-def test_an_unreadable_project_fails_the_first_check(tmp_path: Path) -> None:
+def test_a_project_that_does_not_exist_is_named_not_a_broken_assumption(tmp_path: Path) -> None:
     _, app = _emulator()
     result = run_cli("doctor", "--project", "nope", cwd=tmp_path, env=ENV, transport=httpx.WSGITransport(app=app))
     assert result.code == 1
-    assert "FAIL A1   the access token authenticates and may read the project's metrics  404 not_found" in result.out
+    assert result.out == ("Checking LaunchDarkly at 127.0.0.1:8765, project nope (read-only; --write adds the checks "
+                          "that create a metric)\n\n"
+                          "Nothing was checked: no project nope at 127.0.0.1:8765 (404 not_found): check the project "
+                          "key (LaunchDarkly: Account settings → Projects), and --base-url for the EU or federal "
+                          "instance.\n")
+    assert "FAIL" not in result.out and "  ok A2" not in result.out and "bug report" not in result.out
+    report = json.loads((tmp_path / "metrics-sync-doctor.json").read_text())
+    assert report["ok"] is False and report["checks"] == [] and report["accessProblem"].startswith("no project nope")
+
+
+def test_a_refused_token_is_named(tmp_path: Path) -> None:
+    _, app = _emulator()
+    result = run_cli("doctor", "--project", "shop", cwd=tmp_path, env={**ENV, "LD_ACCESS_TOKEN": "api-wrong"},
+                     transport=httpx.WSGITransport(app=app))
+    assert result.code == 1
+    assert result.out.endswith("Nothing was checked: LaunchDarkly at 127.0.0.1:8765 refused the access token (401 "
+                               "unauthorized): check LD_ACCESS_TOKEN, and --base-url for the EU or federal "
+                               "instance.\n")
+
+
+def test_a_403_is_a_permissions_problem_not_a_bug(tmp_path: Path) -> None:
+    """A token whose role may read but not write (the emulator's reader token) runs the read checks; --write
+    stops at the refused create, as a permissions problem."""
+    store = Store(["shop"])
+    store.seed({"projects": {"shop": [EXISTING]}})
+    app = EmulatorApp(store, token=TOKEN, reader_token="api-reader")
+    reader = {**ENV, "LD_ACCESS_TOKEN": "api-reader"}
+    read_only = run_cli("doctor", "--project", "shop", cwd=tmp_path, env=reader, transport=httpx.WSGITransport(app=app))
+    assert read_only.code == 0, read_only.out
+    result = run_cli("doctor", "--project", "shop", "--write", cwd=tmp_path, env=reader,
+                     transport=httpx.WSGITransport(app=app))
+    assert result.code == 1
+    assert "  ok A1   the access token authenticates and may read the project's metrics" in result.out
+    assert result.out.endswith("Not all checked: the access token may not create metrics in project shop (403 "
+                               "forbidden), so the write checks were not made: a permissions problem, not a bug; "
+                               "--write needs a token with the metric-writer role.\n")
+    assert "FAIL" not in result.out and "bug report" not in result.out
+    assert [m["key"] for m in store.snapshot_metrics("shop")] == ["order-placed"]  # nothing created

@@ -150,7 +150,8 @@ def _verified_saved_plan(arguments: ApplyArguments, runtime: Runtime, cfg: Confi
         raise PlanError("apply --plan checks the saved plan against the definitions it was made from, and none "
                         "were found", "pass the PATHs the plan was made from")
     hashes = definitions_hashes(definitions, saved.ownership_tag)
-    check_origin(saved, host=client.host, ownership_tag=cfg.ownership_tag, definitions_hashes=hashes)
+    check_origin(saved, host=client.host, ownership_tag=cfg.ownership_tag, definitions_hashes=hashes,
+                 files=definitions.files)
     fresh = make_plan(client, definitions, ownership_tag=cfg.ownership_tag, prune=saved.prune, targets=saved.targets,
                       protect=arguments.protect_running or cfg.protect_running, cancel=runtime.cancel)
     verify_saved_plan(saved, fresh)

@@ -121,7 +121,8 @@ def read_definitions(runtime: Runtime, cfg: Config, *, paths: tuple[str, ...],
     source = "--project" if project else cfg.project_source or "the config"
     return load_definitions(list(paths) or list(cfg.paths) or list(DEFAULT_PATHS),
                             default_project=project or cfg.project, max_file_bytes=cfg.max_file_bytes,
-                            base=runtime.cwd, parallel=None, default_project_source=source)
+                            base=runtime.cwd, parallel=None, default_project_source=source,
+                            paths_source=None if paths else cfg.paths_source)
 
 
 def checked_definitions(runtime: Runtime, cfg: Config, *, paths: tuple[str, ...], project: str | None) -> Definitions:
