@@ -150,6 +150,8 @@ class Resource:
     patch_comment: bool = False  # PATCH takes LaunchDarkly's `{"comment", "patch"}` wrapper (the audit log)
     unguarded_retry: bool = False  # a refused guarded patch is sent again without `test` when unchanged (A24)
     tag_filter: bool = False  # the list takes `filter=tags contains [...]`
+    # The type people know from LaunchDarkly's UI, from a canonical form (e.g. "custom conversion count").
+    describe: Callable[[Fields], str] = lambda form: str(form.get("kind"))
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields] + [f.name for f in self.server]

@@ -155,7 +155,9 @@ class Change:
 
     @property
     def noun(self) -> str:
-        return "metric group" if self.resource == "metric-group" else "metric"
+        from metrics_sync.core.resources import RESOURCES  # (resources.py builds on this module's types)
+
+        return RESOURCES[self.resource].name
 
     @property
     def alerts(self) -> tuple[Finding, ...]:

@@ -99,9 +99,21 @@ def _maintainer(raw: Fields) -> Any:
     return raw.get("maintainerId") or (maintainer.get("_id") if isinstance(maintainer, Mapping) else None)
 
 
+def metric_type(canonical_metric: Fields) -> str:
+    """The metric type people know from LaunchDarkly's UI, derived from kind/isNumeric/aggregation."""
+    kind = canonical_metric.get("kind")
+    percentile = canonical_metric.get("analysisType") == "percentile"
+    suffix = f", P{canonical_metric.get('percentileValue')}" if percentile else ""
+    if kind == "custom" and canonical_metric.get("isNumeric"):
+        return f"custom numeric{suffix}"
+    measure = "count" if canonical_metric.get("unitAggregationType") == "sum" else "binary"
+    return f"{kind} conversion {measure}{suffix}"
+
+
 METRIC = Resource(
     kind="metric",
     name="metric",
+    describe=metric_type,
     collection="/api/v2/metrics/{projectKey}",
     item="/api/v2/metrics/{projectKey}/{key}",
     list_params={"expand": "experimentCount"},
@@ -153,17 +165,6 @@ METRIC = Resource(
             "lastUsedInGuardedRollout", "isActive")),
     ),
 )
-
-
-def metric_type(canonical_metric: Fields) -> str:
-    """The metric type people know from LaunchDarkly's UI, derived from kind/isNumeric/aggregation."""
-    kind = canonical_metric.get("kind")
-    percentile = canonical_metric.get("analysisType") == "percentile"
-    suffix = f", P{canonical_metric.get('percentileValue')}" if percentile else ""
-    if kind == "custom" and canonical_metric.get("isNumeric"):
-        return f"custom numeric{suffix}"
-    measure = "count" if canonical_metric.get("unitAggregationType") == "sum" else "binary"
-    return f"{kind} conversion {measure}{suffix}"
 
 
 # --- the metric group ---------------------------------------------------------------------------------------
@@ -226,9 +227,14 @@ GROUP_METRICS = Wire(_group_metrics_wire, "is not a list of objects")
 MAINTAINER = Wire(_maintainer_wire, "is not a member or team")
 
 
+def group_type(canonical_group: Fields) -> str:
+    return f"{canonical_group.get('kind')} metric group"
+
+
 METRIC_GROUP = Resource(
     kind="metric-group",
     name="metric group",
+    describe=group_type,
     collection="/api/v2/projects/{projectKey}/metric-groups",
     item="/api/v2/projects/{projectKey}/metric-groups/{key}",
     headers=BETA,
@@ -264,7 +270,3 @@ METRIC_GROUP = Resource(
 )
 
 RESOURCES: dict[str, Resource] = {r.kind: r for r in (METRIC, METRIC_GROUP)}
-
-
-def group_type(canonical_group: Fields) -> str:
-    return f"{canonical_group.get('kind')} metric group"

@@ -13,6 +13,7 @@ import html
 from collections.abc import Iterator, Sequence
 
 from metrics_sync.core.model import Change, FieldChange, Plan, ProjectPlan
+from metrics_sync.core.resources import RESOURCES
 from metrics_sync.output.escape import code_fence, markdown_inline, shown
 from metrics_sync.output.paint import Painter
 from metrics_sync.planning.diffing import to_text
@@ -105,7 +106,8 @@ def _project_text(p: ProjectPlan, paint: Painter) -> list[str]:
     if p.would_delete:
         lines.append(paint(None, f"  Would delete with --prune: metric group {', '.join(p.would_delete)}"))
     for b in p.blocked:
-        verb = "deleting: metric group" if b.resource == "metric-group" else "archiving:"
+        resource = RESOURCES[b.resource]
+        verb = "archiving:" if resource.retire == "archive" else f"deleting: {resource.name}"
         lines.append(paint(None, f"  Blocked from {verb} {b.key} ({b.reason})"))
     if p.unmanaged:
         lines.append(paint(None, f"  Not managed by metrics-sync (left alone): {_unmanaged(p)}"))

@@ -12,10 +12,10 @@ from typing import Any
 
 from metrics_sync.core.fields import Resource
 from metrics_sync.core.model import Definitions, DesiredGroup, DesiredMetric
-from metrics_sync.core.resources import METRIC, METRIC_GROUP, RESOURCES
+from metrics_sync.core.resources import RESOURCES
 
 Item = DesiredMetric | DesiredGroup
-ORDER = (METRIC, METRIC_GROUP)  # metrics first: groups name metrics, and their checks read the metrics' plan
+ORDER = tuple(RESOURCES.values())  # metrics first: groups name metrics, and their checks read the metrics' plan
 
 
 def desired_canonical(resource: Resource, item: Item, ownership_tag: str) -> dict[str, Any]:

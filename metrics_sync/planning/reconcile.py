@@ -20,21 +20,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metrics_sync.core.fields import Resource
 from metrics_sync.core.findings import Finding
 from metrics_sync.core.model import Blocked, Change, Definitions, DesiredGroup, FieldChange, Plan, ProjectPlan
-from metrics_sync.core.resources import METRIC, group_type, metric_type
+from metrics_sync.core.resources import METRIC
 from metrics_sync.planning.desired import ORDER, Desired, Forms, Item
 from metrics_sync.planning.diffing import Comparison, compare, guarded_patch
 from metrics_sync.planning.state import IN_SYNC, ProjectState, selected
 from metrics_sync.planning.usage import Usage, usage_of
 
 UNMANAGED_SHOWN = 5  # unmanaged metrics named in a plan; the rest are counted
-TYPE_OF: dict[str, Callable[[Mapping[str, Any]], str]] = {"metric": metric_type, "metric-group": group_type}
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ def _create(ctx: Context, hooks: Hooks, resource: Resource, item: Item, after: d
     filled = ("the access token's member",)
     shown = [FieldChange(f, None, v, filled if f == "maintainerId" and not item.fields.get("maintainerId") else ())
              for f, v in prepared.items() if f != "archived" and v != ""]
-    out.changes.append(Change("create", item.key, TYPE_OF[resource.kind](prepared), None, prepared, shown, [],
+    out.changes.append(Change("create", item.key, resource.describe(prepared), None, prepared, shown, [],
                               body=resource.post_body(item.key, prepared), source=str(item.source),
                               resource=resource.kind, findings=_not_sent(resource, item)))
 
@@ -157,7 +156,7 @@ def _compared(project: str, resource: Resource, item: Item, rep: Mapping[str, An
     if not fields:
         out.unchanged += 1
         return
-    old_type, new_type = TYPE_OF[resource.kind](before), TYPE_OF[resource.kind](after)
+    old_type, new_type = resource.describe(before), resource.describe(after)
     out.changes.append(Change(
         "update", item.key, new_type, before, after, fields, guarded_patch(rep, fields, resource),
         remote_version=_version(rep), adopt=found.adopts, restore=bool(before.get("archived")) and not
@@ -166,7 +165,7 @@ def _compared(project: str, resource: Resource, item: Item, rep: Mapping[str, An
 
 
 def _retire(resource: Resource, key: str, before: dict[str, Any], rep: Mapping[str, Any], usage: Usage) -> Change:
-    kind = TYPE_OF[resource.kind](before)
+    kind = resource.describe(before)
     if resource.retire == "delete":
         return Change("delete", key, kind, before, None, [], [], remote_version=_version(rep), resource=resource.kind)
     fields = [FieldChange("archived", False, True)]
