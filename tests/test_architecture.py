@@ -84,3 +84,18 @@ def test_the_emulator_imports_nothing_else_from_the_package() -> None:
         for name in imports(path):
             if name.startswith("metrics_sync"):
                 assert name.startswith("metrics_sync.emulator"), f"{path.name} imports {name}"
+
+
+def test_the_readme_map_names_every_package_and_module() -> None:
+    """The README's map of the code (## For developers) stays whole: a newcomer finds every module in it."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## For developers")
+    block = readme[start:readme.index("```\n", readme.index("```text", start) + 7)]
+    missing = [f"{p.name}/" for p in PACKAGE.iterdir() if (p / "__init__.py").is_file() and f"{p.name}/" not in block]
+    for path in modules():
+        package = path.relative_to(PACKAGE).parts[0]
+        if path.name in ("__init__.py", "__main__.py") or package in ("emulator", "commands"):
+            continue
+        if path.parent.name != "commands" and path.name not in block:
+            missing.append(str(path.relative_to(PACKAGE)))
+    assert not missing, f"the README's map of the code misses {missing}"
