@@ -267,7 +267,7 @@ class Resource:
         LaunchDarkly stores does not depend on its defaults; empty text is left out."""
         body: dict[str, Any] = {"key": key}
         for f in self.fields:
-            if f.post and f.name in desired and desired[f.name] != "":
+            if f.post and desired.get(f.name) not in (None, ""):  # an optional field left out is not sent
                 body[f.name] = self.api_value(f.name, desired[f.name], desired)
         return body
 
@@ -285,7 +285,7 @@ class Resource:
             default = f.default_for(canonical_form) if f.default is not NO_DEFAULT else NO_DEFAULT
             needed = f.export == "always" or any(rule is not None and rule(canonical_form)
                                                  for rule in (f.required, f.explicit))
-            if not needed and (value == default or value in ([], "")):
+            if not needed and (value == default or value in ([], "", None)):
                 continue
             out[f.name] = f.to_document(value, canonical_form) if f.to_document else value
         return out
