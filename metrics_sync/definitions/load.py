@@ -261,12 +261,17 @@ def _desired_groups(doc: YamlDocument, project: str | None) -> tuple[list[Desire
 # The metric fields a file's `defaults` may set, and those whose problems point at their own line (found by plan,
 # with LaunchDarkly's answer; the others point at the metric): the field table says which (Field.in_defaults,
 # Field.located). Kept to few: a position per field of every metric costs time and memory on big files.
-INHERITED = tuple(f for f in METRIC.fields if f.in_defaults or f.aliases)
-LOCATED = tuple(f for f in METRIC.fields if f.located)
+INHERITED = tuple((f.name, (f.name, *f.aliases), f.in_defaults) for f in METRIC.fields if f.in_defaults or f.aliases)
+LOCATED = tuple((f.name, (f.name, *f.aliases)) for f in METRIC.fields if f.located)
+ALIASES = tuple(METRIC.aliases)
 
 
 def _first(values: dict[str, Any], names: tuple[str, ...]) -> Any:
-    return next((values[n] for n in names if values.get(n)), None)
+    for name in names:  # a loop, not a generator: this runs for every metric
+        value = values.get(name)
+        if value:
+            return value
+    return None
 
 
 def _field_sources(doc: YamlDocument, path: tuple[str | int, ...], raw: dict[str, Any],
@@ -274,30 +279,31 @@ def _field_sources(doc: YamlDocument, path: tuple[str | int, ...], raw: dict[str
     """Where each located field of a metric is written: its own key (or alias), else the `defaults` it inherits."""
     sources = {}
     defaults = doc.data.get("defaults") or {}
-    for f in (f for f in LOCATED if f.name in fields):
-        names = (f.name, *f.aliases)
+    for name, names in LOCATED:
+        if name not in fields:
+            continue
         own = next((n for n in names if n in raw), None)
-        at = (*path, own) if own else ("defaults", next((n for n in names if n in defaults), f.name))
+        at = (*path, own) if own else ("defaults", next((n for n in names if n in defaults), name))
         line, col = doc.position(at)
-        sources[f.name] = SourceRef(doc.file, line, col)
+        sources[name] = SourceRef(doc.file, line, col)
     return sources
 
 
 def _merge_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """The metric's fields with the file's defaults merged in (see the schema's `defaults`), aliases folded into
     the field's own name."""
-    fields = {k: v for k, v in raw.items() if k not in METRIC.aliases}
-    for f in INHERITED:
-        names = (f.name, *f.aliases)
+    fields = dict(raw)
+    for alias in ALIASES:
+        fields.pop(alias, None)
+    for name, names, how in INHERITED:
         own = _first(raw, names)
-        inherited = _first(defaults, names) if f.in_defaults else None
-        if f.in_defaults == "union" and isinstance(defaults.get(f.name), list):
-            mine = raw.get(f.name)
-            fields[f.name] = list(dict.fromkeys([*defaults[f.name], *(mine if isinstance(mine, list) else [])]))
+        if how == "union" and isinstance(defaults.get(name), list):
+            mine = raw.get(name)
+            fields[name] = list(dict.fromkeys([*defaults[name], *(mine if isinstance(mine, list) else [])]))
         elif own is not None:
-            fields[f.name] = own
-        elif inherited is not None:
-            fields[f.name] = inherited
+            fields[name] = own
+        elif how and defaults and (inherited := _first(defaults, names)) is not None:
+            fields[name] = inherited
     return fields
 
 
