@@ -32,5 +32,5 @@ def run(arguments: ShowArguments, runtime: Runtime) -> int:
     from metrics_sync.planning import planfile
 
     saved = planfile.read(runtime.path(arguments.planfile))
-    runtime.out(views.PLAN[arguments.format](saved, color=runtime.color(arguments.no_color), unsent=()))
+    runtime.out(views.PLAN[arguments.format](saved, color=runtime.color(arguments.no_color)))
     return 0
