@@ -22,7 +22,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     common.add_paths(parser)
     common.add_project(parser)
     parser.add_argument("--out", metavar="PLANFILE", help="save the plan for `apply --plan`")
-    parser.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    parser.add_argument("--format", choices=["text", "json", "markdown"], default="text",
+                        help="text (default), json (the plan file's form, docs/plan-format.md) or markdown (a "
+                             "pull-request comment)")
     parser.add_argument("--detailed-exitcode", action="store_true",
                         help="exit 2 when there are changes (0 none, 1 error)")
     parser.add_argument("--prune", action="store_true",
