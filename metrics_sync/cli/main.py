@@ -126,7 +126,8 @@ def parse(argv: Sequence[str], runtime: Runtime) -> argparse.Namespace:
     if args.command is None:
         raise UsageError(f"a command is required ({', '.join(COMMANDS)})", "run `metrics-sync --help` for usage")
     if not COMMANDS[args.command].CALLS_API:
-        given = [flag for dest, flag in API_OPTIONS.items() if hasattr(args, dest)]
+        own = getattr(COMMANDS[args.command], "OWN_COMMON_OPTIONS", ())  # the emulator's -v is its own
+        given = [flag for dest, flag in API_OPTIONS.items() if hasattr(args, dest) and dest not in own]
         if given:
             raise UsageError(f"{given[0]} is only for commands that call LaunchDarkly (plan, apply, export, doctor), "
                              f"not `{args.command}`")
