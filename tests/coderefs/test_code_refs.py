@@ -372,3 +372,14 @@ def test_the_readme_config_example_works(tmp_path: Path) -> None:
     payload = json.loads(result.out)
     assert [u["eventKey"] for u in payload["unmeasured"]] == ["alias", "b", "pattern"]
     assert payload["files"]["skipped"] == {"excluded": 1}
+
+
+def test_the_summary_quotes_the_folders_it_scanned(tmp_path: Path) -> None:
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "m.yaml").write_text("project: shop\nmetrics: []\n")
+    for folder in ("my app", "web.\x1b[2J"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.js").write_text("client.track('a');\n")
+    result = run_cli("refs", "--code", "my app", "--code", "web.\x1b[2J", cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert "Scanned 2 of 2 files under `my app`, `web.\\x1b[2J`.\n" in result.out
