@@ -148,7 +148,7 @@ def text(plan: Plan, *, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def md_use(use: Use) -> str:
+def _md_use(use: Use) -> str:
     """A use in a Markdown table, as every output names it (`Use.describe`): experiment `key` (environment,
     running[, through metric group `group`])."""
     where = f"{markdown_inline(use.environment)}, " if use.environment else ""
@@ -157,15 +157,15 @@ def md_use(use: Use) -> str:
 
 
 def _md_uses(uses: Iterable[Use]) -> str:
-    return "; ".join(md_use(use) for use in uses) or "—"
+    return "; ".join(_md_use(use) for use in uses) or "—"
 
 
 def _running_experiments(plan: Plan) -> list[str]:
     """The PR comment's first warning: each change to the results of a running experiment, in a table a
     reviewer cannot miss (before the diff, which is folded)."""
-    rows = [(project, change, [use for use in change.used_by if use.running is not False])
-            for project, change in plan.alerts]
-    rows = [(project, change, running) for project, change, running in rows if running]
+    running_users = [(project, change, [u for u in change.used_by if u.running is not False])
+                     for project, change in plan.alerts]
+    rows = [(project, change, running) for project, change, running in running_users if running]
     if not rows and not plan.alerts:
         return []
     lines = ["", "> [!WARNING]", f"> **{_changes(len(plan.alerts))} the results of running experiments.** "
