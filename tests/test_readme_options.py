@@ -61,10 +61,24 @@ def test_the_common_options_are_in_the_help_of_every_command_that_takes_them() -
     assert options_in(common_paragraph) == COMMON | API_COMMON
     assert options_in(help_text()) >= COMMON | API_COMMON
     for name, module in COMMANDS.items():
-        if getattr(module, "OWN_OPTIONS", False):
-            continue  # the emulator: the paragraph says its options are its own
         expected = COMMON | (API_COMMON if module.CALLS_API else set())
         assert expected <= options_in(help_text(name)), name
+    assert "--verbose" in options_in(help_text("emulator"))  # the paragraph says what it does there
+
+
+def test_the_emulator_takes_the_common_options_as_the_readme_says() -> None:
+    # The emulator checks its options' values once it has parsed them: a bad --fail-rate after the common options
+    # says they were taken.
+    for argv in (("emulator", "--no-color", "--config", "metrics-sync.yaml", "-v"),
+                 ("--no-color", "--config", "metrics-sync.yaml", "-v", "emulator")):
+        result = run_cli(*argv, "--fail-rate", "2")
+        assert result.err == "error: --fail-rate must be between 0 and 1\n", (argv, result.err)
+    for refused in (("--base-url", "http://127.0.0.1:8765"), ("--timeout", "5"), ("--timeout=5",)):
+        for argv in (("emulator", *refused), (*refused, "emulator")):
+            result = run_cli(*argv)
+            assert result.code == 1
+            assert result.err.startswith(f"error: {refused[0].split('=')[0]} is only for commands that call "
+                                         "LaunchDarkly (plan, apply, export, doctor), not `emulator`"), result.err
 
 
 def test_every_option_the_readme_mentions_exists() -> None:

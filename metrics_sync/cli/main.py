@@ -35,8 +35,22 @@ DEFAULTS = {"config": None, "no_color": False, "base_url": None, "timeout": 30.0
 API_OPTIONS = {"base_url": "--base-url", "timeout": "--timeout", "verbose": "--verbose"}
 
 
-def _parser_class(runtime: Runtime) -> type[argparse.ArgumentParser]:
-    class Parser(argparse.ArgumentParser):
+class OptionParser(argparse.ArgumentParser):
+    """An ArgumentParser that knows its options' names and its commands' parsers, for did-you-mean hints."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.option_names: list[str] = []  # before argparse adds --help
+        self.commands: dict[str, OptionParser] = {}
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.option_names.extend(action.option_strings)
+        return action
+
+
+def _parser_class(runtime: Runtime) -> type[OptionParser]:
+    class Parser(OptionParser):
         """Writes help and version to the runtime's streams; usage errors exit 1, since 2 means "changes"."""
 
         def error(self, message: str) -> NoReturn:
@@ -70,7 +84,7 @@ def _common_options(parser: argparse.ArgumentParser, *, calls_api: bool) -> None
                             help="log each API request to stderr (never the token)")
 
 
-def build_parser(runtime: Runtime) -> argparse.ArgumentParser:
+def build_parser(runtime: Runtime) -> OptionParser:
     parser_class = _parser_class(runtime)
     parser = parser_class(prog="metrics-sync", description="LaunchDarkly metrics as code: validate, plan, apply.",
                           epilog="--base-url, --timeout and -v apply to the commands that call LaunchDarkly.")
@@ -84,15 +98,36 @@ def build_parser(runtime: Runtime) -> argparse.ArgumentParser:
             subparser = sub.add_parser(name, help=command.HELP, description=command.HELP)
             _common_options(subparser, calls_api=command.CALLS_API)
         command.configure(subparser)
+        parser.commands[name] = subparser
     return parser
 
 
+def _unknown_options(parser: OptionParser, command: str | None, extras: Sequence[str]) -> UsageError:
+    """Arguments no option takes: the first unknown option close to a known one gets a did-you-mean, as a
+    mistyped command does (`plan --formt json`: did you mean `--format`?)."""
+    known = parser.commands.get(command or "", parser)
+    hint = f"run `{known.prog} --help` for usage"
+    for word in extras:
+        name = word.split("=", 1)[0]
+        if name.startswith("--"):
+            guess = difflib.get_close_matches(name, [o for o in known.option_names if o.startswith("--")], n=1,
+                                              cutoff=0.6)
+            if guess:
+                hint = f"did you mean `{guess[0]}`?"
+                break
+    return UsageError(f"{known.prog}: unrecognized arguments: {' '.join(extras)}", hint)
+
+
 def parse(argv: Sequence[str], runtime: Runtime) -> argparse.Namespace:
-    args = build_parser(runtime).parse_args(list(argv))
+    parser = build_parser(runtime)
+    args, extras = parser.parse_known_args(list(argv))
+    if extras:
+        raise _unknown_options(parser, args.command, extras)
     if args.command is None:
         raise UsageError(f"a command is required ({', '.join(COMMANDS)})", "run `metrics-sync --help` for usage")
     if not COMMANDS[args.command].CALLS_API:
-        given = [flag for dest, flag in API_OPTIONS.items() if hasattr(args, dest)]
+        own = getattr(COMMANDS[args.command], "OWN_COMMON_OPTIONS", ())  # the emulator's -v is its own
+        given = [flag for dest, flag in API_OPTIONS.items() if hasattr(args, dest) and dest not in own]
         if given:
             raise UsageError(f"{given[0]} is only for commands that call LaunchDarkly (plan, apply, export, doctor), "
                              f"not `{args.command}`")

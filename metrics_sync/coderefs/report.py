@@ -14,6 +14,7 @@ from metrics_sync.coderefs.scanner import Ref, Scan
 from metrics_sync.core.model import Definitions, DesiredMetric, Problem
 
 SHOWN_PLACES = 5  # places listed per event in text; JSON lists all
+SEND_HINT = "send it with the SDK's track call; if a wrapper sends it, add the wrapper to codeRefs.aliases"
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,6 @@ def unsent_problems(report: Report, *, strict: bool) -> list[Problem]:
             source.file, source.line, source.column,
             f"no code under {folders} sends the event `{item.event}` that metric `{item.metric.key}` measures, "
             f"so it will have no data{maybe}",
-            hint="send it with the SDK's track call; if a wrapper sends it, add the wrapper to codeRefs.aliases",
+            hint=SEND_HINT,
             severity="error" if strict else "warning"))
     return problems

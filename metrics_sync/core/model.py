@@ -113,11 +113,15 @@ class Use:
     running: bool | None = None  # None: LaunchDarkly did not say (treated as running where that matters)
     via: str | None = None  # the metric group through which it uses a metric
 
+    @property
+    def state(self) -> str:
+        return {True: "running", False: "not running", None: "running or not: unknown"}[self.running]
+
     def describe(self) -> str:
-        state = {True: "running", False: "not running", None: "running or not: unknown"}[self.running]
+        """`experiment `checkout-redesign` (production, running)`: how every output names a use."""
         where = f"{self.environment}, " if self.environment else ""
         via = f", through metric group `{self.via}`" if self.via else ""
-        return f"{self.kind} `{self.key}` ({where}{state}{via})"
+        return f"{self.kind} `{self.key}` ({where}{self.state}{via})"
 
 
 @dataclass(frozen=True)
@@ -174,8 +178,21 @@ class Blocked:
     """A managed metric (or metric group) that left the definitions but cannot be archived (deleted) yet."""
 
     key: str
-    reason: str
+    reason: str  # e.g. "used by 1 running experiment"
     resource: ResourceKind = "metric"
+    used_by: tuple[Use, ...] = ()  # the experiments and guarded rollouts that use it, as far as they were read
+
+
+@dataclass(frozen=True)
+class UnsentEvent:
+    """A metric whose event no code sends (plan --code, or the config's codeRefs.paths): it gets no data from
+    now on. A pull request that removes an event's last track call shows it, whether or not the plan changes the
+    metric."""
+
+    key: str
+    event: str
+    source: str  # where the metric's eventKey is written (file:line:col)
+    used_by: tuple[Use, ...] = ()  # the running experiments and guarded rollouts that use it (and lose its data)
 
 
 @dataclass(frozen=True)
@@ -194,6 +211,8 @@ class ProjectPlan:
     unchanged_groups: int = 0
     unmanaged_groups: int = 0
     would_delete: list[str] = field(default_factory=list)  # managed metric groups that left the YAML (--prune)
+    # Metrics whose event no code sends (with code to scan); each is also a finding of kind `event-not-sent`.
+    unsent: list[UnsentEvent] = field(default_factory=list)
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -247,6 +266,11 @@ class Plan:
     @property
     def blocked(self) -> int:
         return sum(len(p.blocked) for p in self.projects)
+
+    @property
+    def unsent(self) -> list[tuple[str, UnsentEvent]]:
+        """The metrics whose event no code sends, with their projects."""
+        return [(p.project, u) for p in self.projects for u in p.unsent]
 
     @property
     def unchanged(self) -> int:

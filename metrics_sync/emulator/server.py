@@ -174,7 +174,10 @@ def build_parser() -> _Parser:
                    help="answer this share of requests --slow-ms late")
     p.add_argument("--slow-ms", type=float, default=1000.0, metavar="MS", help="extra delay of a slow answer")
     p.add_argument("--random-seed", type=int, metavar="N", help="seed for the random faults, for repeatable runs")
-    p.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
+    # The options every metrics-sync command takes, so a habit (or a script's common options) does not stop it.
+    p.add_argument("--config", metavar="FILE", help="accepted and ignored: the emulator reads no config")
+    p.add_argument("--no-color", action="store_true", help="accepted and ignored: the emulator prints no colours")
     readings = p.add_argument_group(
         "readings of LaunchDarkly's contract where its sources are silent (docs/launchdarkly-contract.md)")
     helps = {

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -173,7 +174,7 @@ class Session:
             except httpx.TransportError as exc:
                 failure = self._failure(method, path, exc)
                 limit = limits.connect_attempts if isinstance(exc, httpx.ConnectError) else limits.max_attempts
-                if retry_failures and attempt < min(limit, limits.max_attempts):
+                if retry_failures and failure.retryable and attempt < min(limit, limits.max_attempts):
                     self._before_retry(failure, attempt, f"{method} {path} {failure.api_message}")
                     continue
                 raise failure from None
@@ -271,6 +272,9 @@ class Session:
             return ApiError(method, path, None, f"{what} {detail}", retryable=True, ambiguous=method != "GET",
                             hint=f"check the network and the LaunchDarkly address {self.base_url}; running the "
                                  "command again is safe")
+        if _certificate_failure(exc):  # the same certificate on every attempt: not retried
+            return ApiError(method, path, None, f"the TLS certificate of {host} could not be verified {detail}",
+                            hint="if a proxy or a private CA signs it, point SSL_CERT_FILE at that CA's PEM bundle")
         if any(word in str(exc).lower() for word in ("name or service", "nodename", "resolution", "getaddrinfo")):
             return ApiError(method, path, None, f"cannot find the host {host} {detail}", retryable=True,
                             hint="check --base-url / LD_BASE_URL for a typo, and the network's DNS (or HTTPS_PROXY)")
@@ -315,3 +319,16 @@ def _hint(status: int, code: str | None, target: Target | None) -> str | None:
     if status == 409:
         return f"a {target.noun} with this key already exists; run plan again"
     return None
+
+
+def _certificate_failure(exc: BaseException) -> bool:
+    """Whether a connection failed because the server's certificate could not be verified: the ssl module's
+    error among the causes (httpcore's and httpx's errors wrap it), or, where a cause was not kept, its words."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # a chain of wrapped errors is short; never follow a cycle
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "certificate verify failed" in str(exc).lower()

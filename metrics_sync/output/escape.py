@@ -41,6 +41,16 @@ def markdown_inline(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", shown(text))
 
 
+def markdown_code(text: str) -> str:
+    """Outside text as an inline code span, in prose or a table cell. Markdown reads no escapes inside a code span
+    (`markdown_inline` there would show its backslashes), so: shown, `|` escaped (GitHub splits table cells on it
+    even inside code), and delimited by a backtick run longer than any inside, so it cannot end early."""
+    body = shown(text).replace("|", "\\|")
+    ticks = "`" * (max((len(run) for run in re.findall("`+", body)), default=0) + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") else ""
+    return f"{ticks}{pad}{body}{pad}{ticks}"
+
+
 def code_fence(body: str) -> str:
     """A backtick fence longer than any run of backticks in `body`, so the body cannot close the block."""
     longest = max((len(run) for run in re.findall("`+", body)), default=0)

@@ -10,11 +10,11 @@ plan file's (planfile.py).
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 
-from metrics_sync.core.model import Change, FieldChange, Plan, ProjectPlan
+from metrics_sync.core.model import Blocked, Change, FieldChange, Plan, ProjectPlan, Use
 from metrics_sync.core.resources import RESOURCES
-from metrics_sync.output.escape import code_fence, markdown_inline, shown
+from metrics_sync.output.escape import code_fence, markdown_code, markdown_inline, shown
 from metrics_sync.output.paint import Painter
 from metrics_sync.planning.diffing import to_text
 from metrics_sync.planning.impact import results_fields
@@ -106,9 +106,8 @@ def _project_text(p: ProjectPlan, paint: Painter) -> list[str]:
     if p.would_delete:
         lines.append(paint(None, f"  Would delete with --prune: metric group {', '.join(p.would_delete)}"))
     for b in p.blocked:
-        resource = RESOURCES[b.resource]
-        verb = "archiving:" if resource.retire == "archive" else f"deleting: {resource.name}"
-        lines.append(paint(None, f"  Blocked from {verb} {b.key} ({b.reason})"))
+        lines.append(paint(None, f"  {_blocked(b)}"))
+        lines.extend("      " + paint(None, f"used by {use.describe()}") for use in b.used_by)
     if p.unmanaged:
         lines.append(paint(None, f"  Not managed by metrics-sync (left alone): {_unmanaged(p)}"))
     if p.unmanaged_groups:
@@ -116,12 +115,21 @@ def _project_text(p: ProjectPlan, paint: Painter) -> list[str]:
                                  f"{_plural(p.unmanaged_groups, 'metric group')}"))
     for refusal in p.refused:
         lines.append("  " + paint("error", f"error: {refusal.text()}"))
-    for warning in p.warnings:
-        lines.append("  " + paint("warning", f"warning: {warning.text()}"))
+    for warning in p.warnings:  # an alert: a metric running experiments use gets no data (event-not-sent)
+        alert = warning.severity == "alert"
+        lines.append("  " + paint("error" if alert else "warning", f"{'WARNING' if alert else 'warning'}: "
+                                  f"{warning.text()}"))
     if len(lines) == 1:
         groups = f" and {_plural(p.unchanged_groups, 'metric group')}" if p.unchanged_groups else ""
         lines.append(f"  no changes ({_plural(p.unchanged, 'metric')}{groups} in sync)")
     return lines
+
+
+def _blocked(b: Blocked, word: str = "Blocked") -> str:
+    """`Blocked from archiving: key (used by 1 running experiment)`; its users are listed below it."""
+    resource = RESOURCES[b.resource]
+    verb = "archiving:" if resource.retire == "archive" else f"deleting: {resource.name}"
+    return f"{word} from {verb} {b.key} ({b.reason})"
 
 
 def _unmanaged(p: ProjectPlan) -> str:
@@ -142,24 +150,33 @@ def text(plan: Plan, *, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _md_use(use: Use) -> str:
+    """A use in a Markdown table, as every output names it (`Use.describe`): experiment `key` (environment,
+    running[, through metric group `group`])."""
+    where = f"{markdown_inline(use.environment)}, " if use.environment else ""
+    via = f", through metric group {markdown_code(use.via)}" if use.via else ""
+    return f"{use.kind} {markdown_code(use.key)} ({where}{use.state}{via})"
+
+
+def _md_uses(uses: Iterable[Use]) -> str:
+    return "; ".join(_md_use(use) for use in uses) or "—"
+
+
 def _running_experiments(plan: Plan) -> list[str]:
     """The PR comment's first warning: each change to the results of a running experiment, in a table a
     reviewer cannot miss (before the diff, which is folded)."""
-    rows = [(project, change, use) for project, change in plan.alerts for use in change.used_by
-            if use.running is not False]
+    running_users = [(project, change, [u for u in change.used_by if u.running is not False])
+                     for project, change in plan.alerts]
+    rows = [(project, change, running) for project, change, running in running_users if running]
     if not rows and not plan.alerts:
         return []
     lines = ["", "> [!WARNING]", f"> **{_changes(len(plan.alerts))} the results of running experiments.** "
              "Results before and after the change will not be comparable.", "",
-             "| Change | Fields | Used by | Environment | Running |", "|---|---|---|---|---|"]
-    for project, change, use in rows:
-        fields = ", ".join(f"`{markdown_inline(name)}`" for name in results_fields(change))
-        what = f"{change.noun} `{markdown_inline(shown(change.key))}`"
-        via = f" (through group `{markdown_inline(shown(use.via))}`)" if use.via else ""
-        running = "yes" if use.running else "unknown"
-        lines.append(f"| {_MD_VERB.get(change.action, change.action)} {what} in `{markdown_inline(shown(project))}` "
-                     f"| {fields} | {use.kind} `{markdown_inline(shown(use.key))}`{via} "
-                     f"| {markdown_inline(shown(use.environment)) or '?'} | {running} |")
+             "| Change | Fields | Used by (running) |", "|---|---|---|"]
+    for project, change, running in rows:
+        fields = ", ".join(markdown_code(name) for name in results_fields(change))
+        lines.append(f"| {_MD_VERB.get(change.action, change.action)} {change.noun} {markdown_code(change.key)} in "
+                     f"{markdown_code(project)} | {fields} | {_md_uses(running)} |")
     unread = [change for _, change in plan.alerts if not any(u.running is not False for u in change.used_by)]
     for change in unread:
         lines.append(f"\n> [!WARNING]\n> {markdown_inline(change.alerts[0].text())}")
@@ -169,33 +186,30 @@ def _running_experiments(plan: Plan) -> list[str]:
 _MD_VERB = {"update": "update", "archive": "archive", "delete": "delete"}
 
 
-Unsent = tuple[str, str, str, str, tuple[str, ...]]  # project, key, event, where defined, running users
-
-
-def _unsent_events(unsent: Sequence[Unsent]) -> list[str]:
+def _unsent_events(plan: Plan) -> list[str]:
     """Metrics whose event no code sends (plan --code): a pull request that removes the last track call of
     an event shows here, whether or not the plan changes the metric; a CAUTION when running experiments or
     guarded rollouts use one (they get no data from now on)."""
+    unsent = plan.unsent
     if not unsent:
         return []
     count = len(unsent)
-    in_use = sum(1 for item in unsent if item[4])
+    in_use = sum(1 for _, item in unsent if item.used_by)
     lines = ["", "> [!CAUTION]" if in_use else "> [!WARNING]",
              f"> **No code sends the event of {count} metric{'s' if count != 1 else ''}**: "
              f"{'it' if count == 1 else 'they'} will have no data"
              + (f"; {in_use} {'is' if in_use == 1 else 'are'} used by running experiments or guarded rollouts."
                 if in_use else "."), "",
              "| Metric | Event | Defined at | Used by (running) |", "|---|---|---|---|"]
-    for project, key, event, where, users in unsent[:MARKDOWN_UNSENT_ROWS]:
-        used = "; ".join(markdown_inline(shown(u)) for u in users) or "—"
-        lines.append(f"| `{markdown_inline(shown(key))}` in `{markdown_inline(shown(project))}` "
-                     f"| `{markdown_inline(shown(event))}` | {markdown_inline(shown(where))} | {used} |")
+    for project, item in unsent[:MARKDOWN_UNSENT_ROWS]:
+        lines.append(f"| {markdown_code(item.key)} in {markdown_code(project)} | {markdown_code(item.event)} "
+                     f"| {markdown_inline(item.source)} | {_md_uses(item.used_by)} |")
     if count > MARKDOWN_UNSENT_ROWS:
         lines.append(f"\n{count - MARKDOWN_UNSENT_ROWS} more: run `metrics-sync refs` for all of them.")
     return lines
 
 
-def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, unsent: Sequence[Unsent] = ()) -> str:
+def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     """A PR comment: summary table first, then one collapsible diff per project, within `limit` chars.
 
     Text from outside is escaped: in prose every Markdown and HTML character, and each diff block is fenced
@@ -214,7 +228,7 @@ def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, unsent: Sequence[Unsent
     for refusal in plan.refused:
         head.append(f"\n> [!CAUTION]\n> {markdown_inline(refusal.text())}")
     head.extend(_running_experiments(plan))
-    head.extend(_unsent_events(unsent))
+    head.extend(_unsent_events(plan))
     for warning in [w for _, c in plan.changes for w in c.warnings]:
         head.append(f"\n> [!WARNING]\n> {markdown_inline(warning.text())}")
     text = "\n".join(head) + "\n"
@@ -225,8 +239,9 @@ def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, unsent: Sequence[Unsent
     for p in plan.projects:
         extra = [f"- would archive with --prune: {k}" for k in p.would_archive]
         extra += [f"- would delete with --prune: metric group {k}" for k in p.would_delete]
-        extra += [f"! blocked from {'deleting: metric group' if b.resource == 'metric-group' else 'archiving:'} "
-                  f"{b.key} ({b.reason})" for b in p.blocked]
+        for b in p.blocked:
+            extra += [f"! {_blocked(b, 'blocked')}"]
+            extra += [f"!     used by {use.describe()}" for use in b.used_by]
         if not p.changes and not extra:
             continue
         summary = f"Project <code>{html.escape(shown(p.project))}</code>: {len(p.changes)} change(s)"

@@ -28,7 +28,8 @@ def _label(item: MetricRefs, several_projects: bool) -> str:
 def _scanned(report: Report) -> str:
     scan = report.scan
     skipped = ", ".join(f"{count} {why}" for why, count in sorted(scan.skipped.items()))
-    text = f"Scanned {scan.scanned} of {scan.listed} files under {', '.join(scan.folders)}"
+    # Quoted: a folder's name may hold spaces or end in a full stop. (Escaped for the terminal with the line.)
+    text = f"Scanned {scan.scanned} of {scan.listed} files under {', '.join(f'`{f}`' for f in scan.folders)}"
     return text + (f" (skipped: {skipped})." if skipped else ".")
 
 

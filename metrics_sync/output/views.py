@@ -7,7 +7,7 @@ looks its view up by the format it was given and never branches on the format it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,26 +15,25 @@ from metrics_sync.coderefs.report import Report
 from metrics_sync.core.model import ApplyResult, ChangeResult, Plan
 from metrics_sync.output import plan as plan_output
 from metrics_sync.output import problems, refs, results
-from metrics_sync.output.plan import Unsent
 from metrics_sync.planning import planfile
 
 
 class PlanView(Protocol):
-    """A plan as text. `unsent` (metrics whose event no code sends) is shown where the format has room."""
+    """A plan as text: the same content in every format (the metrics whose event no code sends among it)."""
 
-    def __call__(self, plan: Plan, *, color: bool, unsent: Sequence[Unsent]) -> str: ...
-
-
-def _plan_text(plan: Plan, *, color: bool, unsent: Sequence[Unsent]) -> str:
-    return plan_output.text(plan, color=color)  # the warnings about unsent events went to stderr already
+    def __call__(self, plan: Plan, *, color: bool) -> str: ...
 
 
-def _plan_json(plan: Plan, *, color: bool, unsent: Sequence[Unsent]) -> str:
+def _plan_text(plan: Plan, *, color: bool) -> str:
+    return plan_output.text(plan, color=color)
+
+
+def _plan_json(plan: Plan, *, color: bool) -> str:
     return planfile.to_json(plan)  # the plan file's own form, so `show --format json` of a saved plan matches
 
 
-def _plan_markdown(plan: Plan, *, color: bool, unsent: Sequence[Unsent]) -> str:
-    return plan_output.markdown(plan, unsent=unsent)
+def _plan_markdown(plan: Plan, *, color: bool) -> str:
+    return plan_output.markdown(plan)
 
 
 PLAN: Mapping[str, PlanView] = {"text": _plan_text, "json": _plan_json, "markdown": _plan_markdown}

@@ -1,6 +1,7 @@
 """Plans that know what a change touches: the experiments and guarded rollouts that use each metric or metric
-group a plan would update, archive or delete, and whether they are running. Pure: state.py reads (`read_uses`),
-usage.py says what a read means, this module puts it on the plan.
+group a plan would update, archive or delete (or cannot retire: blocked), and whether they are running; and the
+running ones that use a metric whose event no code sends. Pure: state.py reads (`read_uses`), usage.py says what
+a read means, this module puts it on the plan.
 
 Only the changed items are read, so a plan with nothing to change still makes list calls only. An experiment
 that uses a group uses the group's metrics: a metric's users include its groups' users.
@@ -8,12 +9,13 @@ that uses a group uses the group's metrics: a metric's users include its groups'
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from metrics_sync.coderefs.report import SEND_HINT
 from metrics_sync.core.findings import Finding
-from metrics_sync.core.model import Change, FieldChange, Plan, ProjectPlan, Use
+from metrics_sync.core.model import Change, FieldChange, Plan, ProjectPlan, UnsentEvent, Use
 from metrics_sync.core.resources import RESOURCES
 from metrics_sync.planning.state import ItemId, Reads
 from metrics_sync.planning.usage import groups_of, uses_of
@@ -22,9 +24,11 @@ NOT_COMPARABLE = "results before and after the change will not be comparable"
 
 
 def touched(plan: Plan) -> list[ItemId]:
-    """The items whose users a plan names: every update, archive and delete."""
-    return [(p.project, c.resource, c.key) for p in plan.projects for c in p.changes
-            if c.action in ("update", "archive", "delete")]
+    """The items whose users a plan names: every update, archive and delete, and every item blocked from being
+    archived or deleted (read already, with the project: naming its users costs no request of its own)."""
+    changed: list[ItemId] = [(p.project, c.resource, c.key) for p in plan.projects for c in p.changes
+                             if c.action in ("update", "archive", "delete")]
+    return changed + [(p.project, b.resource, b.key) for p in plan.projects for b in p.blocked]
 
 
 def annotate(plan: Plan, reads: Reads, *, protect: bool) -> Plan:
@@ -56,7 +60,29 @@ def _annotate_project(p: ProjectPlan, reads: Reads, protect: bool) -> ProjectPla
         changes.append(replace(change, used_by=uses, findings=(*alerts, *findings)))
     refusals = [f for f in p.findings if f.severity == "refusal"]
     others = [f for f in p.findings if f.severity != "refusal"]
-    return replace(p, changes=changes, findings=refusals + refused + others)
+    blocked = [replace(b, used_by=tuple(uses_in((p.project, b.resource, b.key), reads))) for b in p.blocked]
+    return replace(p, changes=changes, blocked=blocked, findings=refusals + refused + others)
+
+
+def with_unsent(plan: Plan, unsent: Mapping[str, Sequence[UnsentEvent]], reads: Reads) -> Plan:
+    """The plan with the metrics whose event no code sends (project -> metrics), each naming the running
+    experiments and guarded rollouts that use it, as far as `reads` says (they get no data from now on), and a
+    finding of kind `event-not-sent` for each: an alert when something running uses the metric."""
+    projects = []
+    for p in plan.projects:
+        events = [replace(u, used_by=tuple(use for use in uses_in((p.project, "metric", u.key), reads)
+                                           if use.running is not False)) for u in unsent.get(p.project, ())]
+        projects.append(replace(p, unsent=events, findings=[*p.findings, *(_unsent_finding(p.project, u)
+                                                                           for u in events)]))
+    return replace(plan, projects=projects)
+
+
+def _unsent_finding(project: str, unsent: UnsentEvent) -> Finding:
+    message = f"no code sends its event `{unsent.event}`, so it will have no data"
+    if unsent.used_by:
+        message += f"; it is used by {', '.join(use.describe() for use in unsent.used_by)}"
+    return Finding("event-not-sent", "alert" if unsent.used_by else "warning", message,
+                   f"metric `{unsent.key}` in project `{project}`", SEND_HINT, unsent.source)
 
 
 def results_fields(change: Change) -> list[str]:

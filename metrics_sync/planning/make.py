@@ -1,5 +1,6 @@
 """Plan, from the definitions and LaunchDarkly: read each project (state.py), reconcile (reconcile.py), and say
-what uses each change (impact.py). What `plan` and `apply` both call."""
+what uses each change, each blocked item and each metric whose event no code sends (impact.py). What `plan` and
+`apply` both call."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from metrics_sync import __version__
 from metrics_sync.core.cancel import NEVER, CancelSignal
 from metrics_sync.core.errors import UsageError
 from metrics_sync.core.gc_tuning import gc_frozen, gc_paused
-from metrics_sync.core.model import Definitions, Plan, Use
+from metrics_sync.core.model import Definitions, Plan, UnsentEvent
 from metrics_sync.planning.desired import Desired
-from metrics_sync.planning.impact import annotate, touched, uses_in
+from metrics_sync.planning.impact import annotate, touched, with_unsent
 from metrics_sync.planning.reconcile import Options, plan
 from metrics_sync.planning.state import Api, ProjectState, read_state, read_uses, selected
 
@@ -21,9 +22,12 @@ MAX_UNSENT_READS = 50  # metrics whose event no code sends, read to learn whethe
 
 
 def make_plan(api: Api, definitions: Definitions, *, ownership_tag: str, prune: bool = False,
-              targets: tuple[str, ...] = (), protect: bool = False, cancel: CancelSignal = NEVER) -> Plan:
+              targets: tuple[str, ...] = (), protect: bool = False, cancel: CancelSignal = NEVER,
+              unsent: Mapping[str, Sequence[UnsentEvent]] | None = None) -> Plan:
     """Read every project the definitions name and plan it. `protect`: refuse changes to the results of
-    running experiments (protectRunningExperiments)."""
+    running experiments (protectRunningExperiments). `unsent`: by project, the metrics whose event no code sends
+    (plan --code); the plan carries them, each naming the running experiments and guarded rollouts that use it
+    (read for at most MAX_UNSENT_READS of them: a metric not in LaunchDarkly yet is used by nothing)."""
     projects = sorted(definitions.metrics)
     desired = {p: Desired(definitions, p, ownership_tag) for p in projects}
 
@@ -41,8 +45,13 @@ def make_plan(api: Api, definitions: Definitions, *, ownership_tag: str, prune: 
                       tool_version=__version__)
     with gc_paused():
         the_plan = plan(definitions, states, options, desired=desired)
-    reads = read_uses(api, touched(the_plan), states, cancel=cancel)
-    return annotate(the_plan, reads, protect=protect)
+    unsent = unsent or {}
+    unsent_items = [(project, "metric", u.key) for project in sorted(unsent) for u in unsent[project]]
+    # One read of each item: a metric both changed and unsent is read once.
+    items = list(dict.fromkeys([*touched(the_plan), *unsent_items[:MAX_UNSENT_READS]]))
+    reads = read_uses(api, items, states, cancel=cancel)
+    annotated = annotate(the_plan, reads, protect=protect)
+    return with_unsent(annotated, unsent, reads) if unsent else annotated
 
 
 def check_targets(targets: Sequence[str], states: Mapping[str, ProjectState], definitions: Definitions) -> None:
@@ -56,12 +65,3 @@ def check_targets(targets: Sequence[str], states: Mapping[str, ProjectState], de
         raise UsageError(f"--target {unmatched[0]} matches no metric or metric group in the definitions or in "
                          "LaunchDarkly", "give a key, project/key, or a glob such as 'checkout-*'")
 
-
-def unsent_uses(api: Api, unsent: Sequence[tuple[str, str]], *,
-                cancel: CancelSignal = NEVER) -> dict[tuple[str, str], list[Use]]:
-    """The running experiments and guarded rollouts that use each metric (project, key) whose event no code
-    sends (one read with expansions each, at most MAX_UNSENT_READS): those will report no data from now on. A
-    metric not in LaunchDarkly yet is used by nothing."""
-    items = [(project, "metric", key) for project, key in unsent[:MAX_UNSENT_READS]]
-    reads = read_uses(api, items, cancel=cancel)
-    return {(item[0], item[2]): [u for u in uses_in(item, reads) if u.running is not False] for item in items}

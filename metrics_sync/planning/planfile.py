@@ -3,12 +3,13 @@
 Format (documented in docs/plan-format.md; `formatVersion` changes only on incompatible changes):
     {"formatVersion": 1, "tool": {"name", "version"}, "baseUrlHost", "ownershipTag", "prune",
      "summary": {...}, "projects": [{"project", "definitionsHash", "summary", "changes": [...],
-     "wouldArchive": [...], "blocked": [...], "refused": [...]}]}
+     "wouldArchive": [...], "blocked": [...], "refused": [...], "unsentEvents": [...]}]}
 Each change: action, resource (metric | metric-group), key, metricType, adopt, remoteVersion, fields
 [{field, before, after, details}], before, after (canonical), patch (exact JSON Patch ops), body (exact POST
 body), warnings, usedBy (the experiments and guarded rollouts that use it), alerts (changes to the results of
 running experiments), findings (the alerts and warnings as values: kind, severity, message, subject, hint,
-source). Each project's `refused` and `warnings` are also in its `findings`.
+source). Each project's `refused` and `warnings` are also in its `findings`; `blocked` items and `unsentEvents`
+(metrics whose event no code sends, with plan --code) name their users in `usedBy` as changes do.
 It never holds the access token: nothing in a Plan does.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 from metrics_sync.core.errors import PlanError
 from metrics_sync.core.files import write_atomic
 from metrics_sync.core.findings import Finding, Severity
-from metrics_sync.core.model import Blocked, Change, FieldChange, Plan, ProjectPlan, Use
+from metrics_sync.core.model import Blocked, Change, FieldChange, Plan, ProjectPlan, UnsentEvent, Use
 from metrics_sync.definitions.schema import plan_problems
 from metrics_sync.launchdarkly.wire import BadJson, decode
 
@@ -35,6 +36,11 @@ def _summary(create: int, update: int, archive: int, unchanged: int) -> dict[str
 def _use(u: Use) -> dict[str, Any]:
     return {"kind": u.kind, "key": u.key, "name": u.name, "environment": u.environment, "running": u.running,
             "via": u.via}
+
+
+def _uses(data: dict[str, Any]) -> tuple[Use, ...]:
+    return tuple(Use(u["kind"], u["key"], u.get("name", ""), u.get("environment", ""), u.get("running"), u.get("via"))
+                 for u in data.get("usedBy", []))
 
 
 def _finding(f: Finding) -> dict[str, Any]:
@@ -89,11 +95,14 @@ def to_dict(plan: Plan) -> dict[str, Any]:
                 "changes": [_change(c) for c in p.changes],
                 "wouldArchive": p.would_archive,
                 "wouldDelete": p.would_delete,
-                "blocked": [{"key": b.key, "reason": b.reason, "resource": b.resource} for b in p.blocked],
+                "blocked": [{"key": b.key, "reason": b.reason, "resource": b.resource,
+                             "usedBy": [_use(u) for u in b.used_by]} for b in p.blocked],
                 "refused": [f.text() for f in p.refused],
                 "warnings": [f.text() for f in p.warnings],
                 "findings": [_finding(f) for f in p.findings],
                 "unmanagedSample": p.unmanaged_sample,
+                "unsentEvents": [{"key": u.key, "event": u.event, "source": u.source,
+                                  "usedBy": [_use(use) for use in u.used_by]} for u in p.unsent],
             }
             for p in plan.projects
         ],
@@ -135,8 +144,7 @@ def from_dict(data: Any) -> Plan:
                         patch=c["patch"], body=c["body"], remote_version=c["remoteVersion"], adopt=c["adopt"],
                         restore=c.get("restore", False), source=c.get("source"),
                         type_before=c.get("typeBefore"), resource=c.get("resource", "metric"),
-                        used_by=tuple(Use(u["kind"], u["key"], u.get("name", ""), u.get("environment", ""),
-                                          u.get("running"), u.get("via")) for u in c.get("usedBy", [])),
+                        used_by=_uses(c),
                         findings=_findings(c, alerts=c.get("alerts", []), warnings=c["warnings"]),
                     )
                     for c in p["changes"]
@@ -144,12 +152,13 @@ def from_dict(data: Any) -> Plan:
                 unchanged=p["summary"]["unchanged"],
                 unmanaged=p["summary"]["unmanaged"],
                 would_archive=list(p["wouldArchive"]),
-                blocked=[Blocked(b["key"], b["reason"], b.get("resource", "metric")) for b in p["blocked"]],
+                blocked=[Blocked(b["key"], b["reason"], b.get("resource", "metric"), _uses(b)) for b in p["blocked"]],
                 findings=list(_findings(p, refused=p["refused"], warnings=p.get("warnings", []))),
                 unmanaged_sample=list(p.get("unmanagedSample", [])),
                 unchanged_groups=p["summary"].get("unchangedGroups", 0),
                 unmanaged_groups=p["summary"].get("unmanagedGroups", 0),
                 would_delete=list(p.get("wouldDelete", [])),
+                unsent=[UnsentEvent(u["key"], u["event"], u["source"], _uses(u)) for u in p.get("unsentEvents", [])],
             )
             for p in data["projects"]
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -220,6 +221,34 @@ def test_show_renders_a_saved_plan(shop: Shop) -> None:
 def test_a_mistyped_command_gets_a_suggestion() -> None:
     result = run_cli("plna")
     assert result.err.endswith("(did you mean `metrics-sync plan`?)\n")
+
+
+def test_a_mistyped_option_gets_a_suggestion() -> None:
+    result = run_cli("plan", "--formt", "json")
+    assert result.code == 1
+    assert result.err == "error: metrics-sync plan: unrecognized arguments: --formt (did you mean `--format`?)\n"
+    assert run_cli("apply", "--auto-aprove=yes").err.endswith("(did you mean `--auto-approve`?)\n")
+    assert run_cli("--no-colr", "validate").err.endswith("(did you mean `--no-color`?)\n")
+    far = run_cli("plan", "--zzz")
+    assert far.err == ("error: metrics-sync plan: unrecognized arguments: --zzz (run `metrics-sync plan --help` for "
+                       "usage)\n")
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "show", "apply", "refs"])
+def test_every_format_option_says_what_its_formats_are(command: str) -> None:
+    help_text = run_cli(command, "--help").out
+    match = re.search(r"--format \{([^}]*)\}\s+(.*?)(?:\n  -|\Z)", help_text, re.DOTALL)
+    assert match, help_text
+    described = " ".join(match.group(2).split())
+    for choice in match.group(1).split(","):
+        assert (choice if choice != "github" else "GitHub") in described, (choice, described)
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_target_says_it_selects_metric_groups_too(command: str) -> None:
+    help_text = " ".join(run_cli(command, "--help").out.split())
+    target = help_text[help_text.index("--target KEY only"):][:200]
+    assert "metrics and metric groups" in target and "archives (deletes)" in target
 
 
 # --- export ---------------------------------------------------------------------------------------------

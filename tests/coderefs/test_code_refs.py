@@ -276,13 +276,73 @@ def test_a_metric_running_experiments_use_whose_last_call_goes_is_a_caution(shop
     assert after.code == 0, after.err
     assert ("> [!CAUTION]\n> **No code sends the event of 2 metrics**: they will have no data; 2 are used by "
             "running experiments or guarded rollouts.") in after.out
+    # Experiments are named as in the WARNING table of changes to running experiments' results.
     assert ("| `order-value` in `shop` | `order-placed` | metrics/checkout.yaml:37:15 | experiment "
-            "\\`checkout-redesign\\` \\(production, running\\) |") in after.out
+            "`checkout-redesign` (production, running) |") in after.out
     assert ("| `order-placed` in `shop` | `order-placed` | metrics/checkout.yaml:17:15 | experiment "
-            "\\`checkout-redesign\\` \\(production, running, through metric group \\`checkout-funnel\\`\\) |"
-            ) in after.out
+            "`checkout-redesign` (production, running, through metric group `checkout-funnel`) |") in after.out
     assert ("warning: metric `order-value` in `shop`, whose event no code sends, is used by experiment "
             "`checkout-redesign` (production, running): it gets no data from now on") in after.err
+
+
+def _order_placed_no_longer_sent(shop: Shop) -> None:
+    """Experiments use order-value and the group of order-placed; the pull request removes the track call of
+    their event."""
+    shutil.copy(ROOT / "examples" / "app" / "server" / "orders.py", shop.root / "app" / "server")
+    assert shop.run("apply", "--auto-approve").code == 0
+    shop.store.seed(EXPERIMENTS)
+    orders = shop.root / "app" / "server" / "orders.py"
+    orders.write_text(orders.read_text().replace('client.track("order-placed", context, metric_value=total)', ""))
+
+
+def test_the_caution_is_in_the_plan_itself_so_every_format_shows_it(shop: Shop, tmp_path: Path) -> None:
+    _order_placed_no_longer_sent(shop)
+    saved = tmp_path / "reviewed.json"
+    live_markdown = shop.run("plan", "--format", "markdown", "--code", "app", "--out", str(saved))
+    live_json = shop.run("plan", "--format", "json", "--code", "app")
+    live_text = shop.run("plan", "--code", "app")
+    assert live_markdown.code == live_json.code == live_text.code == 0
+    project = json.loads(live_json.out)["projects"][0]
+    checkout = {"kind": "experiment", "key": "checkout-redesign", "name": "Checkout redesign",
+                "environment": "production", "running": True}
+    assert project["unsentEvents"] == [
+        {"key": "order-placed", "event": "order-placed", "source": "metrics/checkout.yaml:17:15",
+         "usedBy": [{**checkout, "via": "checkout-funnel"}]},
+        {"key": "order-value", "event": "order-placed", "source": "metrics/checkout.yaml:37:15",
+         "usedBy": [{**checkout, "via": None}]}]
+    finding = [f for f in project["findings"] if f["kind"] == "event-not-sent"][1]
+    assert finding == {
+        "kind": "event-not-sent", "severity": "alert", "subject": "metric `order-value` in project `shop`",
+        "message": "no code sends its event `order-placed`, so it will have no data; it is used by experiment "
+                   "`checkout-redesign` (production, running)",
+        "hint": "send it with the SDK's track call; if a wrapper sends it, add the wrapper to codeRefs.aliases",
+        "source": "metrics/checkout.yaml:37:15"}
+    # Text shows it on stdout, with the plan (and still warns on stderr, as it did).
+    assert ("  WARNING: metrics/checkout.yaml:37:15: metric `order-value` in project `shop`: no code sends its "
+            "event `order-placed`, so it will have no data; it is used by experiment `checkout-redesign` "
+            "(production, running); send it with") in live_text.out
+    assert "is used by experiment `checkout-redesign` (production, running): it gets no data" in live_text.err
+    assert "| `order-value` in `shop` | `order-placed` | metrics/checkout.yaml:37:15 |" in live_markdown.out
+    # The saved plan holds it: `show` renders the same as plan did, in every format.
+    assert shop.run("show", str(saved), "--format", "markdown").out == live_markdown.out
+    assert shop.run("show", str(saved), "--format", "json").out == live_json.out
+    assert shop.run("show", str(saved)).out == live_text.out
+    # It is a finding, not a change: the reviewed plan applies.
+    assert shop.run("apply", "--plan", str(saved), "--auto-approve").code == 0
+
+
+def test_a_plan_file_written_before_unsent_events_were_saved_still_reads(shop: Shop, tmp_path: Path) -> None:
+    _order_placed_no_longer_sent(shop)
+    saved = tmp_path / "reviewed.json"
+    assert shop.run("plan", "--code", "app", "--out", str(saved)).code == 0
+    data = json.loads(saved.read_text())
+    for project in data["projects"]:
+        del project["unsentEvents"]
+        project["findings"] = [f for f in project["findings"] if f["kind"] != "event-not-sent"]
+    saved.write_text(json.dumps(data))
+    shown = shop.run("show", str(saved), "--format", "markdown")
+    assert shown.code == 0 and "No code sends" not in shown.out
+    assert json.loads(shop.run("show", str(saved), "--format", "json").out)["projects"][0]["unsentEvents"] == []
 
 
 def test_the_number_of_calls_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -312,3 +372,14 @@ def test_the_readme_config_example_works(tmp_path: Path) -> None:
     payload = json.loads(result.out)
     assert [u["eventKey"] for u in payload["unmeasured"]] == ["alias", "b", "pattern"]
     assert payload["files"]["skipped"] == {"excluded": 1}
+
+
+def test_the_summary_quotes_the_folders_it_scanned(tmp_path: Path) -> None:
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "m.yaml").write_text("project: shop\nmetrics: []\n")
+    for folder in ("my app", "web.\x1b[2J"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.js").write_text("client.track('a');\n")
+    result = run_cli("refs", "--code", "my app", "--code", "web.\x1b[2J", cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert "Scanned 2 of 2 files under `my app`, `web.\\x1b[2J`.\n" in result.out

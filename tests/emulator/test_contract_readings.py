@@ -182,3 +182,24 @@ def test_doctor_observes_each_reading(shop: Shop) -> None:
     assert readings["A9"] == "accepted"
     assert report["ok"] is True and report["cleanup"].endswith("was archived, then deleted")
     assert shop.store.snapshot_metrics("shop") == []  # the throw-away metric is gone, nothing else touched
+
+
+def test_a_blocked_prune_names_what_uses_the_metric(shop: Shop) -> None:
+    shop.run("apply", "--auto-approve")
+    _seed_connected(shop)
+    reads_before = shop.app.stats.requests["GET /api/v2/metrics/{projectKey}/{metricKey}"]
+    text = shop.run("plan", "--prune")
+    assert ("  Blocked from archiving: in-running-experiment (used by 1 running experiment)\n"
+            "      used by experiment `checkout-test` (production, running)\n") in text.out
+    # LaunchDarkly counted the guarded rollout without naming it: the count says what is known.
+    assert "  Blocked from archiving: guarding-rollout (used by 1 running guarded rollout)\n" in text.out
+    # Named from the read that found it blocked: no request of its own.
+    assert shop.app.stats.requests["GET /api/v2/metrics/{projectKey}/{metricKey}"] - reads_before == 3
+    blocked = {b["key"]: b for b in json.loads(shop.run("plan", "--prune", "--format", "json").out)["projects"][0]
+               ["blocked"]}
+    assert blocked["in-running-experiment"]["usedBy"] == [
+        {"kind": "experiment", "key": "checkout-test", "name": "Checkout test", "environment": "production",
+         "running": True, "via": None}]
+    markdown = shop.run("plan", "--prune", "--format", "markdown").out
+    assert ("! blocked from archiving: in-running-experiment (used by 1 running experiment)\n"
+            "!     used by experiment `checkout-test` (production, running)\n") in markdown

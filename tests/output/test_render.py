@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 
 from metrics_sync.core.findings import Finding
-from metrics_sync.core.model import ApplyResult, Blocked, Change, ChangeResult, FieldChange, Plan, ProjectPlan
+from metrics_sync.core.model import (
+    ApplyResult,
+    Blocked,
+    Change,
+    ChangeResult,
+    FieldChange,
+    Plan,
+    ProjectPlan,
+    UnsentEvent,
+    Use,
+)
 from metrics_sync.output.plan import markdown as plan_markdown
 from metrics_sync.output.plan import text as plan_text
 from metrics_sync.output.results import json_text as result_json
@@ -96,3 +106,18 @@ Apply interrupted: 1 created, 0 updated, 0 archived, 1 failed, 1 not started.
     assert payload["summary"] == {"created": 1, "updated": 0, "restored": 0, "archived": 0, "deleted": 0, "failed": 1,
                                   "skipped": 1}
     assert payload["results"][0]["notKept"] == ["maintainerId"]
+
+
+def test_the_two_tables_of_a_pr_comment_name_experiments_alike_in_real_code_spans() -> None:
+    """Markdown reads no escapes inside code: a key with `_` shows as written (not `order\\_value`), a `|` cannot
+    split the table's cells, and a backtick cannot end the span."""
+    use = Use("experiment", "spring_sale|2", "", "production", True)
+    change = Change("update", "order_value", "custom numeric", {}, {}, [FieldChange("eventKey", "a", "b")], [],
+                    remote_version=1, used_by=(use,),
+                    findings=(Finding("changes-running-results", "alert", "changes results"),))
+    project = ProjectPlan("shop", "sha256:x", [change], unchanged=0, unmanaged=0, would_archive=[], blocked=[],
+                          findings=[], unsent=[UnsentEvent("add_to_cart", "add`to", "m.yaml:1:1", (use,))])
+    text = plan_markdown(Plan([project], prune=False, ownership_tag="t", base_url_host="h", tool_version="0"))
+    named = "experiment `spring_sale\\|2` (production, running)"
+    assert f"| update metric `order_value` in `shop` | `eventKey` | {named} |\n" in text
+    assert f"| `add_to_cart` in `shop` | ``add`to`` | m.yaml:1:1 | {named} |\n" in text

@@ -73,10 +73,10 @@ def test_the_pr_comment_puts_the_warning_first(shop: Shop) -> None:
     markdown = shop.run("plan", "--format", "markdown").out
     table = ("> [!WARNING]\n> **1 change changes the results of running experiments.** Results before and after "
              "the change will not be comparable.\n\n"
-             "| Change | Fields | Used by | Environment | Running |\n"
-             "|---|---|---|---|---|\n"
-             "| update metric `order-value` in `shop` | `eventKey` | experiment `checkout-redesign` | production "
-             "| yes |\n")
+             "| Change | Fields | Used by (running) |\n"
+             "|---|---|---|\n"
+             "| update metric `order-value` in `shop` | `eventKey` | experiment `checkout-redesign` (production, "
+             "running) |\n")
     assert table in markdown
     assert markdown.index(table) < markdown.index("<details>")
     assert "!     WARNING: changing `eventKey` of metric `order-value`" in markdown

@@ -37,7 +37,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prune", action="store_true",
                         help="archive managed metrics (delete managed metric groups) that left the definitions")
     parser.add_argument("--parallelism", type=int, default=4, metavar="N", help="concurrent API writes (default 4)")
-    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help="text (default: the plan, then each change as it completes) or json (one document "
+                             "of the outcomes at the end, for scripts)")
     common.add_target(parser)
     common.add_protect_running(parser)
     parser.add_argument("--comment", metavar="TEXT",

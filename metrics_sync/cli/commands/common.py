@@ -74,8 +74,8 @@ def add_project(parser: argparse.ArgumentParser) -> None:
 
 def add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", action="append", default=[], metavar="KEY",
-                        help="only these metrics: a key, `project/key`, or a glob such as 'checkout-*' "
-                             "(repeatable); --prune then archives only among them")
+                        help="only these metrics and metric groups: a key, `project/key`, or a glob such as "
+                             "'checkout-*' (repeatable); --prune then archives (deletes) only among them")
 
 
 def add_protect_running(parser: argparse.ArgumentParser) -> None:

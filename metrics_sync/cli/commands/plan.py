@@ -11,7 +11,7 @@ from metrics_sync.core.runtime import Runtime
 from metrics_sync.output.escape import shown
 
 if TYPE_CHECKING:
-    from metrics_sync.core.model import Definitions
+    from metrics_sync.core.model import Definitions, UnsentEvent
     from metrics_sync.definitions.config import Config
 
 HELP = "show what apply would change in LaunchDarkly"
@@ -22,7 +22,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     common.add_paths(parser)
     common.add_project(parser)
     parser.add_argument("--out", metavar="PLANFILE", help="save the plan for `apply --plan`")
-    parser.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    parser.add_argument("--format", choices=["text", "json", "markdown"], default="text",
+                        help="text (default), json (the plan file's form, docs/plan-format.md) or markdown (a "
+                             "pull-request comment)")
     parser.add_argument("--detailed-exitcode", action="store_true",
                         help="exit 2 when there are changes (0 none, 1 error)")
     parser.add_argument("--prune", action="store_true",
@@ -53,25 +55,29 @@ def arguments(namespace: argparse.Namespace) -> PlanArguments:
 
 
 def _unsent_events(runtime: Runtime, cfg: Config, definitions: Definitions,
-                   code: tuple[str, ...]) -> list[tuple[str, str, str, str]]:
-    """With --code (or the config's codeRefs.paths): a warning for each metric whose event no code sends,
-    and (project, key, event, where defined) of each for the PR comment. Read before LaunchDarkly is."""
+                   code: tuple[str, ...]) -> dict[str, list[UnsentEvent]]:
+    """With --code (or the config's codeRefs.paths): a warning for each metric whose event no code sends, and
+    those metrics by project, for the plan to carry. Read before LaunchDarkly is."""
     from metrics_sync.coderefs.report import unsent_problems
     from metrics_sync.core.errors import redact
+    from metrics_sync.core.model import UnsentEvent
     from metrics_sync.output.problems import problem_line
 
     report = common.code_report(runtime, cfg, definitions, code=code)
     if report is None:
-        return []
+        return {}
     for problem in unsent_problems(report, strict=False):
         runtime.err(redact(problem_line(problem), runtime.environ))
-    return [(m.metric.project, m.metric.key, m.event, m.where) for m in report.unsent]
+    unsent: dict[str, list[UnsentEvent]] = {}
+    for m in report.unsent:
+        unsent.setdefault(m.metric.project, []).append(UnsentEvent(m.metric.key, m.event, m.where))
+    return unsent
 
 
 def run(arguments: PlanArguments, runtime: Runtime) -> int:
     from metrics_sync.output import views
     from metrics_sync.planning import planfile
-    from metrics_sync.planning.make import make_plan, unsent_uses
+    from metrics_sync.planning.make import make_plan
 
     cfg = common.config(runtime, arguments.config)
     definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
@@ -80,17 +86,13 @@ def run(arguments: PlanArguments, runtime: Runtime) -> int:
     with common.client(runtime, cfg, arguments) as client:
         the_plan = make_plan(client, definitions, ownership_tag=cfg.ownership_tag, prune=arguments.prune,
                              targets=arguments.targets, protect=arguments.protect_running or cfg.protect_running,
-                             cancel=runtime.cancel)
-        running = unsent_uses(client, [(project, key) for project, key, _, _ in unsent],
-                              cancel=runtime.cancel) if unsent else {}
+                             cancel=runtime.cancel, unsent=unsent)
     runtime.cancel.check("planning")  # after Ctrl-C nothing new starts: no plan is shown or saved
-    for (project, key), uses in running.items():
-        for use in uses:
-            runtime.err(shown(f"warning: metric `{key}` in `{project}`, whose event no code sends, is used by "
+    for project, item in the_plan.unsent:
+        for use in item.used_by:
+            runtime.err(shown(f"warning: metric `{item.key}` in `{project}`, whose event no code sends, is used by "
                               f"{use.describe()}: it gets no data from now on"))
-    runtime.out(views.PLAN[arguments.format](
-        the_plan, color=runtime.color(arguments.no_color),
-        unsent=[(*u, tuple(use.describe() for use in running.get((u[0], u[1]), []))) for u in unsent]))
+    runtime.out(views.PLAN[arguments.format](the_plan, color=runtime.color(arguments.no_color)))
     if the_plan.refused:
         return 1
     if arguments.out:

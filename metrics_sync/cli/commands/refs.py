@@ -16,7 +16,8 @@ CALLS_API = False
 def configure(parser: argparse.ArgumentParser) -> None:
     common.add_paths(parser)
     common.add_code(parser)
-    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help="text (default) or json (every place each event is sent, for tools)")
     common.add_project(parser)
 
 

@@ -14,7 +14,9 @@ CALLS_API = False
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("planfile", metavar="PLANFILE", help="a plan saved with `metrics-sync plan --out`")
-    parser.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    parser.add_argument("--format", choices=["text", "json", "markdown"], default="text",
+                        help="text (default), json (the plan file's form) or markdown (a pull-request comment), "
+                             "as plan prints them")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,5 +34,5 @@ def run(arguments: ShowArguments, runtime: Runtime) -> int:
     from metrics_sync.planning import planfile
 
     saved = planfile.read(runtime.path(arguments.planfile))
-    runtime.out(views.PLAN[arguments.format](saved, color=runtime.color(arguments.no_color), unsent=()))
+    runtime.out(views.PLAN[arguments.format](saved, color=runtime.color(arguments.no_color)))
     return 0
