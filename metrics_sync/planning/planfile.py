@@ -6,9 +6,9 @@ Format (documented in docs/plan-format.md; `formatVersion` changes only on incom
      "wouldArchive": [...], "blocked": [...], "refused": [...]}]}
 Each change: action, resource (metric | metric-group), key, metricType, adopt, remoteVersion, fields
 [{field, before, after, details}], before, after (canonical), patch (exact JSON Patch ops), body (exact POST
-body), warnings, usedBy (the experiments and guarded rollouts that use it), alerts (changes to the results of
-running experiments), findings (the alerts and warnings as values: kind, severity, message, subject, hint,
-source). Each project's `refused` and `warnings` are also in its `findings`.
+body), warnings, usedBy (the experiments, guarded rollouts, holdouts and release policies that use it), alerts
+(changes to the results of running experiments), findings (the alerts and warnings as values: kind, severity,
+message, subject, hint, source). Each project's `refused` and `warnings` are also in its `findings`.
 It never holds the access token: nothing in a Plan does.
 """
 
@@ -33,8 +33,9 @@ def _summary(create: int, update: int, archive: int, unchanged: int) -> dict[str
 
 
 def _use(u: Use) -> dict[str, Any]:
-    return {"kind": u.kind, "key": u.key, "name": u.name, "environment": u.environment, "running": u.running,
-            "via": u.via}
+    shown = {"kind": u.kind, "key": u.key, "name": u.name, "environment": u.environment, "running": u.running,
+             "via": u.via}
+    return {**shown, "analysisUnit": u.analysis_unit} if u.analysis_unit else shown
 
 
 def _finding(f: Finding) -> dict[str, Any]:
@@ -136,7 +137,8 @@ def from_dict(data: Any) -> Plan:
                         restore=c.get("restore", False), source=c.get("source"),
                         type_before=c.get("typeBefore"), resource=c.get("resource", "metric"),
                         used_by=tuple(Use(u["kind"], u["key"], u.get("name", ""), u.get("environment", ""),
-                                          u.get("running"), u.get("via")) for u in c.get("usedBy", [])),
+                                          u.get("running"), u.get("via"), u.get("analysisUnit"))
+                                      for u in c.get("usedBy", [])),
                         findings=_findings(c, alerts=c.get("alerts", []), warnings=c["warnings"]),
                     )
                     for c in p["changes"]
