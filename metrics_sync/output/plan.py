@@ -156,7 +156,7 @@ def _running_experiments(plan: Plan) -> list[str]:
         fields = ", ".join(f"`{markdown_inline(name)}`" for name in results_fields(change))
         what = f"{change.noun} `{markdown_inline(shown(change.key))}`"
         via = f" (through group `{markdown_inline(shown(use.via))}`)" if use.via else ""
-        running = "yes" if use.running else "unknown"
+        running = ("in force" if use.kind == "release policy" else "yes") if use.running else "unknown"
         lines.append(f"| {_MD_VERB.get(change.action, change.action)} {what} in `{markdown_inline(shown(project))}` "
                      f"| {fields} | {use.kind} `{markdown_inline(shown(use.key))}`{via} "
                      f"| {markdown_inline(shown(use.environment)) or '?'} | {running} |")
