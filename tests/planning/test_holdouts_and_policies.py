@@ -152,7 +152,8 @@ def test_json_and_markdown_name_them(tmp_path: Path) -> None:
     assert {"kind": "release policy", "key": "guarded-checkout", "name": "Guarded checkout",
             "environment": "production, staging", "running": True, "via": None} in used
     markdown = shop.run("plan", "--format", "markdown").out
-    assert "| update metric `order-value` in `shop` | `eventKey` | holdout `q3-holdout` | production | yes |" in markdown
+    assert ("| update metric `order-value` in `shop` | `eventKey` | holdout `q3-holdout` | production | yes |"
+            in markdown)
     assert ("| update metric `order-value` in `shop` | `eventKey` | release policy `guarded-checkout` | production, "
             "staging | in force |") in markdown
     # A saved plan keeps them.
