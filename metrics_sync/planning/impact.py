@@ -46,6 +46,7 @@ def _annotate_project(p: ProjectPlan, reads: Reads, protect: bool) -> ProjectPla
         results = results_fields(change)
         alerts = _alerts(change, results, uses, reads.unread.get(item)) if results and change.action == "update" \
             else []
+        alerts += _units_removed(change, uses)
         findings = change.findings
         holders = reads.holders.get(p.project)
         if results and change.action == "update" and holders is not None and holders.unread is not None:
@@ -101,6 +102,18 @@ def uses_in(item: ItemId, reads: Reads) -> Iterable[Use]:
         if not (use.kind == "experiment" and (use.environment, use.key) in holdouts):
             found.setdefault((use.kind, use.environment, use.key), use)
     return sorted(found.values(), key=lambda u: (u.running is False, u.kind, u.environment, u.key))
+
+
+def _units_removed(change: Change, uses: tuple[Use, ...]) -> list[Finding]:
+    """An update that takes out of a metric's analysis units the one a running holdout analyses it by
+    (`analysisUnit`): the holdout's analysis of it can no longer be made as it started."""
+    after = (change.after or {}).get("analysisUnits")
+    if change.action != "update" or not any(f.field == "analysisUnits" for f in change.fields) or after is None:
+        return []
+    gone = [u for u in uses if u.analysis_unit and u.analysis_unit not in after and u.running is not False]
+    return [Finding("changes-running-results", "alert", f"changing `analysisUnits` of {change.noun} `{change.key}` "
+                    f"removes `{u.analysis_unit}`, by which {u.describe()} analyses it; {NOT_COMPARABLE}")
+            for u in gone]
 
 
 def _alerts(change: Change, results: list[str], uses: tuple[Use, ...], unread: str | None) -> list[Finding]:

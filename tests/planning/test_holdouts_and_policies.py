@@ -268,3 +268,26 @@ def test_a_hostile_policy_list_blocks_prune_without_a_crash(tmp_path: Path) -> N
     assert plan.code == 0
     assert "release policies: 200: LaunchDarkly sent a malformed release policy `p`: `guardedReleaseConfig` does " \
            "not list metric and metric group keys as text" in plan.out
+
+
+def test_an_update_that_removes_the_unit_a_running_holdout_analyses_by_alerts(tmp_path: Path) -> None:
+    shop = _shop(tmp_path / "repo", experimentationSettings={"shop": ["user", "organization"]},
+                 holdouts={"shop": [HOLDOUT]})
+    shop.edit_yaml("checkout.yaml", "  analysisUnits: [user]\n", "  analysisUnits: [organization]\n")
+    plan = shop.run("plan")
+    assert ("WARNING: changing `analysisUnits` of metric `order-value` removes `user`, by which holdout "
+            "`q3-holdout` (production, running, analysed by `user`) analyses it") in plan.out
+    assert shop.run("plan", "--protect-running").code == 1
+
+
+def test_a_groups_metric_analysis_unit_is_checked_but_not_compared() -> None:
+    from metrics_sync.core.resources import METRIC_GROUP
+    from metrics_sync.launchdarkly.wire import problem
+
+    rep = {"key": "g", "name": "G", "kind": "standard", "tags": [], "maintainerId": "569fdeadbeef1644facecafe",
+           "metrics": [{"key": "a", "analysisUnit": "organization"}, {"key": "b"}]}
+    assert problem(METRIC_GROUP, rep) is None
+    desired = {**rep, "metrics": [{"key": "a"}, {"key": "b"}]}
+    assert METRIC_GROUP.canonical(rep) == METRIC_GROUP.canonical(desired)  # a change no apply could make
+    assert problem(METRIC_GROUP, {**rep, "metrics": [{"key": "a", "analysisUnit": 3}]}) == \
+        "a metric's `analysisUnit` is not text"
