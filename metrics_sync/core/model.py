@@ -102,26 +102,39 @@ class Definitions:
         return sum(len(g) for g in self.groups.values())
 
 
+UseKind = Literal["experiment", "guarded rollout", "holdout", "release policy"]
+# How each kind says `running`: a release policy runs nothing itself, it is in force (a guarded-release policy:
+# every new guarded release in its scope measures its metrics) or not.
+_STATES: dict[str, dict[bool | None, str]] = {
+    "release policy": {True: "in force for new guarded releases", False: "not a guarded-release policy",
+                       None: "release method unknown"},
+}
+_RUNNING = {True: "running", False: "not running", None: "running or not: unknown"}
+
+
 @dataclass(frozen=True)
 class Use:
-    """An experiment or guarded rollout that uses a metric or metric group, as LaunchDarkly described it."""
+    """An experiment, guarded rollout, holdout or release policy that uses a metric or metric group, as
+    LaunchDarkly described it."""
 
-    kind: Literal["experiment", "guarded rollout"]
+    kind: UseKind
     key: str
     name: str = ""
-    environment: str = ""
+    environment: str = ""  # a release policy's: the environments of its scope, comma-separated
     running: bool | None = None  # None: LaunchDarkly did not say (treated as running where that matters)
     via: str | None = None  # the metric group through which it uses a metric
+    analysis_unit: str | None = None  # the context kind a holdout analyses the metric by (`analysisUnit`)
 
     @property
     def state(self) -> str:
-        return {True: "running", False: "not running", None: "running or not: unknown"}[self.running]
+        return _STATES.get(self.kind, _RUNNING)[self.running]
 
     def describe(self) -> str:
         """`experiment `checkout-redesign` (production, running)`: how every output names a use."""
         where = f"{self.environment}, " if self.environment else ""
         via = f", through metric group `{self.via}`" if self.via else ""
-        return f"{self.kind} `{self.key}` ({where}{self.state}{via})"
+        unit = f", analysed by `{self.analysis_unit}`" if self.analysis_unit else ""
+        return f"{self.kind} `{self.key}` ({where}{self.state}{via}{unit})"
 
 
 @dataclass(frozen=True)

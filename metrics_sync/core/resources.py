@@ -173,7 +173,11 @@ def _group_metrics(value: Any, so_far: Fields) -> list[dict[str, Any]]:
     """A group's metrics as an ordered list of `{key, nameInGroup}`: the order is a funnel's step order, and
     LaunchDarkly keeps it for standard groups too (its Terraform provider compares the list in order, "verified
     against the live API"). `nameInGroup` belongs to funnels only: whatever a standard group's representation
-    carries there (empty text, or nothing) is not compared."""
+    carries there (empty text, or nothing) is not compared. `MetricInGroupRep.analysisUnit` ("the context kind
+    used as the analysis unit for this metric in the experiment iteration") is not the group's to set: the group
+    input (`MetricInMetricGroupInput`) has only key and nameInGroup, so comparing it would show a change no apply
+    can make; it matters where an iteration analyses a metric by it (a holdout: plan names the unit, and alerts
+    when an update takes it out of the metric's analysis units)."""
     funnel = so_far.get("kind") == "funnel"
     out = []
     for item in value or []:
@@ -211,6 +215,8 @@ def _group_metrics_wire(value: Any) -> bool | str:
             return "a metric of the group has no key that follows LaunchDarkly's key pattern"
         if metric.get("nameInGroup") is not None and not isinstance(metric["nameInGroup"], str):
             return "a metric's `nameInGroup` is not text"
+        if metric.get("analysisUnit") is not None and not isinstance(metric["analysisUnit"], str):
+            return "a metric's `analysisUnit` is not text"
     return True
 
 

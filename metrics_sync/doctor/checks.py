@@ -1,9 +1,11 @@
 """`metrics-sync doctor`: check, on a real LaunchDarkly account, every assumption metrics-sync makes about
 LaunchDarkly's API (docs/launchdarkly-contract.md; each check names its assumption there, A1…).
 
-Read-only by default. With `write=True` it creates one throw-away metric `metrics-sync-doctor-<random>` in
-the project, observes how LaunchDarkly treats it, then archives it and deletes it when LaunchDarkly allows;
-it never touches any other metric. Each check says what was assumed, what was observed, and whether
+Read-only by default (it also reads the project's environments, one environment's holdouts and one holdout, and
+its release policies). With `write=True` it creates a throw-away metric `metrics-sync-doctor-<random>` in the
+project, observes how LaunchDarkly treats it, then archives it and deletes it when LaunchDarkly allows, and a
+second one it deletes without archiving (archived first when LaunchDarkly requires it); it never touches any
+other metric. Each check says what was assumed, what was observed, and whether
 metrics-sync copes with what was observed. `needed` checks are those metrics-sync cannot work without.
 """
 
@@ -18,6 +20,7 @@ from urllib.parse import quote
 from metrics_sync import __version__
 from metrics_sync.core.errors import ApiError
 from metrics_sync.launchdarkly.client import Answer, Client
+from metrics_sync.launchdarkly.holders import ROUTE_ENVIRONMENTS, ROUTE_HOLDOUT, ROUTE_HOLDOUTS, ROUTE_POLICIES
 from metrics_sync.launchdarkly.session import API_VERSION
 
 LIST = "/api/v2/metrics/{projectKey}"
@@ -127,7 +130,66 @@ class _Doctor:
             self.add(Check("A12", "the project's experimentation settings list the context kinds available for "
                            "experiments", f"{exc.status or 'no answer'}: {exc.api_message}", False,
                            "yes: plan warns that analysis units were not checked"))
+        self._holders()
         return True
+
+    def _holders(self) -> None:
+        """What else uses a metric (A40-A43), read-only: the environments, the first environment's holdouts, one
+        holdout's detail (and whether its metric lists the holdout's base experiment), the release policies."""
+        project = quote(self.project, safe="")
+        blocks = "plan blocks prune when they cannot be read, and warns on updates"
+        answer = self.call("GET", f"/api/v2/projects/{project}/environments", ROUTE_ENVIRONMENTS,
+                           params={"limit": 20, "offset": 0})
+        items = _items(answer)
+        environments = [str(e["key"]) for e in items or [] if isinstance(e, dict) and isinstance(e.get("key"), str)]
+        self.add(Check("A40", "the project's environments list pages with limit/offset and gives items with keys",
+                       f"{answer.status}, {len(environments)} environments", answer.status == 200 and items is not None,
+                       f"yes: {blocks}"))
+        if environments:
+            env = quote(environments[0], safe="")
+            answer = self.call("GET", f"/api/v2/projects/{project}/environments/{env}/holdouts", ROUTE_HOLDOUTS,
+                               params={"limit": 20, "offset": 0})
+            holdouts = _items(answer)
+            body = answer.body if isinstance(answer.body, dict) else {}
+            count = "total_count" if "total_count" in body else "totalCount" if "totalCount" in body else "none"
+            self.add(Check("A41", "an environment's holdouts list gives items (key, name, status) and a count",
+                           f"{answer.status}, {len(holdouts or [])} holdouts in {environments[0]}, count field "
+                           f"{count}", answer.status == 200 and holdouts is not None,
+                           f"yes: either count field is read; {blocks}",
+                           reading=count if holdouts is not None else None))
+            keyed = [h for h in holdouts or [] if isinstance(h, dict) and isinstance(h.get("key"), str)]
+            if keyed:
+                self._holdout(project, env, str(keyed[0]["key"]))
+        answer = self.call("GET", f"/api/v2/projects/{project}/release-policies", ROUTE_POLICIES,
+                           headers={"LD-API-Version": "beta"})
+        policies = _items(answer)
+        shaped = policies is not None and all(isinstance(p, dict) and isinstance(p.get("key"), str) and (
+            not isinstance(p.get("guardedReleaseConfig"), dict) or isinstance(
+                p["guardedReleaseConfig"].get("metricKeys", []), list)) for p in policies)
+        self.add(Check("A43", "release policies (beta) list items whose guardedReleaseConfig names metricKeys and "
+                       "metricGroupKeys", f"{answer.status}, {len(policies or [])} policies", answer.status == 200
+                       and shaped, f"yes: {blocks}"))
+
+    def _holdout(self, project: str, env: str, key: str) -> None:
+        answer = self.call("GET", f"/api/v2/projects/{project}/environments/{env}/holdouts/{quote(key, safe='')}",
+                           ROUTE_HOLDOUT, params={"expand": "draftIteration"})
+        body = answer.body if isinstance(answer.body, dict) else {}
+        base = body.get("baseExperiment") if isinstance(body.get("baseExperiment"), dict) else None
+        iteration = (base or {}).get("currentIteration") or (base or {}).get("draftIteration") or {}
+        metrics = [m["key"] for m in iteration.get("metrics") or [] if isinstance(iteration, dict)
+                   and isinstance(m, dict) and isinstance(m.get("key"), str) and not m.get("isGroup")]
+        self.add(Check("A41", "a holdout's detail carries its base experiment, whose iteration names its metrics",
+                       f"{answer.status}, {len(metrics)} metrics", answer.status == 200 and base is not None,
+                       "yes: plan reads each holdout's detail for its metrics (at most 100 per plan)"))
+        if not metrics:
+            return
+        rep = self.call("GET", self.item(metrics[0]), ITEM, params={"expand": "experiments"})
+        listed = isinstance(rep.body, dict) and any(isinstance(e, dict) and e.get("key") == (base or {}).get("key")
+                                                    for e in rep.body.get("experiments") or [])
+        self.add(Check("A42", "a metric's experiments expansion lists the base experiment of a holdout that uses it",
+                       "listed" if listed else "omitted", True,
+                       "yes: plan names the holdout once under either reading",
+                       reading="listed" if listed else "omitted"))
 
     # --- with --write ---------------------------------------------------------------------------------
 
@@ -154,6 +216,30 @@ class _Doctor:
             self._observe(key, created.body, other_member)
         finally:
             self._clean_up(key)
+        self._delete_unarchived()
+
+    def _delete_unarchived(self) -> None:
+        """Whether a delete needs an archive first sits behind a LaunchDarkly flag (A6; account-dependent): a second
+        throw-away metric, deleted without archiving it (archived and deleted when that is refused)."""
+        key = f"metrics-sync-doctor-{secrets.token_hex(4)}"
+        body = {"key": key, "name": "metrics-sync doctor (throw-away)", "kind": "custom", "eventKey": key,
+                "isNumeric": False, "tags": [DOCTOR_TAG]}
+        if self.call("POST", self.list_path, LIST, json_body=body).status != 201:
+            return
+        item = self.item(key)
+        early = self.call("DELETE", item, ITEM)
+        refused = early.status in (400, 409)
+        self.add(Check("A6", "a metric must be archived before it can be deleted (behind a LaunchDarkly flag)",
+                       f"{early.status} {_code(early)}".strip(), early.status == 204 or refused,
+                       "yes: metrics-sync never deletes metrics (it archives them)",
+                       reading="required" if refused else "not_required" if early.status == 204 else None))
+        if early.status == 204:
+            self.report.cleanup += f"; {key} was deleted without an archive first"
+            return
+        self.call("PATCH", item, ITEM, json_body=[{"op": "replace", "path": "/archived", "value": True}])
+        deleted = self.call("DELETE", item, ITEM)
+        self.report.cleanup += f"; {key} was archived, then deleted" if deleted.status == 204 else \
+            f"; {key} was archived; LaunchDarkly refused to delete it ({deleted.status}), tagged {DOCTOR_TAG}"
 
     def _observe(self, key: str, rep: dict[str, Any], other_member: str | None) -> None:
         defaults = {"analysisType": "mean", "unitAggregationType": "average", "successCriteria": "HigherThanBaseline",
@@ -241,6 +327,12 @@ ACCESS_PROBLEMS = {
     404: "no project {project} at {host} ({answer}): check the project key (LaunchDarkly: Account settings → "
          "Projects), and --base-url for the EU or federal instance",
 }
+
+
+def _items(answer: Answer) -> list[Any] | None:
+    """A list answer's `items`, or None when the answer is not one."""
+    items = answer.body.get("items") if answer.status == 200 and isinstance(answer.body, dict) else None
+    return items if isinstance(items, list) else None
 
 
 def _code(answer: Answer) -> str:

@@ -15,6 +15,10 @@ Endpoints (LaunchDarkly REST API v2):
     PATCH  /api/v2/projects/{projectKey}/metric-groups/{groupKey}      RFC 6902 JSON Patch → 200
     DELETE /api/v2/projects/{projectKey}/metric-groups/{groupKey}      → 204 (unused groups only)
     GET    /api/v2/projects/{projectKey}/environments/{env}/experiments/{key}   a seeded experiment
+    GET    /api/v2/projects/{projectKey}/environments                  the project's environments (limit, offset)
+    GET    /api/v2/projects/{projectKey}/environments/{env}/holdouts   seeded holdouts (limit, offset)
+    GET    /api/v2/projects/{projectKey}/environments/{env}/holdouts/{key}   one, with its base experiment
+    GET    /api/v2/projects/{projectKey}/release-policies[/{key}]      seeded release policies (beta)
 and, outside LaunchDarkly's namespace, GET /_emulator/stats (request counts, for tests and benchmarks) and
 GET /_emulator/audit (the comments PATCH requests carried, as LaunchDarkly's audit log would show them).
 Where LaunchDarkly's behaviour is unconfirmed, `Readings` (readings.py) chooses it.
@@ -39,6 +43,7 @@ from urllib.parse import parse_qs, urlencode
 
 from metrics_sync.emulator.filters import GROUP_SUPPORTED, FilterError, group_matches, matches, parse_filter
 from metrics_sync.emulator.groups import experiment_representation, group_links, metric_in_group
+from metrics_sync.emulator.holders import environment_rep, holdout_detail, policy_rep, simple_holdout
 from metrics_sync.emulator.jsonpatch import PatchError, PatchTestFailed
 from metrics_sync.emulator.rules import RuleError
 from metrics_sync.emulator.store import TOKEN_MEMBER_ID, Conflict, DuplicateKey, NotFound, Store
@@ -53,8 +58,22 @@ MEMBER = "/api/v2/members/{id}"
 GROUPS = "/api/v2/projects/{projectKey}/metric-groups"
 GROUP = "/api/v2/projects/{projectKey}/metric-groups/{metricGroupKey}"
 EXPERIMENT = "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments/{experimentKey}"
-BETA_ROUTES = (GROUPS, GROUP)  # LaunchDarkly's "Metrics (beta)": answered only with LD-API-Version: beta
+ENVIRONMENTS = "/api/v2/projects/{projectKey}/environments"
+HOLDOUTS = "/api/v2/projects/{projectKey}/environments/{environmentKey}/holdouts"
+HOLDOUT = "/api/v2/projects/{projectKey}/environments/{environmentKey}/holdouts/{holdoutKey}"
+POLICIES = "/api/v2/projects/{projectKey}/release-policies"
+POLICY = "/api/v2/projects/{projectKey}/release-policies/{policyKey}"
+# LaunchDarkly's "Metrics (beta)" and "Release policies (beta)": answered only with LD-API-Version: beta
+BETA_ROUTES = (GROUPS, GROUP, POLICIES, POLICY)
+HOLDER_ROUTES = (ENVIRONMENTS, HOLDOUTS, HOLDOUT, POLICIES, POLICY)
 _ROUTES = [
+    (re.compile(r"^/api/v2/projects/(?P<project>[^/]+)/environments/?$"), ENVIRONMENTS, ("GET",)),
+    (re.compile(r"^/api/v2/projects/(?P<project>[^/]+)/environments/(?P<environment>[^/]+)/holdouts/?$"), HOLDOUTS,
+     ("GET",)),
+    (re.compile(r"^/api/v2/projects/(?P<project>[^/]+)/environments/(?P<environment>[^/]+)/holdouts/"
+                r"(?P<key>[^/]+)/?$"), HOLDOUT, ("GET",)),
+    (re.compile(r"^/api/v2/projects/(?P<project>[^/]+)/release-policies/?$"), POLICIES, ("GET",)),
+    (re.compile(r"^/api/v2/projects/(?P<project>[^/]+)/release-policies/(?P<key>[^/]+)/?$"), POLICY, ("GET",)),
     (re.compile(r"^/api/v2/projects/(?P<project>[^/]+)/metric-groups/?$"), GROUPS, ("GET", "POST")),
     (re.compile(r"^/api/v2/projects/(?P<project>[^/]+)/metric-groups/(?P<key>[^/]+)/?$"), GROUP,
      ("GET", "PATCH", "DELETE")),
@@ -329,6 +348,8 @@ class EmulatorApp:
         try:
             if route in (GROUPS, GROUP):
                 return self._groups(method, route, project, params.get("key"), query, environ)
+            if route in HOLDER_ROUTES:
+                return 200, self._holders(route, project, params, query)
             if route == EXPERIMENT:
                 found = self.store.experiment(project, params["environment"], params["key"])
                 return 200, experiment_representation(project, found)
@@ -403,6 +424,36 @@ class EmulatorApp:
         store.delete_group(project, key)
         self._wrote("deleted")
         return 204, None
+
+    def _holders(self, route: str, project: str, params: dict[str, str], query: dict[str, list[str]]) -> Any:
+        """Environments, holdouts and release policies (emulator/holders.py): seeded, read-only."""
+        store = self.store
+        if route == POLICIES:
+            items = [policy_rep(p) for p in store.release_policies(project)]
+            return {"items": items, "totalCount": len(items)}
+        if route == POLICY:
+            for policy in store.release_policies(project):
+                if policy["key"] == params["key"]:
+                    return policy_rep(policy)
+            raise NotFound(f"Unknown release policy key {params['key']!r}")
+        if route == ENVIRONMENTS:
+            keys = store.environment_keys(project)
+            limit, offset = _window(query)
+            return {"items": [environment_rep(project, k) for k in keys[offset:offset + limit]],
+                    "totalCount": len(keys), "_links": {"self": {"href": f"/api/v2/projects/{project}/environments",
+                                                                 "type": "application/json"}}}
+        holdouts = store.holdouts_in(project, params["environment"])
+        if route == HOLDOUT:
+            found = [h for h in holdouts if h["key"] == params["key"]]
+            if not found:
+                raise NotFound(f"Unknown holdout key {params['key']!r}")
+            metrics = store.projects.get(project, {})
+            return holdout_detail(project, found[0], store.groups.get(project, {}), metrics)
+        limit, offset = _window(query)
+        return {"items": [simple_holdout(project, h) for h in holdouts[offset:offset + limit]],
+                "total_count": len(holdouts),
+                "_links": {"self": {"href": f"/api/v2/projects/{project}/environments/{params['environment']}/"
+                                            "holdouts", "type": "application/json"}}}
 
     def _group_rep(self, project: str, record: dict[str, Any], expand: set[str]) -> dict[str, Any]:
         """MetricGroupRep. `experiments` and `experimentCount` only when expanded (the spec); the active counts
@@ -563,6 +614,11 @@ def _int_param(query: dict[str, list[str]], name: str, default: int) -> int:
         return int(values[0])
     except ValueError:
         raise ApiProblem(400, "invalid_request", f"{name}: must be an integer") from None  # the spec's int64
+
+
+def _window(query: dict[str, list[str]]) -> tuple[int, int]:
+    """`limit` (default 20; served as at most 100, undocumented for these lists) and `offset` of a paged list."""
+    return max(1, min(_int_param(query, "limit", DEFAULT_LIMIT), 100)), max(0, _int_param(query, "offset", 0))
 
 
 def _expand(query: dict[str, list[str]]) -> set[str]:

@@ -32,6 +32,15 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "group_patch_test": ("representation", "stored"),
     # Does a metric's `experiments` expansion list the experiments that use it only through a metric group?
     "experiments_through_groups": ("omitted", "listed"),
+    # Does a metric's (or group's) `experiments` expansion list the base experiment that carries a holdout? A
+    # holdout is an `Experiment` with a `holdoutId`; no source says whether the expansion shows it.
+    "holdout_in_experiments": ("omitted", "listed"),
+    # Is retiring a metric or group a release policy names refused? The Terraform provider's unmerged PR 534
+    # lists release policies among what blocks a delete; nothing says whether an archive is refused too.
+    "policy_blocks_retire": ("delete", "archive_and_delete", "nothing"),
+    # Must a metric be archived before it is deleted? PR 534 (closed unmerged) says so, behind a LaunchDarkly
+    # flag: it may differ between accounts.
+    "archive_before_delete": ("required", "not_required"),
 }
 
 
@@ -45,6 +54,9 @@ class Readings:
     duplicate_key_status: int = 409
     group_patch_test: str = "representation"
     experiments_through_groups: str = "omitted"
+    holdout_in_experiments: str = "omitted"
+    policy_blocks_retire: str = "delete"
+    archive_before_delete: str = "required"
 
     def __post_init__(self) -> None:
         for f in fields(self):

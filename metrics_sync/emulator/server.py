@@ -154,7 +154,8 @@ def build_parser() -> _Parser:
                    help="project to serve (repeatable; `default` when none is given)")
     p.add_argument("--state", type=Path, metavar="FILE", help="persist metrics to FILE (survives a kill)")
     p.add_argument("--seed", type=Path, metavar="FILE",
-                   help="preload metrics, metric groups, experiments and guarded rollouts from a JSON seed file")
+                   help="preload metrics, metric groups, experiments, guarded rollouts, environments, holdouts and "
+                        "release policies from a JSON seed file")
     p.add_argument("--latency-ms", type=float, default=0.0, metavar="MS", help="delay every answer by MS milliseconds")
     p.add_argument("--fail-rate", type=float, default=0.0, metavar="SHARE",
                    help="answer this share of requests (0 to 1) with a random 5xx")
@@ -189,6 +190,9 @@ def build_parser() -> _Parser:
         "duplicate_key_status": "the status of a POST whose key exists",
         "group_patch_test": "what a metric group PATCH's `test` compares with",
         "experiments_through_groups": "whether a metric lists the experiments that use it through a group",
+        "holdout_in_experiments": "whether a metric lists a holdout's base experiment among its experiments",
+        "policy_blocks_retire": "what a release policy naming a metric or group refuses: delete, archive too, nothing",
+        "archive_before_delete": "whether a metric must be archived before it is deleted",
     }
     for name, choices in CHOICES.items():
         readings.add_argument(f"--{name.replace('_', '-')}", choices=[str(c) for c in choices],

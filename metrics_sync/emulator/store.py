@@ -33,6 +33,7 @@ from metrics_sync.emulator.groups import (
     dependent_group,
     stored_metrics,
 )
+from metrics_sync.emulator.holders import DEFAULT_ENVIRONMENTS, names, seed_holdout, seed_policy
 from metrics_sync.emulator.jsonpatch import apply_patch
 from metrics_sync.emulator.readings import Readings
 from metrics_sync.emulator.rules import EDITABLE_FIELDS, RuleError, check_metric
@@ -93,6 +94,11 @@ class Store:
         self.groups: dict[str, dict[str, dict[str, Any]]] = {}
         self.experiments: dict[str, dict[str, dict[str, Any]]] = {}
         self.rollouts: dict[str, list[dict[str, Any]]] = {}
+        # Per project, seeded: its environments (LaunchDarkly's two defaults when not seeded), holdouts (each in
+        # one environment) and release policies (emulator/holders.py).
+        self.environments: dict[str, list[str]] = {}
+        self.holdouts: dict[str, dict[str, dict[str, Any]]] = {}
+        self.policies: dict[str, list[dict[str, Any]]] = {}
         self._usage: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}  # per project, rebuilt on change
         self._journal: IO[bytes] | None = None
         self._journal_lines = 0
@@ -122,6 +128,10 @@ class Store:
         for project, experiments in data.get("experiments", {}).items():
             self.experiments[project] = {e["key"]: e for e in experiments}
         self.rollouts.update(data.get("guardedRollouts", {}))
+        self.environments.update(data.get("environments", {}))
+        for project, holdouts in data.get("holdouts", {}).items():
+            self.holdouts[project] = {h["key"]: h for h in holdouts}
+        self.policies.update(data.get("releasePolicies", {}))
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -130,7 +140,10 @@ class Store:
                     "experimentationSettings": copy.deepcopy(self.experiment_units),
                     "metricGroups": {p: list(copy.deepcopy(gs).values()) for p, gs in self.groups.items()},
                     "experiments": {p: list(copy.deepcopy(es).values()) for p, es in self.experiments.items()},
-                    "guardedRollouts": copy.deepcopy(self.rollouts)}
+                    "guardedRollouts": copy.deepcopy(self.rollouts),
+                    "environments": copy.deepcopy(self.environments),
+                    "holdouts": {p: list(copy.deepcopy(hs).values()) for p, hs in self.holdouts.items()},
+                    "releasePolicies": copy.deepcopy(self.policies)}
 
     def _journal_path(self) -> Path:
         assert self.state_file is not None
@@ -256,9 +269,26 @@ class Store:
                     {**{k: r[k] for k in ROLLOUT_FIELDS if k in r}, "metrics": list(r.get("metrics", [])),
                      "metricGroups": list(r.get("metricGroups", []))} for r in rollouts)
                 self._usage.pop(project, None)
+            self._seed_holders(data)
             if self.state_file is not None:
                 self.compact()
         return added
+
+    def _seed_holders(self, data: dict[str, Any]) -> None:
+        """Environments (`{"environments": {project: [key, ...]}}`), holdouts and release policies."""
+        for project, environments in data.get("environments", {}).items():
+            self.projects.setdefault(project, {})
+            self.environments[project] = [str(e) for e in environments]
+        for project, holdouts in data.get("holdouts", {}).items():
+            self.projects.setdefault(project, {})
+            for raw in holdouts:
+                record = seed_holdout(raw, self._hex(24), self._now_ms())
+                self.holdouts.setdefault(project, {})[record["key"]] = record
+            self._usage.pop(project, None)
+        for project, policies in data.get("releasePolicies", {}).items():
+            self.projects.setdefault(project, {})
+            existing = self.policies.setdefault(project, [])
+            existing.extend(seed_policy(raw, self._hex(24), len(existing) + i + 1) for i, raw in enumerate(policies))
 
     def _seed_experiment(self, project: str, experiment: dict[str, Any]) -> None:
         """An experiment a seed attaches to metrics and groups: key, name, environmentKey, status (not_started,
@@ -424,6 +454,9 @@ class Store:
             if updated == current:
                 return copy.deepcopy(current), False  # nothing changed: no new version
             if updated["archived"] and not current.get("archived"):
+                if self.readings.policy_blocks_retire == "archive_and_delete" and self._named_by_policy(
+                        project, "metric", key):
+                    raise Conflict(f"Metric {key!r} is used by a release policy")
                 updated["archivedAt"] = self._now_ms()
             elif not updated["archived"]:
                 updated.pop("archivedAt", None)
@@ -443,11 +476,13 @@ class Store:
             if key not in metrics:
                 raise NotFound(f"Unknown metric key {key!r}")
             record = self.connected(project, metrics[key])
-            if not record.get("archived"):
+            if not record.get("archived") and self.readings.archive_before_delete == "required":
                 raise Conflict(f"Metric {key!r} must be archived before it can be deleted")
             if any(record.get(count) for count in ("experimentCount", "activeExperimentCount",
                                                     "activeGuardedRolloutCount", "metricGroupCount")):
                 raise Conflict(f"Metric {key!r} is used by experiments, guarded rollouts or metric groups")
+            if self.readings.policy_blocks_retire != "nothing" and self._named_by_policy(project, "metric", key):
+                raise Conflict(f"Metric {key!r} is used by a release policy")
             del metrics[key]
             self._forget_order(project)
             self._log({"op": "delete", "kind": "metric", "project": project, "key": key})
@@ -481,6 +516,16 @@ class Store:
                 entry("metric", member["key"])["groups"].append(dependent_group(project, group))
         if self.readings.experiments_through_groups == "listed":
             self._add_group_users(project, entry)
+        if self.readings.holdout_in_experiments == "listed":
+            for holdout in self.holdouts.get(project, {}).values():
+                base = {**holdout, "environmentId": "env-" + holdout["environmentKey"],
+                        "_creationDate": holdout["createdAt"]}
+                for resource in ("metric", "metric-group"):
+                    for key in names(holdout, resource):
+                        used = entry(resource, key)
+                        used["experiments"].append(dependent_experiment(project, base))
+                        if holdout["status"] == "running" and not holdout.get("archivedDate"):
+                            used["active"] += 1
         self._usage[project] = index
         return index
 
@@ -500,7 +545,8 @@ class Store:
         """`record` with what uses it added to the counts and lists a seed may have preloaded (a new dict when
         anything is added; the stored record is never changed)."""
         with self._lock:
-            if not (self.groups.get(project) or self.experiments.get(project) or self.rollouts.get(project)):
+            if not (self.groups.get(project) or self.experiments.get(project) or self.rollouts.get(project)
+                    or self.holdouts.get(project)):
                 return record
             used = self._uses(project).get((resource, record["key"]))
             if used is None:
@@ -516,6 +562,28 @@ class Store:
                 out["metricGroupCount"] = (record.get("metricGroupCount") or 0) + len(used["groups"])
                 out["metricGroups"] = [*(record.get("metricGroups") or []), *used["groups"]]
             return out
+
+    def _named_by_policy(self, project: str, resource: str, key: str) -> bool:
+        return any(key in names(policy, resource) for policy in self.policies.get(project, []))
+
+    # --- environments, holdouts, release policies (seeded; read-only through the API) ----------------------
+
+    def environment_keys(self, project: str) -> list[str]:
+        with self._lock:
+            self.project(project)
+            return list(self.environments.get(project, DEFAULT_ENVIRONMENTS))
+
+    def holdouts_in(self, project: str, environment: str) -> list[dict[str, Any]]:
+        with self._lock:
+            if environment not in self.environment_keys(project):
+                raise NotFound(f"Unknown environment key {environment!r}")
+            return [copy.deepcopy(h) for h in self.holdouts.get(project, {}).values()
+                    if h["environmentKey"] == environment]
+
+    def release_policies(self, project: str) -> list[dict[str, Any]]:
+        with self._lock:
+            self.project(project)
+            return sorted(copy.deepcopy(self.policies.get(project, [])), key=lambda p: p["rank"])
 
     def experiment(self, project: str, environment: str, key: str) -> dict[str, Any]:
         with self._lock:
@@ -601,6 +669,8 @@ class Store:
             used = self.connected(project, record, "metric-group")
             if used.get("experimentCount") or used.get("activeGuardedRolloutCount"):
                 raise Conflict(f"Metric group {key!r} is used by experiments or guarded rollouts")
+            if self.readings.policy_blocks_retire != "nothing" and self._named_by_policy(project, "metric-group", key):
+                raise Conflict(f"Metric group {key!r} is used by a release policy")
             del self.groups[project][key]
             self._usage.pop(project, None)
             self._log({"op": "delete", "kind": "group", "project": project, "key": key})

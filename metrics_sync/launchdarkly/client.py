@@ -22,6 +22,7 @@ from metrics_sync.core.cancel import CancelSignal
 from metrics_sync.core.errors import REDACTED, ApiError
 from metrics_sync.core.fields import KEY, Resource
 from metrics_sync.core.resources import BETA
+from metrics_sync.launchdarkly import holders
 from metrics_sync.launchdarkly.paging import READ_CONCURRENCY, Keep, Pager
 from metrics_sync.launchdarkly.session import Log, Reply, RetryPolicy, Session, Target
 from metrics_sync.launchdarkly.wire import BadJson, decode
@@ -189,6 +190,34 @@ class Client:
         if not isinstance(data, dict):
             raise ApiError("GET", path, reply.status, "the experiment is not an object")
         return data
+
+    # --- what else uses a metric (holders.py): read only when a plan changes or may retire something -----
+
+    def environments(self, project: str) -> list[str]:
+        """The keys of the project's environments (where its holdouts are)."""
+        path = _fill(holders.ROUTE_ENVIRONMENTS, projectKey=project)
+        items = holders.read_list(self.session, path, holders.ROUTE_ENVIRONMENTS, "environment",
+                                  most=holders.MAX_ENVIRONMENTS, check=holders.check_environment)
+        return [str(e["key"]) for e in items]
+
+    def holdouts(self, project: str, environment: str) -> list[JSONDict]:
+        """The holdouts of one environment (`SimpleHoldoutRep`: key, name, status; no metrics)."""
+        path = _fill(holders.ROUTE_HOLDOUTS, projectKey=project, environmentKey=environment)
+        return holders.read_list(self.session, path, holders.ROUTE_HOLDOUTS, "holdout", most=holders.MAX_HOLDOUTS,
+                                 check=holders.check_simple_holdout)
+
+    def holdout(self, project: str, environment: str, key: str) -> JSONDict:
+        """One holdout (`HoldoutDetailRep`), with its base experiment's draft iteration: its metrics."""
+        path = _fill(holders.ROUTE_HOLDOUT, projectKey=project, environmentKey=environment, holdoutKey=key)
+        return holders.read_item(self.session, path, holders.ROUTE_HOLDOUT, f"holdout `{key}`",
+                                 holders.check_holdout_detail, params={"expand": "draftIteration"})
+
+    def release_policies(self, project: str) -> list[JSONDict]:
+        """The project's release policies (beta; one unpaged list)."""
+        path = _fill(holders.ROUTE_POLICIES, projectKey=project)
+        return holders.read_list(self.session, path, holders.ROUTE_POLICIES, "release policy",
+                                 most=holders.MAX_POLICIES, check=holders.check_policy,
+                                 headers=holders.POLICY_HEADERS, paged=False)
 
     def my_member_id(self) -> tuple[str | None, str | None]:
         """(the ID of the member the access token belongs to, None) or (None, why there is none): LaunchDarkly

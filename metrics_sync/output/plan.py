@@ -155,7 +155,8 @@ def _md_use(use: Use) -> str:
     running[, through metric group `group`])."""
     where = f"{markdown_inline(use.environment)}, " if use.environment else ""
     via = f", through metric group {markdown_code(use.via)}" if use.via else ""
-    return f"{use.kind} {markdown_code(use.key)} ({where}{use.state}{via})"
+    unit = f", analysed by {markdown_code(use.analysis_unit)}" if use.analysis_unit else ""
+    return f"{use.kind} {markdown_code(use.key)} ({where}{use.state}{via}{unit})"
 
 
 def _md_uses(uses: Iterable[Use]) -> str:

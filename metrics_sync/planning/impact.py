@@ -1,7 +1,7 @@
-"""Plans that know what a change touches: the experiments and guarded rollouts that use each metric or metric
-group a plan would update, archive or delete (or cannot retire: blocked), and whether they are running; and the
-running ones that use a metric whose event no code sends. Pure: state.py reads (`read_uses`), usage.py says what
-a read means, this module puts it on the plan.
+"""Plans that know what a change touches: the experiments, guarded rollouts, holdouts and release policies that
+use each metric or metric group a plan would update, archive or delete (or cannot retire: blocked), and whether
+they are running (in force); and the running ones that use a metric whose event no code sends. Pure: state.py
+reads (`read_uses`), usage.py says what a read means, this module puts it on the plan.
 
 Only the changed items are read, so a plan with nothing to change still makes list calls only. An experiment
 that uses a group uses the group's metrics: a metric's users include its groups' users.
@@ -50,7 +50,12 @@ def _annotate_project(p: ProjectPlan, reads: Reads, protect: bool) -> ProjectPla
         results = results_fields(change)
         alerts = _alerts(change, results, uses, reads.unread.get(item)) if results and change.action == "update" \
             else []
+        alerts += _units_removed(change, uses)
         findings = change.findings
+        holders = reads.holders.get(p.project)
+        if results and change.action == "update" and holders is not None and holders.unread is not None:
+            findings = (*findings, Finding("holders-unread", "warning", f"whether holdouts or release policies use "
+                                           f"{change.noun} `{change.key}` could not be read ({holders.unread})"))
         if alerts:  # the alert says it more precisely than the count-based warning
             findings = tuple(f for f in findings if f.kind != "changes-results")
         if alerts and protect:
@@ -104,18 +109,37 @@ def _keys(metrics: Any) -> list[Any]:
 
 
 def uses_in(item: ItemId, reads: Reads) -> Iterable[Use]:
-    """What uses an item, from what was read about it (its own experiments, and its groups')."""
-    project, resource, _ = item
+    """What uses an item, from what was read about it (its own experiments, and its groups'), and the project's
+    holdouts and release policies. A holdout is carried by a base experiment of the same key (A41): when the
+    experiments expansion lists it too, it is named once, as the holdout."""
+    project, resource, key = item
     rep = reads.reps.get(item)
-    if rep is None:
-        return []
-    found = {(u.kind, u.environment, u.key): u for u in uses_of(project, rep, reads.statuses)}
-    if resource == "metric":
+    holders = reads.holders.get(project)
+    held = holders.of(resource, key, groups_of(rep) if rep is not None and resource == "metric" else ()) \
+        if holders else []
+    found = {(u.kind, u.environment, u.key): u for u in held}
+    holdouts = {(u.environment, u.key) for u in held if u.kind == "holdout"}
+    experiments = uses_of(project, rep, reads.statuses) if rep is not None else []
+    if rep is not None and resource == "metric":
         for group in groups_of(rep):
             group_rep = reads.reps.get((project, "metric-group", group))
-            for use in uses_of(project, group_rep, reads.statuses, via=group) if group_rep else []:
-                found.setdefault((use.kind, use.environment, use.key), use)
+            experiments += uses_of(project, group_rep, reads.statuses, via=group) if group_rep else []
+    for use in experiments:
+        if not (use.kind == "experiment" and (use.environment, use.key) in holdouts):
+            found.setdefault((use.kind, use.environment, use.key), use)
     return sorted(found.values(), key=lambda u: (u.running is False, u.kind, u.environment, u.key))
+
+
+def _units_removed(change: Change, uses: tuple[Use, ...]) -> list[Finding]:
+    """An update that takes out of a metric's analysis units the one a running holdout analyses it by
+    (`analysisUnit`): the holdout's analysis of it can no longer be made as it started."""
+    after = (change.after or {}).get("analysisUnits")
+    if change.action != "update" or not any(f.field == "analysisUnits" for f in change.fields) or after is None:
+        return []
+    gone = [u for u in uses if u.analysis_unit and u.analysis_unit not in after and u.running is not False]
+    return [Finding("changes-running-results", "alert", f"changing `analysisUnits` of {change.noun} `{change.key}` "
+                    f"removes `{u.analysis_unit}`, by which {u.describe()} analyses it; {NOT_COMPARABLE}")
+            for u in gone]
 
 
 def _alerts(change: Change, results: list[str], uses: tuple[Use, ...], unread: str | None) -> list[Finding]:

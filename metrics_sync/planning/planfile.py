@@ -6,10 +6,11 @@ Format (documented in docs/plan-format.md; `formatVersion` changes only on incom
      "wouldArchive": [...], "blocked": [...], "refused": [...], "unsentEvents": [...]}]}
 Each change: action, resource (metric | metric-group), key, metricType, adopt, remoteVersion, fields
 [{field, before, after, details}], before, after (canonical), patch (exact JSON Patch ops), body (exact POST
-body), warnings, usedBy (the experiments and guarded rollouts that use it), alerts (changes to the results of
-running experiments), findings (the alerts and warnings as values: kind, severity, message, subject, hint,
-source). Each project's `refused` and `warnings` are also in its `findings`; `blocked` items and `unsentEvents`
-(metrics whose event no code sends, with plan --code) name their users in `usedBy` as changes do.
+body), warnings, usedBy (the experiments, guarded rollouts, holdouts and release policies that use it), alerts
+(changes to the results of running experiments), findings (the alerts and warnings as values: kind, severity,
+message, subject, hint, source). Each project's `refused` and `warnings` are also in its `findings`; `blocked`
+items and `unsentEvents` (metrics whose event no code sends, with plan --code) name their users in `usedBy` as
+changes do.
 It never holds the access token: nothing in a Plan does.
 """
 
@@ -34,13 +35,14 @@ def _summary(create: int, update: int, archive: int, unchanged: int) -> dict[str
 
 
 def _use(u: Use) -> dict[str, Any]:
-    return {"kind": u.kind, "key": u.key, "name": u.name, "environment": u.environment, "running": u.running,
-            "via": u.via}
+    shown = {"kind": u.kind, "key": u.key, "name": u.name, "environment": u.environment, "running": u.running,
+             "via": u.via}
+    return {**shown, "analysisUnit": u.analysis_unit} if u.analysis_unit else shown
 
 
 def _uses(data: dict[str, Any]) -> tuple[Use, ...]:
-    return tuple(Use(u["kind"], u["key"], u.get("name", ""), u.get("environment", ""), u.get("running"), u.get("via"))
-                 for u in data.get("usedBy", []))
+    return tuple(Use(u["kind"], u["key"], u.get("name", ""), u.get("environment", ""), u.get("running"), u.get("via"),
+                     u.get("analysisUnit")) for u in data.get("usedBy", []))
 
 
 def _finding(f: Finding) -> dict[str, Any]:

@@ -9,7 +9,8 @@ Rules (the README's "How plan decides"), the same for every resource (core/resou
     an archived one is restored;
   * a kind change is refused: LaunchDarkly cannot change a resource's kind or key;
   * a managed item that left the definitions is retired with --prune (`Resource.retire`: metrics archived,
-    groups deleted), unless what uses it blocks that (usage.py), and listed without --prune;
+    groups deleted), unless what uses it (its experiments and guarded rollouts, the project's holdouts and
+    release policies) blocks that (usage.py), and listed without --prune;
   * items without the tag and not in the definitions are counted and never touched.
 Hooks, where LaunchDarkly differs: a metric's analysis units must be available in the project and a new key
 beside one that left looks like a rename; a group needs a maintainer on create, and the metrics it names must
@@ -31,7 +32,7 @@ from metrics_sync.core.resources import METRIC
 from metrics_sync.planning.desired import ORDER, Desired, Forms, Item
 from metrics_sync.planning.diffing import Comparison, compare, guarded_patch
 from metrics_sync.planning.state import IN_SYNC, ProjectState, selected
-from metrics_sync.planning.usage import Usage, usage_of
+from metrics_sync.planning.usage import Usage, groups_of, usage_of
 
 UNMANAGED_SHOWN = 5  # unmanaged metrics named in a plan; the rest are counted
 
@@ -117,7 +118,7 @@ def reconcile(ctx: Context, forms: Forms, hooks: Hooks, options: Options) -> Out
             out.unmanaged.append(key)
         elif before.get("archived"):
             continue  # left the definitions and already archived: nothing to do
-        elif reason := (usage := usage_of(details.get(key) or rep)).blocks(resource):
+        elif reason := _blocks(ctx, resource, key, usage := usage_of(details.get(key) or rep), details.get(key)):
             out.blocked.append(Blocked(key, reason, resource.kind))
         elif not options.prune:
             out.would_retire.append(key)
@@ -125,6 +126,14 @@ def reconcile(ctx: Context, forms: Forms, hooks: Hooks, options: Options) -> Out
             out.changes.append(_retire(resource, key, before, rep, usage))
     hooks.finish(ctx, forms, out, remote)
     return out
+
+
+def _blocks(ctx: Context, resource: Resource, key: str, usage: Usage, detail: Mapping[str, Any] | None) -> str:
+    """Why an item cannot be retired: what its own read says uses it, and the project's holdouts and release
+    policies (those that name it, or for a metric a group it is in)."""
+    holders = ctx.state.holders
+    held = holders.blocks(resource.kind, key, resource.retire, groups_of(detail or {})) if holders else ""
+    return "; ".join(reason for reason in (usage.blocks(resource), held) if reason)
 
 
 def _create(ctx: Context, hooks: Hooks, resource: Resource, item: Item, after: dict[str, Any], out: Outcome) -> None:

@@ -3,9 +3,10 @@
 Reads of a project (`read_state`): the paged list of each resource (metric groups only when the definitions
 hold groups or --prune may delete some); while metrics are listed, the project's experimentation settings (only
 when definitions set analysis units) and the groups; then, only for what may be retired, one read each with
-`Resource.usage_expansions` (only that read says for certain what uses it); only when a new group needs a
-default maintainer, the token's member. An in-sync project costs list calls only: what the listing keeps of an
-item equal to its definition is a marker (`IN_SYNC`), decided by the same `compare` reconcile uses.
+`Resource.usage_expansions` (only that read says for certain what uses it), and the project's holdouts and
+release policies (`read_holders`); only when a new group needs a default maintainer, the token's member. An
+in-sync project costs list calls only: what the listing keeps of an item equal to its definition is a marker
+(`IN_SYNC`), decided by the same `compare` reconcile uses.
 Every pool here starts no new read once the run is cancelled (`CancelSignal`).
 """
 
@@ -26,13 +27,14 @@ from metrics_sync.core.resources import METRIC, METRIC_GROUP, RESOURCES
 from metrics_sync.launchdarkly.wire import problem
 from metrics_sync.planning.desired import Desired, Forms
 from metrics_sync.planning.diffing import compare
-from metrics_sync.planning.usage import groups_of, running_status, statuses_needed
+from metrics_sync.planning.usage import Holders, groups_of, holders_from, running_status, statuses_needed
 
 Rep = dict[str, Any]
 Keep = Callable[[Mapping[str, Any]], Rep]
 IN_SYNC = "_inSync"  # marks a listed item found equal to its definition while it was read: all plan keeps of it
 MAX_EXPERIMENT_READS = 50  # experiment status reads per plan; beyond, "running or not: unknown"
 MAX_GROUP_READS = 50  # groups read because a changed metric is in them
+MAX_HOLDOUT_READS = 100  # holdouts read one by one per project (their metrics); beyond, holdouts count as unread
 
 
 class Api(Protocol):
@@ -55,6 +57,14 @@ class Api(Protocol):
 
     def my_member_id(self) -> tuple[str | None, str | None]: ...
 
+    def environments(self, project: str) -> list[str]: ...
+
+    def holdouts(self, project: str, environment: str) -> list[Rep]: ...
+
+    def holdout(self, project: str, environment: str, key: str) -> Rep: ...
+
+    def release_policies(self, project: str) -> list[Rep]: ...
+
 
 @dataclass(frozen=True)
 class Listed:
@@ -75,6 +85,8 @@ class ProjectState:
     maintainer: str | None = None  # the access token's member, when a new group needs a maintainer
     maintainer_problem: str | None = None  # why there is none (e.g. a service token)
     notes: tuple[Finding, ...] = ()  # what could not be read, and what plan does without it
+    # The project's holdouts and release policies: read only when something may be retired; None: not read
+    holders: Holders | None = None
 
     def items(self, kind: str) -> tuple[Mapping[str, Any], ...]:
         listed = self.listed.get(kind)
@@ -139,12 +151,15 @@ def read_state(api: Api, project: str, definitions: Definitions, *, ownership_ta
         listed[resource.kind] = None if items is None else Listed(tuple(items), {
             key: _read(api, cancel, resource, project, key) for key in _retire_candidates(forms, items)
             if selected(targets, project, key)})
+    # Holdouts and release policies name metrics too: read only when something may be retired.
+    holders = read_holders(api, project, cancel) if any(
+        listed_ and listed_.details for listed_ in listed.values()) else None
     member, why = None, None
     existing = {str(r["key"]) for r in listed_groups or []}
     if any(key not in existing and not g.fields.get("maintainerId") for key, g in groups.items.items()):
         cancel.check("reading LaunchDarkly")
         member, why = api.my_member_id()
-    return ProjectState(project, listed, None if units is None else tuple(units), member, why, tuple(notes))
+    return ProjectState(project, listed, None if units is None else tuple(units), member, why, tuple(notes), holders)
 
 
 def _retire_candidates(forms: Forms, items: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -181,6 +196,36 @@ def _groups(api: Api, project: str, groups: Forms, notes: list[Finding], cancel:
         return None
 
 
+def read_holders(api: Api, project: str, cancel: CancelSignal = NEVER) -> Holders:
+    """The project's release policies (one list) and holdouts: the environments (one paged list), each
+    environment's holdouts, and each holdout on its own (only its detail names its metrics), at most
+    MAX_HOLDOUT_READS. Whatever cannot be read is said (`Holders.unread`): then nothing is certain, and retiring
+    is blocked (usage.py)."""
+    problems: list[str] = []
+
+    def attempt(what: str, read: Callable[[], Any]) -> Any:
+        cancel.check("reading LaunchDarkly")
+        try:
+            return read()
+        except ApiError as exc:
+            problems.append(f"{what}: {exc.status or 'no answer'}: {exc.api_message}")
+            return None
+
+    policies = attempt("release policies", lambda: api.release_policies(project)) or []
+    environments = attempt("environments", lambda: api.environments(project)) or []
+    with ThreadPoolExecutor(max_workers=api.read_concurrency, thread_name_prefix="holders") as pool:
+        lists = list(pool.map(lambda env: attempt(f"holdouts in {env}", lambda: api.holdouts(project, env)),
+                              environments))
+        wanted = [(env, item) for env, items in zip(environments, lists, strict=True) for item in items or []]
+        if len(wanted) > MAX_HOLDOUT_READS:
+            problems.append(f"{len(wanted)} holdouts, more than the {MAX_HOLDOUT_READS} read per plan")
+            wanted = wanted[:MAX_HOLDOUT_READS]
+        details = list(pool.map(lambda at: attempt(f"holdout {at[1]['key']}", lambda: api.holdout(
+            project, at[0], str(at[1]["key"]))), wanted))
+    holdouts = [(env, item, detail) for (env, item), detail in zip(wanted, details, strict=True) if detail]
+    return holders_from(holdouts, policies, "; ".join(problems) or None)
+
+
 # --- what uses each change ----------------------------------------------------------------------------------
 
 ItemId = tuple[str, str, str]  # (project, resource kind, key)
@@ -193,13 +238,14 @@ class Reads:
     reps: dict[ItemId, Mapping[str, Any]] = field(default_factory=dict)  # single reads with expansions
     unread: dict[ItemId, str] = field(default_factory=dict)  # why an item's users could not be read
     statuses: dict[tuple[str, str, str], str | None] = field(default_factory=dict)  # (project, env, key) -> status
+    holders: dict[str, Holders] = field(default_factory=dict)  # project -> its holdouts and release policies
 
 
 def read_uses(api: Api, items: Sequence[ItemId], states: Mapping[str, ProjectState] | None = None, *,
               cancel: CancelSignal = NEVER) -> Reads:
     """What uses each item: one read with expansions per item (reusing the reads of retire candidates in
-    `states`), the groups a metric is in, and, where the active counts leave it open, the status of each
-    experiment."""
+    `states`), the groups a metric is in, where the active counts leave it open the status of each experiment,
+    and each project's holdouts and release policies (read once; reused from `states` when read there)."""
 
     def item(target: ItemId) -> tuple[Mapping[str, Any] | None, str | None]:
         project, kind, key = target
@@ -248,4 +294,8 @@ def read_uses(api: Api, items: Sequence[ItemId], states: Mapping[str, ProjectSta
                 if at not in needed and len(needed) < MAX_EXPERIMENT_READS:
                     needed.append(at)
         reads.statuses.update(zip(needed, pool.map(status, needed), strict=True))
+    for project in dict.fromkeys(target[0] for target in items):
+        state = (states or {}).get(project)
+        known = state.holders if state is not None else None
+        reads.holders[project] = known if known is not None else read_holders(api, project, cancel)
     return reads

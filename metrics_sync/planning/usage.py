@@ -1,6 +1,7 @@
 """What uses a metric or metric group, read once: from a single read with `Resource.usage_expansions` (or a list
 representation's counters), the experiments and guarded rollouts (`Use` values), their counts, and from them
-whether retiring the item is blocked. Pure: plan reads (state.py), this module says what the read means.
+whether retiring the item is blocked; from a project's holdouts and release policies (`Holders`), the same.
+Pure: plan reads (state.py), this module says what the read means.
 
 What LaunchDarkly says (docs/launchdarkly-contract.md, A25-A27):
   * a single read with expansions lists the experiments that use the item (`DependentExperimentRep`: key, name,
@@ -14,8 +15,8 @@ archived metric keeps its results); a group's delete by any user, and by not kno
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metrics_sync.core.fields import Resource
@@ -148,3 +149,102 @@ def groups_of(rep: Mapping[str, Any]) -> list[str]:
     """The metric groups a metric read with `expand=metricGroups` is in."""
     return [str(g["key"]) for g in rep.get("metricGroups") or [] if isinstance(g, Mapping)
             and isinstance(g.get("key"), str)]
+
+
+# --- holdouts and release policies (docs/launchdarkly-contract.md, A40-A44) ----------------------------------
+
+ItemKey = tuple[str, str]  # (resource kind, key)
+
+
+@dataclass(frozen=True)
+class Holders:
+    """A project's holdouts and release policies, as the uses of the metrics and groups they name."""
+
+    uses: Mapping[ItemKey, tuple[Use, ...]] = field(default_factory=dict)
+    unread: str | None = None  # what could not be read (then what uses an item is not known for certain)
+
+    def of(self, kind: str, key: str, groups: Sequence[str] = ()) -> list[Use]:
+        """What uses an item: its own holdouts and policies, and for a metric those of the `groups` it is in."""
+        found: dict[tuple[str, str, str], Use] = {}
+        for use in self.uses.get((kind, key), ()):
+            found.setdefault((use.kind, use.environment, use.key), use)
+        for group in groups:
+            for use in self.uses.get(("metric-group", group), ()):
+                found.setdefault((use.kind, use.environment, use.key), replace(use, via=group))
+        return list(found.values())
+
+    def blocks(self, kind: str, key: str, retire: str, groups: Sequence[str] = ()) -> str:
+        """Why holdouts or release policies keep an item from being retired, or "". A group is not deleted while
+        any names it; a metric is not archived while a release policy names it (new guarded releases would
+        measure an archived metric, and LaunchDarkly may refuse it: A43) or a holdout that is not known to be
+        stopped uses it. Not knowing blocks both."""
+        if self.unread is not None:
+            return f"whether holdouts or release policies use it could not be read ({self.unread})"
+        uses = self.of(kind, key, groups)
+        if retire == "archive":
+            uses = [u for u in uses if u.kind == "release policy" or u.running is not False]
+        return "used by " + ", ".join(u.describe() for u in uses) if uses else ""
+
+
+def _iteration_status(base: Mapping[str, Any], detail: Mapping[str, Any]) -> bool | None:
+    """Whether a holdout runs: its base experiment's current iteration status (not_started, running, stopped, as
+    for experiments); a draft alone has not started; else `isDirty` ("the holdout experiment is running")."""
+    for name in ("currentIteration", "draftIteration"):
+        iteration = base.get(name)
+        if isinstance(iteration, Mapping) and iteration.get("status") in ("running", "not_started", "stopped"):
+            return bool(iteration["status"] == "running")
+    return True if detail.get("isDirty") is True else None
+
+
+def _holdout_metrics(base: Mapping[str, Any]) -> list[tuple[ItemKey, str | None, str | None]]:
+    """((kind, key), the group it is used through, its analysis unit) for each metric and group the base
+    experiment's iterations name: a group's own metrics are named through it."""
+    out: list[tuple[ItemKey, str | None, str | None]] = []
+    for name in ("currentIteration", "draftIteration"):
+        iteration = base.get(name)
+        if not isinstance(iteration, Mapping):
+            continue
+        entries = [*(iteration.get("metrics") or []),
+                   *(iteration[p] for p in ("primaryMetric", "primarySingleMetric", "primaryFunnel")
+                     if isinstance(iteration.get(p), Mapping))]
+        for entry in entries:
+            unit = entry.get("analysisUnit") if isinstance(entry.get("analysisUnit"), str) else None
+            members = entry.get("metrics") or []
+            if entry.get("isGroup") or members:
+                out.append((("metric-group", str(entry["key"])), None, unit))
+                out.extend((("metric", str(m["key"])), str(entry["key"]), unit) for m in members)
+            else:
+                out.append((("metric", str(entry["key"])), None, unit))
+    return out
+
+
+def holders_from(holdouts: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]],
+                 policies: Sequence[Mapping[str, Any]], unread: str | None = None) -> Holders:
+    """The uses the holdouts ((environment, list item, detail) each) and release policies name. An archived
+    holdout uses nothing (as an archived experiment); a policy is in force when its release method is a guarded
+    release (its metrics are then those of every new guarded release in its scope)."""
+    uses: dict[ItemKey, dict[tuple[str, str], Use]] = {}
+
+    def add(item: ItemKey, use: Use) -> None:
+        uses.setdefault(item, {}).setdefault((use.environment, use.key), use)
+
+    for environment, listed, detail in holdouts:
+        base = detail.get("baseExperiment")
+        if not isinstance(base, Mapping) or base.get("archivedDate"):
+            continue
+        running = _iteration_status(base, detail)
+        name = str(listed.get("name") or base.get("name") or "")
+        for item, via, unit in _holdout_metrics(base):
+            add(item, Use("holdout", str(listed["key"]), name, environment, running, via, unit))
+    for policy in policies:
+        config = policy.get("guardedReleaseConfig") or {}
+        scope = policy.get("scope") or {}
+        method = policy.get("releaseMethod")
+        running = None if method is None else method == "guarded-release"
+        where = ", ".join(scope.get("environmentKeys") or [])
+        use = Use("release policy", str(policy["key"]), str(policy.get("name") or ""), where, running)
+        for key in config.get("metricKeys") or []:
+            add(("metric", key), use)
+        for key in config.get("metricGroupKeys") or []:
+            add(("metric-group", key), use)
+    return Holders({item: tuple(found.values()) for item, found in uses.items()}, unread)

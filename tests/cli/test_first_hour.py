@@ -124,9 +124,9 @@ def test_would_archive_is_counted_and_a_blocked_prune_fails(shop: Shop) -> None:
     pruned = shop.run("apply", "--prune", "--auto-approve")
     assert pruned.code == 1
     assert pruned.err.endswith("error: --prune could not archive 1 metric(s) still in use: order-value (used by 1 "
-                               "running experiment). Stop the experiments or guarded rollouts that use them (or take "
-                               "the metrics out of them) and run apply --prune again, or keep the metrics in the "
-                               "definitions.\n")
+                               "running experiment). Stop the experiments, guarded rollouts or holdouts that use them "
+                               "(or take the metrics out of them and out of release policies) and run apply --prune "
+                               "again, or keep the metrics in the definitions.\n")
 
 
 def test_a_look_alike_rename_is_explained(shop: Shop) -> None:

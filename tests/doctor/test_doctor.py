@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from metrics_sync.emulator import EmulatorApp, Store
+from metrics_sync.emulator.readings import Readings
 from tests.conftest import TOKEN, run_cli
 
 ENV = {"LD_ACCESS_TOKEN": TOKEN, "LD_BASE_URL": "http://127.0.0.1:8765"}
@@ -119,3 +121,40 @@ def test_a_403_is_a_permissions_problem_not_a_bug(tmp_path: Path) -> None:
                                "--write needs a token with the metric-writer role.\n")
     assert "FAIL" not in result.out and "bug report" not in result.out
     assert [m["key"] for m in store.snapshot_metrics("shop")] == ["order-placed"]  # nothing created
+
+
+@pytest.mark.parametrize("listed", ["omitted", "listed"])
+def test_read_only_doctor_probes_holdouts_and_release_policies(tmp_path: Path, listed: str) -> None:
+    store = Store(["shop"], readings=Readings(holdout_in_experiments=listed))
+    store.seed({"projects": {"shop": [EXISTING]},
+                "holdouts": {"shop": [{"key": "h", "environmentKey": "production", "metrics": ["order-placed"]}]},
+                "releasePolicies": {"shop": [{"key": "p", "metrics": ["order-placed"]}]}})
+    app = EmulatorApp(store, token=TOKEN)
+    result = run_cli("doctor", "--project", "shop", cwd=tmp_path, env=ENV, transport=httpx.WSGITransport(app=app))
+    assert result.code == 0, result.out
+    assert all(route.startswith("GET") for route in app.stats.requests)
+    report = json.loads((tmp_path / "metrics-sync-doctor.json").read_text())
+    checks = {(c["id"], c["assumption"][:30]): c for c in report["checks"]}
+    by_id = {c["id"]: c for c in report["checks"]}
+    assert by_id["A40"]["holds"] and by_id["A40"]["observed"] == "200, 2 environments"
+    assert by_id["A43"]["holds"] and by_id["A43"]["observed"] == "200, 1 policies"
+    assert by_id["A42"]["reading"] == listed
+    holdouts = [c for (i, _), c in checks.items() if i == "A41"]
+    assert [c["holds"] for c in holdouts] == [True, True]
+    assert holdouts[0]["reading"] == "total_count"
+
+
+def test_doctor_says_when_holdouts_cannot_be_read(tmp_path: Path) -> None:
+    _, app = _emulator()
+
+    class NoHoldouts(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/holdouts"):
+                return httpx.Response(200, json={"items": "x"})
+            return httpx.WSGITransport(app=app).handle_request(request)
+
+    result = run_cli("doctor", "--project", "shop", cwd=tmp_path, env=ENV, transport=NoHoldouts())
+    assert result.code == 0, result.out  # not needed: plan blocks prune without them
+    report = json.loads((tmp_path / "metrics-sync-doctor.json").read_text())
+    a41 = [c for c in report["checks"] if c["id"] == "A41"]
+    assert a41 and a41[0]["holds"] is False

@@ -180,8 +180,13 @@ def test_doctor_observes_each_reading(shop: Shop) -> None:
     assert readings["A7"] == r.maintainer_on_create
     assert readings["A10"] == r.comment_wrapper
     assert readings["A9"] == "accepted"
-    assert report["ok"] is True and report["cleanup"].endswith("was archived, then deleted")
-    assert shop.store.snapshot_metrics("shop") == []  # the throw-away metric is gone, nothing else touched
+    assert readings["A6"] == r.archive_before_delete
+    assert readings["A41"] == "total_count"
+    second = "deleted without an archive first" if r.archive_before_delete == "not_required" else \
+        "was archived, then deleted"
+    assert report["ok"] is True and "was archived, then deleted; " in report["cleanup"]
+    assert report["cleanup"].endswith(second)
+    assert shop.store.snapshot_metrics("shop") == []  # the throw-away metrics are gone, nothing else touched
 
 
 def test_a_blocked_prune_names_what_uses_the_metric(shop: Shop) -> None:

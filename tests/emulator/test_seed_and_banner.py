@@ -18,7 +18,8 @@ SEED = ROOT / "examples" / "emulator-seed.json"
 
 def test_the_example_seed_holds_metrics_groups_experiments_and_a_guarded_rollout() -> None:
     data = json.loads(SEED.read_text())
-    assert {"projects", "metricGroups", "experiments", "guardedRollouts"} <= set(data)
+    assert {"projects", "metricGroups", "experiments", "guardedRollouts", "environments", "holdouts",
+            "releasePolicies"} <= set(data)
     store = Store(["shop"])
     store.seed(data)
     app = EmulatorApp(store, token="t")
@@ -28,9 +29,17 @@ def test_the_example_seed_holds_metrics_groups_experiments_and_a_guarded_rollout
         groups = client.get("/api/v2/projects/shop/metric-groups", headers=beta).json()
         group = client.get("/api/v2/projects/shop/metric-groups/growth-guardrails", params={"expand": "experiments"},
                            headers=beta).json()
+        holdouts = client.get("/api/v2/projects/shop/environments/production/holdouts",
+                              headers={"Authorization": "t"}).json()
+        holdout = client.get("/api/v2/projects/shop/environments/production/holdouts/growth-holdout",
+                             headers={"Authorization": "t"}).json()
+        policies = client.get("/api/v2/projects/shop/release-policies", headers=beta).json()
     assert sorted(m["key"] for m in metrics["items"]) == ["newsletter-signup", "signup-completed"]
     assert [g["key"] for g in groups["items"]] == ["growth-guardrails"]
     assert [e["key"] for e in group["experiments"]] == ["signup-flow"]
+    assert [h["key"] for h in holdouts["items"]] == ["growth-holdout"] and holdouts["total_count"] == 1
+    assert [m["key"] for m in holdout["baseExperiment"]["currentIteration"]["metrics"]] == ["signup-completed"]
+    assert policies["items"][0]["guardedReleaseConfig"]["metricGroupKeys"] == ["growth-guardrails"]
     # The docs say where to find it.
     assert "examples/emulator-seed.json" in (ROOT / "docs" / "emulator.md").read_text()
 

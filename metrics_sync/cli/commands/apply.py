@@ -125,8 +125,8 @@ def run(arguments: ApplyArguments, runtime: Runtime) -> int:
         # Asked to archive, and LaunchDarkly cannot yet: CI must notice (terraform would fail too).
         keys = ", ".join(f"{b.key} ({b.reason})" for p in the_plan.projects for b in p.blocked)
         runtime.err(f"error: --prune could not archive {the_plan.blocked} metric(s) still in use: {keys}. Stop the "
-                    "experiments or guarded rollouts that use them (or take the metrics out of them) and run "
-                    "apply --prune again, or keep the metrics in the definitions.")
+                    "experiments, guarded rollouts or holdouts that use them (or take the metrics out of them and "
+                    "out of release policies) and run apply --prune again, or keep the metrics in the definitions.")
         return 1
     return 1 if result.failed else 0
 
