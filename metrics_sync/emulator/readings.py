@@ -32,6 +32,9 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "group_patch_test": ("representation", "stored"),
     # Does a metric's `experiments` expansion list the experiments that use it only through a metric group?
     "experiments_through_groups": ("omitted", "listed"),
+    # Does LaunchDarkly keep the order of an event filter's values and of a group's member conditions, or return
+    # them in an order of its own? No source says (A32).
+    "filter_order": ("kept", "reordered"),
 }
 
 
@@ -45,6 +48,7 @@ class Readings:
     duplicate_key_status: int = 409
     group_patch_test: str = "representation"
     experiments_through_groups: str = "omitted"
+    filter_order: str = "kept"
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -186,6 +186,7 @@ def build_parser() -> _Parser:
         "duplicate_key_status": "the status of a POST whose key exists",
         "group_patch_test": "what a metric group PATCH's `test` compares with",
         "experiments_through_groups": "whether a metric lists the experiments that use it through a group",
+        "filter_order": "whether LaunchDarkly keeps the order of an event filter's values and conditions",
     }
     for name, choices in CHOICES.items():
         readings.add_argument(f"--{name.replace('_', '-')}", choices=[str(c) for c in choices],
