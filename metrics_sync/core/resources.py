@@ -261,6 +261,9 @@ METRIC = Resource(
         ServerField("_version", COUNT, kept=True),
         ServerField("_maintainer", MEMBER, kept=True),
         ServerField("_versionId", TEXT),
+        # Deprecated and ignored by LaunchDarkly (gone from launchdarkly-api 25.0.1): read, never written or
+        # exported; the schema refuses it in the definitions.
+        ServerField("winsorExcludeImputed", FLAG),
         ServerField("experimentCount", COUNT, kept=True),
         ServerField("activeExperimentCount", COUNT, kept=True),
         ServerField("activeGuardedRolloutCount", COUNT, kept=True),
