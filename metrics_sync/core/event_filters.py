@@ -5,7 +5,7 @@ The row of the field table (core/resources.py) reads these: the canonical form a
 a changed tree is shown as, and its wire check. Pure.
 
 Order: whether LaunchDarkly keeps the order of a group's members and of a node's values is undocumented
-(docs/launchdarkly-contract.md, A32). Every operator takes its values as a set ("'in' becomes 'not in'"), and a
+(docs/launchdarkly-contract.md, A34). Every operator takes its values as a set ("'in' becomes 'not in'"), and a
 group's members combine by its `op`, so order carries no meaning: the canonical form sorts both, and a tree
 compares equal however LaunchDarkly orders it.
 """

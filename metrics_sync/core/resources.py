@@ -42,7 +42,7 @@ TRACE = frozenset({"trace"})
 # The kinds that can be numeric (MetricPost.isNumeric: "Required for custom and trace metrics only").
 MEASURED = CUSTOM | TRACE
 WEB = frozenset({"pageview", "click"})
-# LaunchDarkly's own data source, where SDK events go: what a metric without `dataSource` uses (A33).
+# LaunchDarkly's own data source, where SDK events go: what a metric without `dataSource` uses (A35).
 HOSTED = "launchdarkly-hosted"
 # DenominatorPost's fields (launchdarkly-api 25.0.1), in the order export writes them.
 DENOMINATOR_FIELDS = ("eventName", "isNumeric", "dataSource", "unitAggregationType", "unitAggregationField",
@@ -80,7 +80,7 @@ def _true_or_absent(value: Any, _so_far: Fields) -> Any:
 
 def _data_source(value: Any, _so_far: Fields | None = None) -> Any:
     """`{key, environmentKey}` (the `_name` and `_integrationKey` LaunchDarkly adds are its own); LaunchDarkly's
-    hosted source is the same as none (A33)."""
+    hosted source is the same as none (A35)."""
     if not isinstance(value, Mapping):
         return value or None
     out = {k: v for k, v in value.items() if not str(k).startswith("_") and v not in (None, "")}
@@ -224,7 +224,7 @@ METRIC = Resource(
               changes_results=True, wire=TEXT),
         Field("dataSource", compare="object", normalize=_data_source, semantic=True, changes_results=True,
               wire=DATA_SOURCE),
-        # Not in MetricRep (launchdarkly-api 25.0.1): sent when the metric is created, never compared (A34).
+        # Not in MetricRep (launchdarkly-api 25.0.1): sent when the metric is created, never compared (A36).
         Field("valueColumn", kinds=CUSTOM, when=_numeric, export="never", read_back=False, wire=TEXT),
         Field("unitAggregationType", default="average", semantic=True, changes_results=True, wire=TEXT),
         Field("unitAggregationField", when=_count_distinct, required=_count_distinct, changes_results=True,

@@ -602,7 +602,7 @@ def _member(member_id: str) -> dict[str, Any]:
 
 
 _DETAIL_ONLY = ("isActive",)
-# MetricPost fields MetricRep does not have (launchdarkly-api 25.0.1): stored, never returned (A34).
+# MetricPost fields MetricRep does not have (launchdarkly-api 25.0.1): stored, never returned (A36).
 _WRITE_ONLY = ("valueColumn",)
 # `expand` of the single-metric GET (the spec); `guardedRollouts` have no declared shape: the emulator returns
 # what a seed gave (DependentMeasuredRolloutRep-like items).

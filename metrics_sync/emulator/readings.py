@@ -33,7 +33,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     # Does a metric's `experiments` expansion list the experiments that use it only through a metric group?
     "experiments_through_groups": ("omitted", "listed"),
     # Does LaunchDarkly keep the order of an event filter's values and of a group's member conditions, or return
-    # them in an order of its own? No source says (A32).
+    # them in an order of its own? No source says (A34).
     "filter_order": ("kept", "reordered"),
 }
 

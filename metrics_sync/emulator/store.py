@@ -327,7 +327,7 @@ class Store:
 
     def _store_nested(self, metric: dict[str, Any]) -> None:
         """The parts of a metric LaunchDarkly stores in a shape of its own: a denominator's own fields, and the
-        filter trees in the order the `filter_order` reading says (A32)."""
+        filter trees in the order the `filter_order` reading says (A34)."""
         if isinstance(metric.get("denominator"), dict):
             metric["denominator"] = stored_denominator(metric["denominator"])
         for holder in (metric, metric.get("denominator") or {}):
