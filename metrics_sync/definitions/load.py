@@ -322,7 +322,8 @@ def _cross_field_problems(doc: YamlDocument, path: tuple[str | int, ...], raw: d
         if not isinstance(part, dict):
             continue
         lower, upper = part.get("winsorLowerPercentile"), part.get("winsorUpperPercentile")
-        if _is_number(lower) and _is_number(upper) and upper <= lower:
+        if isinstance(lower, (int, float)) and isinstance(upper, (int, float)) and _is_number(lower) \
+                and _is_number(upper) and upper <= lower:
             add((*where, "winsorUpperPercentile"), f"`winsorUpperPercentile` ({upper}) must be greater than "
                 f"`winsorLowerPercentile` ({lower})", "the upper bound caps the highest values, the lower the lowest")
         for at, message, hint in event_filters.problems(part.get("filters"), (*where, "filters")):

@@ -20,8 +20,7 @@ from typing import Any
 
 from metrics_sync.core.errors import MetricsSyncError
 from metrics_sync.core.resources import METRIC, METRIC_GROUP
-from metrics_sync.definitions.schema import load_schema
-from metrics_sync.definitions.schema import check_document
+from metrics_sync.definitions.schema import check_document, load_schema
 from metrics_sync.definitions.yaml_reader import YamlDocument, definition_file_name, parse_yaml_text
 from metrics_sync.export import yaml_writer
 
