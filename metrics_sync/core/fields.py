@@ -65,6 +65,7 @@ TEXT = Wire(lambda v: isinstance(v, str), "is not text")
 FLAG = Wire(lambda v: isinstance(v, bool), "is not true or false")
 NUMBER = Wire(_is_number, "is not a number")
 COUNT = Wire(_is_count, "is not a whole number")
+INTEGER = Wire(lambda v: isinstance(v, int) and not isinstance(v, bool), "is not a whole number")
 TEXTS = Wire(lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v), "is not a list of text", True)
 OBJECTS = Wire(_is_objects, "is not a list of objects")
 MEMBER = Wire(lambda v: isinstance(v, Mapping) and isinstance(v.get("_id", ""), str), "is not a member")
@@ -106,6 +107,12 @@ class Field:
     # A definitions file's `defaults` may set it: "inherit" (the metric's own value wins) or "union" (added to
     # the metric's own list).
     in_defaults: Literal["inherit", "union"] | None = None
+    # LaunchDarkly takes it in a POST but never returns it (e.g. `valueColumn`): sent when the item is created,
+    # never compared (it would show as a change forever) and never exported; plan notes it on existing items.
+    read_back: bool = True
+    # How a changed value is shown, as detail lines (e.g. an event filter's conditions gained and lost); None:
+    # the generic item-level lines.
+    explain: Callable[[Any, Any], tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
         if self.aliases and self.read is None:
@@ -215,6 +222,11 @@ class Resource:
         return tuple(f.name for f in self.fields if f.compare == compare)
 
     @property
+    def write_only(self) -> tuple[str, ...]:
+        """Fields LaunchDarkly takes but never returns (`Field.read_back`)."""
+        return tuple(f.name for f in self.fields if not f.read_back)
+
+    @property
     def set_after_create(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.set_after_create)
 
@@ -260,7 +272,7 @@ class Resource:
         YAML leaves open."""
         present = set(desired) | set(actual)
         return [f.name for f in self.fields
-                if f.name in present and (not f.assigned_by_server or f.name in desired)]
+                if f.name in present and f.read_back and (not f.assigned_by_server or f.name in desired)]
 
     def post_body(self, key: str, desired: Fields) -> dict[str, Any]:
         """The create body for a desired canonical form. Every default is sent explicitly, so what

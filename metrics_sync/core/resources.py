@@ -7,12 +7,15 @@ patches, apply, export) is generic and takes a `Resource`. Pure: no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from metrics_sync.core import event_filters
 from metrics_sync.core.fields import (
     COUNT,
     FLAG,
+    INTEGER,
     KEY,
     MEMBER,
     NUMBER,
@@ -27,13 +30,24 @@ from metrics_sync.core.fields import (
     _number,
 )
 
+_HEX = re.compile(r"[a-fA-F0-9]{24}")
+
 # Metric groups are a beta resource: LaunchDarkly answers them only with this header (metrics keep the pin).
 BETA = {"LD-API-Version": "beta"}
 
 # --- the metric -------------------------------------------------------------------------------------------
 
 CUSTOM = frozenset({"custom"})
+TRACE = frozenset({"trace"})
+# The kinds that can be numeric (MetricPost.isNumeric: "Required for custom and trace metrics only").
+MEASURED = CUSTOM | TRACE
 WEB = frozenset({"pageview", "click"})
+# LaunchDarkly's own data source, where SDK events go: what a metric without `dataSource` uses (A35).
+HOSTED = "launchdarkly-hosted"
+# DenominatorPost's fields (launchdarkly-api 25.0.1), in the order export writes them.
+DENOMINATOR_FIELDS = ("eventName", "isNumeric", "dataSource", "unitAggregationType", "unitAggregationField",
+                      "valueColumn", "filters", "windowStartOffset", "windowEndOffset", "winsorLowerPercentile",
+                      "winsorUpperPercentile", "winsorIncludeImputed")
 URL_VALUE_FIELD = {"exact": "url", "canonical": "url", "substring": "substring", "regex": "pattern"}
 
 
@@ -41,13 +55,55 @@ def _numeric(so_far: Fields) -> bool:
     return bool(so_far.get("isNumeric"))
 
 
+def _numeric_trace(so_far: Fields) -> bool:
+    return so_far.get("kind") == "trace" and _numeric(so_far)
+
+
 def _percentile(so_far: Fields) -> bool:
     return so_far.get("analysisType") == "percentile"
 
 
+def _count_distinct(so_far: Fields) -> bool:
+    return so_far.get("unitAggregationType") == "count_distinct"
+
+
 def _is_numeric(value: Any, so_far: Fields) -> bool:
-    # Only custom metrics can be numeric; pageview and click are conversions.
-    return bool(value) if so_far.get("kind") == "custom" else False
+    # Only custom and trace metrics can be numeric; pageview and click are conversions.
+    return bool(value) if so_far.get("kind") in MEASURED else False
+
+
+def _true_or_absent(value: Any, _so_far: Fields) -> Any:
+    # A flag LaunchDarkly documents no default for: false and absent mean the same, so both are "absent" (not
+    # sent, not exported, removed when the definitions drop it).
+    return True if value is True else None
+
+
+def _data_source(value: Any, _so_far: Fields | None = None) -> Any:
+    """`{key, environmentKey}` (the `_name` and `_integrationKey` LaunchDarkly adds are its own); LaunchDarkly's
+    hosted source is the same as none (A35)."""
+    if not isinstance(value, Mapping):
+        return value or None
+    out = {k: v for k, v in value.items() if not str(k).startswith("_") and v not in (None, "")}
+    return None if out == {"key": HOSTED} or not out else out
+
+
+def _denominator(value: Any, _so_far: Fields) -> Any:
+    """A ratio metric's denominator in the form it is compared in: DenominatorPost's fields, the filter tree and
+    data source canonical, flags LaunchDarkly documents no default for dropped when false."""
+    if not isinstance(value, Mapping) or not value:
+        return value or None
+    out: dict[str, Any] = {}
+    for name in DENOMINATOR_FIELDS:
+        item = value.get(name)
+        if name == "filters":
+            item = event_filters.normalize(item)
+        elif name == "dataSource":
+            item = _data_source(item) if isinstance(item, Mapping) else item
+        elif isinstance(item, bool):
+            item = item or None
+        if item not in (None, "", {}):
+            out[name] = _number(item)
+    return out or None
 
 
 def _event_default(value: Any, so_far: Fields) -> dict[str, Any]:
@@ -89,9 +145,38 @@ def _event_default_wire(value: Any) -> bool:
         and (value.get("value") is None or NUMBER.check(value["value"]) is True)
 
 
+def _data_source_wire(value: Any) -> bool | str:
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        return False
+    return isinstance(value.get("key"), str) or "a data source has no `key`"
+
+
+def _denominator_wire(value: Any) -> bool | str:
+    if not isinstance(value, Mapping):
+        return False
+    for name, item in value.items():
+        if item is None:
+            continue
+        verdict = event_filters.wire(item) if name == "filters" else _data_source_wire(item) \
+            if name == "dataSource" else isinstance(item, (str, int, float, bool))
+        if verdict is not True:
+            return f"`denominator.{name}`: {verdict}" if isinstance(verdict, str) else \
+                f"`denominator.{name}` is not a plain value"
+    return True
+
+
+FILTERS = Wire(event_filters.wire, "is not an event filter", shaped=True)
+DATA_SOURCE = Wire(_data_source_wire, "is not a data source (`key`, `environmentKey`)", shaped=True)
+DENOMINATOR = Wire(_denominator_wire, "is not a denominator", shaped=True)
 URLS = Wire(_urls_wire, "is not a list of URL matchers of text", shaped=True)
 EVENT_DEFAULT = Wire(_event_default_wire, "is not an object of `disabled` (true or false) and `value` (a number)",
                      shaped=True)
+
+
+def _member_id(value: Any, _so_far: Fields) -> Any:
+    # A member ID is hexadecimal in either case (the Terraform provider's pattern `^[a-fA-F0-9]{24}$`): the
+    # same member however it is written. A team's key (a group's maintainer may be a team) is kept as it is.
+    return value.lower() if isinstance(value, str) and len(value) == 24 and _HEX.fullmatch(value) else value
 
 
 def _maintainer(raw: Fields) -> Any:
@@ -104,9 +189,12 @@ def metric_type(canonical_metric: Fields) -> str:
     kind = canonical_metric.get("kind")
     percentile = canonical_metric.get("analysisType") == "percentile"
     suffix = f", P{canonical_metric.get('percentileValue')}" if percentile else ""
-    if kind == "custom" and canonical_metric.get("isNumeric"):
-        return f"custom numeric{suffix}"
-    measure = "count" if canonical_metric.get("unitAggregationType") == "sum" else "binary"
+    if canonical_metric.get("denominator"):
+        suffix += ", ratio"
+    if kind in MEASURED and canonical_metric.get("isNumeric"):
+        return f"{kind} numeric{suffix}"
+    measure = {"sum": "count", "count_distinct": "count distinct"}.get(
+        str(canonical_metric.get("unitAggregationType")), "binary")
     return f"{kind} conversion {measure}{suffix}"
 
 
@@ -127,16 +215,37 @@ METRIC = Resource(
         Field("kind", export="always", wire=TEXT, located=True),
         Field("eventKey", kinds=CUSTOM, changes_results=True, required=lambda m: m.get("kind") == "custom",
               wire=TEXT, located=True),
+        Field("traceQuery", kinds=TRACE, required=lambda m: m.get("kind") == "trace", changes_results=True,
+              wire=TEXT),
         Field("isNumeric", default=False, normalize=_is_numeric, semantic=True, changes_results=True, wire=FLAG),
-        Field("unit", kinds=CUSTOM, when=_numeric, required=_numeric, wire=TEXT),
-        Field("successCriteria", kinds=CUSTOM, default="HigherThanBaseline", required=_numeric,
+        Field("traceValueLocation", kinds=TRACE, when=_numeric, required=_numeric_trace, changes_results=True,
+              wire=TEXT),
+        Field("unit", kinds=MEASURED, when=_numeric, required=_numeric, wire=TEXT),
+        Field("successCriteria", kinds=MEASURED, default="HigherThanBaseline", required=_numeric,
               changes_results=True, wire=TEXT),
+        Field("dataSource", compare="object", normalize=_data_source, semantic=True, changes_results=True,
+              wire=DATA_SOURCE),
+        # Not in MetricRep (launchdarkly-api 25.0.1): sent when the metric is created, never compared (A36).
+        Field("valueColumn", kinds=CUSTOM, when=_numeric, export="never", read_back=False, wire=TEXT),
         Field("unitAggregationType", default="average", semantic=True, changes_results=True, wire=TEXT),
+        Field("unitAggregationField", when=_count_distinct, required=_count_distinct, changes_results=True,
+              wire=TEXT),
         Field("analysisType", default="mean", changes_results=True, wire=TEXT),
         Field("percentileValue", when=_percentile, required=_percentile, changes_results=True, wire=NUMBER),
         Field("eventDefault", compare="object", default=lambda m: {"disabled": _percentile(m), "value": 0},
               normalize=_event_default, explicit=_percentile, changes_results=True,
               to_document=_event_default_document, wire=EVENT_DEFAULT),
+        Field("filters", compare="object", normalize=event_filters.normalize, explain=event_filters.explain,
+              changes_results=True, wire=FILTERS),
+        Field("denominator", compare="object", kinds=CUSTOM, normalize=_denominator, semantic=True,
+              changes_results=True, wire=DENOMINATOR),
+        # "Not yet implemented" in the spec: validate warns that LaunchDarkly ignores them today.
+        Field("windowStartOffset", changes_results=True, wire=INTEGER),
+        Field("windowEndOffset", changes_results=True, wire=INTEGER),
+        Field("winsorLowerPercentile", kinds=MEASURED, when=_numeric, changes_results=True, wire=NUMBER),
+        Field("winsorUpperPercentile", kinds=MEASURED, when=_numeric, changes_results=True, wire=NUMBER),
+        Field("winsorIncludeImputed", kinds=MEASURED, when=_numeric, normalize=_true_or_absent,
+              changes_results=True, wire=FLAG),
         Field("selector", kinds=frozenset({"click"}), required=lambda m: m.get("kind") == "click",
               changes_results=True, wire=TEXT),
         Field("urls", compare="list", kinds=WEB, normalize=_urls, required=lambda m: m.get("kind") in WEB,
@@ -146,12 +255,16 @@ METRIC = Resource(
         Field("tags", compare="set", default=[], wire=TEXTS, in_defaults="union"),
         # The Terraform provider: "Maintainer can only be set after create" (docs/launchdarkly-contract.md).
         Field("maintainerId", assigned_by_server=True, export="never", read=_maintainer, post=False,
-              set_after_create=True, wire=TEXT, located=True, in_defaults="inherit"),
+              normalize=_member_id, set_after_create=True, wire=TEXT, located=True, in_defaults="inherit"),
         Field("archived", default=False, post=False, normalize=lambda value, _: bool(value), wire=FLAG),
     ),
     server=(
         ServerField("_version", COUNT, kept=True),
         ServerField("_maintainer", MEMBER, kept=True),
+        ServerField("_versionId", TEXT),
+        # Deprecated and ignored by LaunchDarkly (gone from launchdarkly-api 25.0.1): read, never written or
+        # exported; the schema refuses it in the definitions.
+        ServerField("winsorExcludeImputed", FLAG),
         ServerField("experimentCount", COUNT, kept=True),
         ServerField("activeExperimentCount", COUNT, kept=True),
         ServerField("activeGuardedRolloutCount", COUNT, kept=True),
@@ -160,7 +273,7 @@ METRIC = Resource(
         ServerField("guardedRollouts", OBJECTS),
         ServerField("metricGroups", OBJECTS),
         *(ServerField(name) for name in (
-            "_id", "_versionId", "_creationDate", "lastModified", "_links", "_site", "_access", "_attachedFlagCount",
+            "_id", "_creationDate", "lastModified", "_links", "_site", "_access", "_attachedFlagCount",
             "_attachedFeatures", "category", "lastSeen", "archivedAt", "lastUsedInExperiment",
             "lastUsedInGuardedRollout", "isActive")),
     ),
@@ -262,7 +375,8 @@ METRIC_GROUP = Resource(
         Field("tags", compare="set", default=[], wire=TEXTS),
         # LaunchDarkly requires a maintainer in the POST ("maintainer ID is required"); when the definitions
         # name none, plan fills in the token's member, and updates leave LaunchDarkly's value alone.
-        Field("maintainerId", assigned_by_server=True, export="never", read=_group_maintainer, wire=TEXT),
+        Field("maintainerId", assigned_by_server=True, export="never", read=_group_maintainer, normalize=_member_id,
+              wire=TEXT),
     ),
     server=(
         ServerField("_version", COUNT, kept=True),

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from metrics_sync.core import event_filters
 from metrics_sync.core.gc_tuning import gc_paused
 from metrics_sync.core.model import Definitions, DesiredGroup, DesiredMetric, Problem, SourceRef
 from metrics_sync.core.resources import METRIC
@@ -215,6 +216,7 @@ def _desired_metrics(
         line, col = doc.position(path)
         if "randomizationUnits" in raw:
             problems.append(_deprecated(doc, (*path, "randomizationUnits")))
+        problems.extend(_cross_field_problems(doc, path, raw))
         fields = _merge_defaults(raw, defaults)
         adopt = data.get("adopt") is not False
         metrics.append(DesiredMetric(project, raw["key"], fields, SourceRef(doc.file, line, col), adopt,
@@ -305,6 +307,41 @@ def _merge_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, 
         elif how and defaults and (inherited := _first(defaults, names)) is not None:
             fields[name] = inherited
     return fields
+
+
+# "Not yet implemented" in LaunchDarkly's spec (MetricPost.windowStartOffset/windowEndOffset).
+WINDOW_HINT = "LaunchDarkly's API documents measurement windows as not yet implemented; remove it, or keep it for later"
+
+
+def _cross_field_problems(doc: YamlDocument, path: tuple[str | int, ...], raw: dict[str, Any]) -> list[Problem]:
+    """Rules across fields of one metric (and of its denominator) the schema cannot say: winsorization bounds in
+    order, filter numbers LaunchDarkly can store, and measurement windows LaunchDarkly ignores today."""
+    found = []
+
+    def add(at: tuple[str | int, ...], message: str, hint: str, severity: str = "error") -> None:
+        line, col = doc.position(at)
+        found.append(Problem(doc.file, line, col, message, path=format_path(at), hint=hint,
+                             severity="warning" if severity == "warning" else "error"))
+
+    denominator = raw.get("denominator")
+    for where, part in ((path, raw), ((*path, "denominator"), denominator)):
+        if not isinstance(part, dict):
+            continue
+        lower, upper = part.get("winsorLowerPercentile"), part.get("winsorUpperPercentile")
+        if isinstance(lower, (int, float)) and isinstance(upper, (int, float)) and _is_number(lower) \
+                and _is_number(upper) and upper <= lower:
+            add((*where, "winsorUpperPercentile"), f"`winsorUpperPercentile` ({upper}) must be greater than "
+                f"`winsorLowerPercentile` ({lower})", "the upper bound caps the highest values, the lower the lowest")
+        for at, message, hint in event_filters.problems(part.get("filters"), (*where, "filters")):
+            add(at, message, hint)
+    for name in ("windowStartOffset", "windowEndOffset"):
+        if name in raw:
+            add((*path, name), f"`{name}` has no effect: LaunchDarkly ignores it today", WINDOW_HINT, "warning")
+    return found
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _deprecated(doc: YamlDocument, path: tuple[str | int, ...]) -> Problem:

@@ -658,6 +658,8 @@ def _member(member_id: str) -> dict[str, Any]:
 
 
 _DETAIL_ONLY = ("isActive",)
+# MetricPost fields MetricRep does not have (launchdarkly-api 25.0.1): stored, never returned (A36).
+_WRITE_ONLY = ("valueColumn",)
 # `expand` of the single-metric GET (the spec); `guardedRollouts` have no declared shape: the emulator returns
 # what a seed gave (DependentMeasuredRolloutRep-like items).
 _EXPANDABLE = ("experimentCount", "metricGroupCount", "experiments", "metricGroups", "guardedRollouts")
@@ -665,7 +667,8 @@ _EXPANDABLE = ("experimentCount", "metricGroupCount", "experiments", "metricGrou
 
 def representation(project: str, record: dict[str, Any], *, detail: bool, expand: set[str]) -> dict[str, Any]:
     """A stored record as LaunchDarkly returns it: MetricRep (detail) or MetricListingRep (list item)."""
-    rep = {k: v for k, v in record.items() if k not in _EXPANDABLE and (detail or k not in _DETAIL_ONLY)}
+    rep = {k: v for k, v in record.items() if k not in _EXPANDABLE and k not in _WRITE_ONLY
+           and (detail or k not in _DETAIL_ONLY)}
     for name in _EXPANDABLE:
         if name in expand and name in record:
             rep[name] = record[name]

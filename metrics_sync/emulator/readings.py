@@ -41,6 +41,9 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     # Must a metric be archived before it is deleted? PR 534 (closed unmerged) says so, behind a LaunchDarkly
     # flag: it may differ between accounts.
     "archive_before_delete": ("required", "not_required"),
+    # Does LaunchDarkly keep the order of an event filter's values and of a group's member conditions, or return
+    # them in an order of its own? No source says (A34).
+    "filter_order": ("kept", "reordered"),
 }
 
 
@@ -57,6 +60,7 @@ class Readings:
     holdout_in_experiments: str = "omitted"
     policy_blocks_retire: str = "delete"
     archive_before_delete: str = "required"
+    filter_order: str = "kept"
 
     def __post_init__(self) -> None:
         for f in fields(self):

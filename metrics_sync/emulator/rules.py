@@ -10,11 +10,18 @@ without events). Unknown fields are not errors: LaunchDarkly ignores them silent
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 KEY_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 TAG_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
-MEMBER_ID_PATTERN = re.compile(r"^[a-f0-9]{24}$")
+# The Terraform provider's pattern for member IDs: hexadecimal in either case.
+MEMBER_ID_PATTERN = re.compile(r"^[a-fA-F0-9]{24}$")
+FILTER_TYPES = ("contextAttribute", "eventProperty", "group")
+# DenominatorPost's fields (launchdarkly-api 25.0.1); `winsorExcludeImputed` is deprecated and ignored.
+DENOMINATOR_FIELDS = ("eventName", "isNumeric", "dataSource", "unitAggregationType", "unitAggregationField",
+                      "valueColumn", "filters", "windowStartOffset", "windowEndOffset", "winsorLowerPercentile",
+                      "winsorUpperPercentile", "winsorIncludeImputed")
 
 KINDS = ("pageview", "click", "custom", "trace")
 SUCCESS_CRITERIA = ("HigherThanBaseline", "LowerThanBaseline")
@@ -85,6 +92,11 @@ def check_metric(metric: dict[str, Any]) -> None:
     source = metric.get("dataSource")
     if source is not None and not isinstance(source.get("key"), str):
         raise RuleError("dataSource.key: required")
+    if metric.get("filters") is not None:
+        check_filter(metric["filters"], "filters")
+    check_winsor(metric, "")
+    if metric.get("denominator") is not None:
+        check_denominator(metric["denominator"])
 
     if kind == "custom":
         if not _present(metric, "eventKey"):
@@ -106,8 +118,13 @@ def check_metric(metric: dict[str, Any]) -> None:
     elif kind == "trace":
         if not _present(metric, "traceQuery"):
             raise RuleError("traceQuery: required for trace metrics")
-        if metric.get("isNumeric") and not _present(metric, "traceValueLocation"):
-            raise RuleError("traceValueLocation: required for numeric trace metrics")
+        if metric.get("isNumeric") is None:
+            raise RuleError("isNumeric: required for trace metrics")
+        if metric["isNumeric"]:
+            if not _present(metric, "traceValueLocation"):
+                raise RuleError("traceValueLocation: required for numeric trace metrics")
+            if not _present(metric, "successCriteria"):
+                raise RuleError("successCriteria: required for numeric trace metrics")
 
     for index, url in enumerate(metric.get("urls") or []):
         if not isinstance(url, dict) or url.get("kind") not in URL_KINDS:
@@ -142,3 +159,59 @@ def check_metric(metric: dict[str, Any]) -> None:
     maintainer = metric.get("maintainerId")
     if maintainer is not None and not MEMBER_ID_PATTERN.fullmatch(maintainer):
         raise RuleError("maintainerId: must be a member ID")
+
+
+def check_filter(node: Any, where: str, depth: int = 0) -> None:
+    """EventFilter: `type`, `op`, `values` and `negate` required; `attribute` unless a group; a group's values
+    are nodes; numeric values at most 14 decimal places."""
+    if depth > 20 or not isinstance(node, dict):
+        raise RuleError(f"{where}: invalid filter")
+    for field in ("type", "op", "values", "negate"):
+        if node.get(field) is None:
+            raise RuleError(f"{where}.{field}: required")
+    if node["type"] not in FILTER_TYPES:
+        raise RuleError(f"{where}.type: must be one of {', '.join(FILTER_TYPES)}")
+    if not isinstance(node["op"], str) or not isinstance(node["negate"], bool) or not isinstance(node["values"], list):
+        raise RuleError(f"{where}: invalid type")
+    if node["type"] == "group":
+        for index, member in enumerate(node["values"]):
+            check_filter(member, f"{where}.values[{index}]", depth + 1)
+        return
+    if not isinstance(node.get("attribute"), str) or not node["attribute"]:
+        raise RuleError(f"{where}.attribute: required")
+    for index, value in enumerate(node["values"]):
+        if not isinstance(value, (str, int, float, bool)):
+            raise RuleError(f"{where}.values[{index}]: invalid value")
+        exponent = Decimal(repr(value)).as_tuple().exponent if isinstance(value, float) else 0
+        if isinstance(exponent, int) and exponent < -14:
+            raise RuleError(f"{where}.values[{index}]: Numeric values must not exceed 14 decimal places")
+
+
+def check_winsor(fields: dict[str, Any], prefix: str) -> None:
+    lower, upper = fields.get("winsorLowerPercentile"), fields.get("winsorUpperPercentile")
+    for name, value in (("winsorLowerPercentile", lower), ("winsorUpperPercentile", upper)):
+        if value is not None and not 0 < value < 100:
+            raise RuleError(f"{prefix}{name}: must be in the open interval (0, 100)")
+    if lower is not None and upper is not None and upper <= lower:
+        raise RuleError(f"{prefix}winsorUpperPercentile: must be greater than winsorLowerPercentile")
+
+
+def check_denominator(denominator: Any) -> None:
+    if not isinstance(denominator, dict):
+        raise RuleError("denominator: invalid type")
+    if not isinstance(denominator.get("eventName"), str) or not denominator["eventName"]:
+        raise RuleError("denominator.eventName: required")
+    aggregation = denominator.get("unitAggregationType")
+    if aggregation is not None and aggregation not in UNIT_AGGREGATIONS:
+        raise RuleError(f"denominator.unitAggregationType: must be one of {', '.join(UNIT_AGGREGATIONS)}")
+    if aggregation == "count_distinct" and not denominator.get("unitAggregationField"):
+        raise RuleError("denominator.unitAggregationField: required for count_distinct")
+    if denominator.get("filters") is not None:
+        check_filter(denominator["filters"], "denominator.filters")
+    check_winsor(denominator, "denominator.")
+
+
+def stored_denominator(denominator: dict[str, Any]) -> dict[str, Any]:
+    """What LaunchDarkly keeps of a DenominatorPost: its own fields (the deprecated winsorExcludeImputed and
+    anything unknown are ignored)."""
+    return {k: v for k, v in denominator.items() if k in DENOMINATOR_FIELDS and v is not None}

@@ -193,6 +193,7 @@ def build_parser() -> _Parser:
         "holdout_in_experiments": "whether a metric lists a holdout's base experiment among its experiments",
         "policy_blocks_retire": "what a release policy naming a metric or group refuses: delete, archive too, nothing",
         "archive_before_delete": "whether a metric must be archived before it is deleted",
+        "filter_order": "whether LaunchDarkly keeps the order of an event filter's values and conditions",
     }
     for name, choices in CHOICES.items():
         readings.add_argument(f"--{name.replace('_', '-')}", choices=[str(c) for c in choices],

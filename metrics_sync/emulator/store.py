@@ -36,7 +36,7 @@ from metrics_sync.emulator.groups import (
 from metrics_sync.emulator.holders import DEFAULT_ENVIRONMENTS, names, seed_holdout, seed_policy
 from metrics_sync.emulator.jsonpatch import apply_patch
 from metrics_sync.emulator.readings import Readings
-from metrics_sync.emulator.rules import EDITABLE_FIELDS, RuleError, check_metric
+from metrics_sync.emulator.rules import EDITABLE_FIELDS, RuleError, check_metric, stored_denominator
 
 STATE_FORMAT_VERSION = 1
 COMPACT_EVERY = 5000  # journal lines between two snapshots
@@ -322,10 +322,11 @@ class Store:
         check_metric(metric)
         if not seeding:
             self._check_units(project, metric)
-        if metric["kind"] != "custom":
+        if metric["kind"] not in ("custom", "trace"):
             metric.setdefault("isNumeric", False)
         else:
             metric.setdefault("successCriteria", DEFAULT_SUCCESS_CRITERIA)
+        self._store_nested(metric)
         metric.setdefault("name", metric["key"])
         metric.setdefault("unitAggregationType", "average")
         metric.setdefault("analysisType", "mean")
@@ -353,6 +354,23 @@ class Store:
             "experiments": [],
             "metricGroups": [],
         }
+
+    def _store_nested(self, metric: dict[str, Any]) -> None:
+        """The parts of a metric LaunchDarkly stores in a shape of its own: a denominator's own fields, and the
+        filter trees in the order the `filter_order` reading says (A34)."""
+        if isinstance(metric.get("denominator"), dict):
+            metric["denominator"] = stored_denominator(metric["denominator"])
+        for holder in (metric, metric.get("denominator") or {}):
+            if isinstance(holder.get("filters"), dict):
+                holder["filters"] = self._stored_filter(holder["filters"])
+
+    def _stored_filter(self, node: dict[str, Any]) -> dict[str, Any]:
+        out = dict(node)
+        values = [self._stored_filter(v) if node.get("type") == "group" else v for v in node["values"]]
+        if self.readings.filter_order == "reordered":  # LaunchDarkly's own order: here, reversed JSON order
+            values.sort(key=lambda v: json.dumps(v, sort_keys=True), reverse=True)
+        out["values"] = values
+        return out
 
     def snapshot_metrics(self, project: str) -> list[dict[str, Any]]:
         """Deep copies of every metric of `project`, in creation order (for tests and tools)."""
@@ -449,6 +467,9 @@ class Store:
             updated["key"], updated["kind"] = current["key"], current["kind"]
             updated.setdefault("archived", False)
             check_metric(updated)
+            self._store_nested(updated)
+            if not updated.get("dataSource"):
+                updated["dataSource"] = dict(HOSTED_DATA_SOURCE)  # every metric has one (MetricRep requires it)
             if updated.get("analysisUnits") != current.get("analysisUnits"):
                 self._check_units(project, updated)
             if updated == current:

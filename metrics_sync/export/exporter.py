@@ -3,10 +3,10 @@
 Pure: API representations in, file names and texts out. For every metric it writes only what differs
 from the defaults (the canonical form of fields.py, so a plan right after the export shows no
 changes), in a stable field order. What the schema cannot express is never dropped silently:
-  * fields metrics-sync does not manage yet (filters, denominator, a warehouse data source, windows,
-    winsorizing, ...) are kept under `unmanagedFields` and reported;
-  * metrics it cannot represent at all (trace metrics, count-distinct aggregation) are reported and
-    left out;
+  * fields metrics-sync does not manage (any LaunchDarkly adds after the field table was written) are kept
+    under `unmanagedFields` and reported;
+  * metrics it cannot represent at all (a kind or an aggregation it does not know) are reported and left out;
+    `valueColumn`, which LaunchDarkly never returns, cannot be exported;
   * archived metrics are left out unless asked for (then written with `archived: true`).
 Metric groups go to their own file (`metric-groups.yaml`, or the single file), in key order.
 """
@@ -20,13 +20,11 @@ from typing import Any
 
 from metrics_sync.core.errors import MetricsSyncError
 from metrics_sync.core.resources import METRIC, METRIC_GROUP
-from metrics_sync.definitions.schema import check_document
+from metrics_sync.definitions.schema import check_document, load_schema
 from metrics_sync.definitions.yaml_reader import YamlDocument, definition_file_name, parse_yaml_text
 from metrics_sync.export import yaml_writer
 
-HOSTED = "launchdarkly-hosted"
 GROUPS_FILE = "metric-groups.yaml"
-SUPPORTED_KINDS = ("custom", "pageview", "click")
 
 
 @dataclass(frozen=True)
@@ -56,13 +54,13 @@ class ExportResult:
 
 
 def _unsupported(rep: Mapping[str, Any]) -> str | None:
-    kind = rep.get("kind")
-    if kind not in SUPPORTED_KINDS:
-        return f"kind {kind} is not supported yet"
-    if rep.get("unitAggregationType") not in (None, "average", "sum"):
-        return f"unitAggregationType {rep.get('unitAggregationType')} is not supported yet"
-    if rep.get("analysisType") not in (None, "mean", "percentile"):
-        return f"analysisType {rep.get('analysisType')} is not supported yet"
+    """Why a metric cannot be written as definitions: a value of an enumerated field the schema does not know
+    (the schema's enums are what the definitions can say)."""
+    properties = load_schema()["$defs"]["metric"]["properties"]
+    for name in ("kind", "unitAggregationType", "analysisType"):
+        value = rep.get(name)
+        if value is not None and value not in properties[name]["enum"]:
+            return f"{name} {value} is not supported yet"
     return None
 
 
@@ -71,10 +69,6 @@ def _unmanaged_fields(rep: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in rep.items():
         if name in METRIC.server_owned or name in METRIC.names or name in METRIC.aliases or value in (None, [], {}):
             continue
-        if name == "dataSource" and isinstance(value, Mapping) and value.get("key") == HOSTED:
-            continue  # the default data source of events sent by SDKs
-        if name == "dataSource" and isinstance(value, Mapping):
-            value = {k: v for k, v in value.items() if not k.startswith("_")}
         out[name] = value
     return dict(sorted(out.items()))
 

@@ -73,7 +73,16 @@ def differences(after: Mapping[str, Any], before: Mapping[str, Any],
     changed = [f for f in resource.compared(after, before) if after.get(f) != before.get(f)]
     sets = resource.with_compare("set")
     return [FieldChange(f, copy.deepcopy(before.get(f)), copy.deepcopy(after.get(f)),
-                        _details(f, before.get(f), after.get(f), sets)) for f in changed]
+                        _explained(resource, f, before.get(f), after.get(f), sets)) for f in changed]
+
+
+def _explained(resource: Resource, field: str, old: Any, new: Any, sets: Collection[str]) -> tuple[str, ...]:
+    """The field's own way of showing a change (`Field.explain`, e.g. an event filter's conditions), else the
+    generic item-level lines."""
+    explain = resource.field(field).explain
+    if explain is not None:
+        return explain(old, new)
+    return _details(field, old, new, sets)
 
 
 def _details(field: str, old: Any, new: Any, sets: Collection[str] = SET_FIELDS) -> tuple[str, ...]:

@@ -98,6 +98,7 @@ def reconcile(ctx: Context, forms: Forms, hooks: Hooks, options: Options) -> Out
     resource, project, tag = forms.resource, ctx.project, options.ownership_tag
     out = Outcome()
     remote = {key: r for key, r in ctx.remote(resource.kind).items() if selected(options.targets, project, key)}
+    unread: dict[str, list[str]] = {}  # write-only field -> existing items whose definitions set it
     for key in sorted(k for k in forms.items if selected(options.targets, project, k)):
         item, after = forms.items[key], forms[key]
         refusals = hooks.refusals(ctx, item, after)
@@ -110,6 +111,11 @@ def reconcile(ctx: Context, forms: Forms, hooks: Hooks, options: Options) -> Out
             out.unchanged += 1  # compared while it was listed (state.keeper): equal
         else:
             _compared(project, resource, item, rep, compare(resource, after, rep, adopt=item.adopt, tag=tag), out)
+        if rep is not None:
+            for name in resource.write_only:
+                if after.get(name) is not None:
+                    unread.setdefault(name, []).append(key)
+    out.refused.extend(_unread(resource, unread))
     details = ctx.state.details(resource.kind)
     for key in sorted(set(remote) - set(forms.items)):
         rep = remote[key]
@@ -203,6 +209,19 @@ def _not_sent(resource: Resource, item: Item) -> tuple[Finding, ...]:
     names = ", ".join(f"`{name}`" for name in sorted(unmanaged))
     return (Finding("unmanaged-fields-not-sent", "warning", f"`{item.key}` lists unmanagedFields ({names}); they "
                     f"are not sent, so the new {resource.name} will not have them"),)
+
+
+def _unread(resource: Resource, unread: Mapping[str, list[str]]) -> list[Finding]:
+    """Fields LaunchDarkly takes in a create but never returns (`Field.read_back`): plan cannot tell whether an
+    existing item has the value the definitions give, so it says so once, instead of showing a change forever."""
+    notes = []
+    for name, keys in unread.items():
+        shown = ", ".join(f"`{k}`" for k in keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+        notes.append(Finding(
+            "write-only-field", "note", f"`{name}` of {shown} is not compared: LaunchDarkly does not return it, "
+            f"so metrics-sync sends it only when a {resource.name} is created",
+            hint=f"to change `{name}` of an existing {resource.name}, edit it in LaunchDarkly"))
+    return notes
 
 
 def _version(rep: Mapping[str, Any]) -> int | None:
@@ -354,7 +373,10 @@ def definitions_hash(desired: Desired) -> str:
     for resource in ORDER:
         prefix, label = HASH_LABELS[resource.kind]
         forms = desired[resource.kind]
-        items += [(prefix + key, {label: form, "adopt": forms.items[key].adopt}) for key, form in forms.all().items()]
+        # Fields a definition leaves out are left out of the hash (optional fields added to the table later must
+        # not change the hash of definitions that do not use them).
+        items += [(prefix + key, {label: {k: v for k, v in form.items() if v is not None},
+                                  "adopt": forms.items[key].adopt}) for key, form in forms.all().items()]
     items.sort(key=lambda item: item[0])
     digest = hashlib.sha256(b"[")
     for start in range(0, len(items), HASH_CHUNK):  # `[a,b]` is `[` + `a` + `,` + `b` + `]`: same bytes

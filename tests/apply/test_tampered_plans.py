@@ -159,8 +159,8 @@ def _change(action: str, patch: list[dict[str, Any]], before_tags: list[str] | N
     (_change("update", [{"op": "move", "from": "/name", "path": "/description"}]),
      "it holds a 'move' operation"),
     (_change("create", [], body={"key": "other"}), "its create body is for another key"),
-    (_change("create", [], body={"key": "order-value", "dataSource": {"key": "x"}}),
-     "its create body sets fields metrics-sync does not manage (dataSource)"),
+    (_change("create", [], body={"key": "order-value", "winsorExcludeImputed": True}),
+     "its create body sets fields metrics-sync does not manage (winsorExcludeImputed)"),
 ])
 def test_apply_never_sends_an_unsafe_change(change: Change, reason: str) -> None:
     assert unsafe(change, TAG) == reason

@@ -34,7 +34,7 @@ def test_github_format_prints_annotations() -> None:
     result = run_cli("validate", "--format", "github", "unknown-kind.yaml", cwd=INVALID)
     assert result.out.splitlines()[0] == (
         "::error file=unknown-kind.yaml,line=5,col=11,title=metrics-sync::`kind` must be one of custom, "
-        "pageview, click; got a string ('custon') (at metrics[0].kind); hint: did you mean `custom`?"
+        "pageview, click, trace; got a string ('custon') (at metrics[0].kind); hint: did you mean `custom`?"
     )
     assert result.code == 1
 

@@ -15,7 +15,9 @@ from metrics_sync.planning.diffing import diff
 # The row, as docs/extending.md writes it (numeric custom metrics only).
 ROW = Field("winsorUpperPercentile", kinds=frozenset({"custom"}), when=lambda m: bool(m.get("isNumeric")),
             changes_results=True, wire=NUMBER)
-WITH_ROW = dataclasses.replace(METRIC, fields=(*METRIC.fields, ROW))
+# The row is now part of METRIC: the example starts from the table without it, then adds it back as one row.
+WITHOUT_ROW = dataclasses.replace(METRIC, fields=tuple(f for f in METRIC.fields if f.name != ROW.name))
+WITH_ROW = dataclasses.replace(WITHOUT_ROW, fields=(*WITHOUT_ROW.fields, ROW))
 NUMERIC: dict[str, Any] = {"key": "latency", "name": "Latency", "kind": "custom", "eventKey": "rendered",
                            "isNumeric": True, "unit": "ms", "successCriteria": "LowerThanBaseline", "tags": []}
 
@@ -44,4 +46,11 @@ def test_a_changed_value_is_a_guarded_patch() -> None:
 
 def test_the_wire_check_comes_with_the_row() -> None:
     assert problem(WITH_ROW, {**NUMERIC, "winsorUpperPercentile": "high"}) == "`winsorUpperPercentile` is not a number"
-    assert problem(METRIC, {**NUMERIC, "winsorUpperPercentile": "high"}) is None  # without the row: not read
+    assert problem(WITHOUT_ROW, {**NUMERIC, "winsorUpperPercentile": "high"}) is None  # without the row: not read
+
+
+def test_the_real_row_is_the_worked_example() -> None:
+    real = METRIC.field(ROW.name)
+    assert (real.kinds, real.changes_results, real.wire) == (frozenset({"custom", "trace"}), True, NUMBER)
+    assert WITH_ROW.canonical({**NUMERIC, ROW.name: 99.5})[ROW.name] == METRIC.canonical({**NUMERIC, ROW.name: 99.5})[
+        ROW.name]

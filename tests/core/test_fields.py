@@ -15,8 +15,10 @@ PROPERTIES: dict[str, Any] = SCHEMA["$defs"]["metric"]["properties"]
 RULES: list[dict[str, Any]] = SCHEMA["$defs"]["metric"]["allOf"]
 KINDS: list[str] = PROPERTIES["kind"]["enum"]
 # Schema properties that are not managed fields: the identity, the deprecated alias of analysisUnits (read
-# through the table's `read`), and informational fields export writes for reference.
-NOT_FIELDS = {"key", "randomizationUnits", "unmanagedFields"}
+# through the table's `read`), informational fields export writes for reference, and what the schema refuses
+# (LaunchDarkly's deprecated, ignored `winsorExcludeImputed`).
+REFUSED = {"winsorExcludeImputed"}
+NOT_FIELDS = {"key", "randomizationUnits", "unmanagedFields"} | REFUSED
 # A metric of each shape, to ask the table and the schema the same questions.
 SHAPES = {
     "custom": {"key": "k", "kind": "custom", "eventKey": "e"},
@@ -26,6 +28,11 @@ SHAPES = {
                    "successCriteria": "LowerThanBaseline", "analysisType": "percentile", "percentileValue": 95},
     "pageview": {"key": "k", "kind": "pageview", "urls": [{"kind": "exact", "url": "https://x.test"}]},
     "click": {"key": "k", "kind": "click", "selector": "#b", "urls": [{"kind": "exact", "url": "https://x.test"}]},
+    "trace": {"key": "k", "kind": "trace", "traceQuery": "service.name = \"checkout\""},
+    "trace-numeric": {"key": "k", "kind": "trace", "traceQuery": "q", "isNumeric": True, "unit": "ms",
+                      "successCriteria": "LowerThanBaseline", "traceValueLocation": "duration"},
+    "distinct": {"key": "k", "kind": "custom", "eventKey": "e", "unitAggregationType": "count_distinct",
+                 "unitAggregationField": "order_id"},
 }
 
 
@@ -148,7 +155,49 @@ def test_the_defaults_a_file_may_set_are_the_fields_marked_so() -> None:
 def test_every_alias_is_a_deprecated_schema_property() -> None:
     for alias in METRIC.aliases:
         assert PROPERTIES[alias].get("deprecated") is True, alias
-    assert NOT_FIELDS - {"key", "unmanagedFields"} == set(METRIC.aliases)
+    assert NOT_FIELDS - {"key", "unmanagedFields"} - REFUSED == set(METRIC.aliases)
+
+
+def test_a_refused_property_is_deprecated_and_says_what_to_use() -> None:
+    for name in REFUSED:
+        spec = PROPERTIES[name]
+        assert spec["not"] == {} and spec["deprecated"] is True and "winsorIncludeImputed" in spec["x-hint"]
+        assert SCHEMA["$defs"]["denominator"]["properties"][name] == spec
+
+
+def test_the_denominator_schema_names_denominator_post_fields() -> None:
+    from metrics_sync.core.resources import DENOMINATOR_FIELDS
+
+    assert set(SCHEMA["$defs"]["denominator"]["properties"]) - REFUSED == set(DENOMINATOR_FIELDS)
+
+
+def test_write_only_fields_are_posted_never_compared_or_exported() -> None:
+    numeric = {**SHAPES["numeric"], "valueColumn": "amount"}
+    form = METRIC.canonical(numeric)
+    assert METRIC.write_only == ("valueColumn",)
+    assert METRIC.post_body("k", form)["valueColumn"] == "amount"
+    assert "valueColumn" not in METRIC.compared(form, METRIC.canonical(SHAPES["numeric"]))
+    assert "valueColumn" not in METRIC.document(form)
+
+
+def test_hosted_data_source_and_false_flags_are_the_same_as_none() -> None:
+    plain = METRIC.canonical(SHAPES["numeric"])
+    hosted = METRIC.canonical({**SHAPES["numeric"], "winsorIncludeImputed": False,
+                               "dataSource": {"key": "launchdarkly-hosted", "_name": "LaunchDarkly"}})
+    assert plain == hosted and plain["dataSource"] is None
+    warehouse = METRIC.canonical({**SHAPES["numeric"], "dataSource": {"key": "wh", "_name": "Snowflake"}})
+    assert warehouse["dataSource"] == {"key": "wh"}
+
+
+def test_member_ids_compare_in_either_case_and_team_keys_are_kept() -> None:
+    from metrics_sync.core.resources import METRIC_GROUP
+
+    upper = METRIC.canonical({**SHAPES["custom"], "maintainerId": "569FDEADBEEF1644FACECAFE"})
+    assert upper["maintainerId"] == "569fdeadbeef1644facecafe"
+    team = METRIC_GROUP.canonical({"name": "G", "kind": "standard", "metrics": [],
+                                   "maintainer": {"key": "Growth-Team", "kind": "team",
+                                                  "_team": {"key": "Growth-Team", "name": "Growth"}}})
+    assert team["maintainerId"] == "Growth-Team"
 
 
 @pytest.mark.parametrize("resource", ["metric", "metric-group"])

@@ -38,6 +38,19 @@ EXTRAS: list[dict[str, Any]] = [
      "tags": ["growth"], "filters": {"type": "eventProperty", "attribute": "plan", "op": "in", "values": ["pro"],
                                      "negate": False}},
     {"key": "api-trace", "name": "API trace", "kind": "trace", "isNumeric": False, "traceQuery": "service.name = api"},
+    {"key": "api-latency", "name": "API latency", "kind": "trace", "isNumeric": True,
+     "traceQuery": "service.name = api", "traceValueLocation": "duration", "unit": "ms",
+     "successCriteria": "LowerThanBaseline", "winsorUpperPercentile": 99.5, "tags": ["growth"]},
+    {"key": "distinct-buyers", "name": "Distinct buyers per session", "kind": "custom", "eventKey": "order",
+     "isNumeric": False, "unitAggregationType": "count_distinct", "unitAggregationField": "buyer_id",
+     "dataSource": {"key": "snowflake", "environmentKey": "production", "_name": "Snowflake"},
+     "denominator": {"eventName": "session.started", "unitAggregationType": "sum", "winsorExcludeImputed": False,
+                     "filters": {"type": "group", "op": "or", "negate": False, "values": [
+                         {"type": "contextAttribute", "contextKind": "user", "attribute": "country", "op": "in",
+                          "values": ["JP", "DE"], "negate": True},
+                         {"type": "eventProperty", "attribute": "amount", "op": "greaterThan", "values": [10.5],
+                          "negate": False}]}},
+     "tags": ["growth"]},
     {"key": "retired", "name": "Retired", "kind": "custom", "eventKey": "old", "isNumeric": False, "archived": True,
      "tags": ["checkout"]},
 ]
@@ -66,26 +79,22 @@ def test_round_trip_every_kind_plans_clean(project: Project) -> None:
     assert project.run("validate", "metrics", "--project", "shop").code == 0
     plan = project.run("plan", "metrics", "--detailed-exitcode")
     assert plan.code == 0, plan.out
-    assert plan.out.endswith("No changes. 8 metrics match the definitions.\n")
-    assert "Not managed by metrics-sync (left alone): 2 metrics" in plan.out  # the trace and the archived one
+    assert plan.out.endswith("No changes. 11 metrics match the definitions.\n")
+    assert "Not managed by metrics-sync (left alone): 1 metric: retired" in plan.out  # the archived one
 
 
 def test_export_writes_canonical_yaml_and_reports_what_it_cannot_express(project: Project) -> None:
     result = project.run("export", "--project", "shop")
     assert result.out == """\
-Exported 8 metric(s) of project shop to metrics/ (6 definition files):
+Exported 11 metric(s) of project shop to metrics/ (6 definition files):
   metrics/checkout.yaml        2 metrics
-  metrics/growth.yaml          1 metric
+  metrics/growth.yaml          3 metrics
   metrics/metrics.schema.json  the schema, for editors
   metrics/performance.yaml     1 metric
   metrics/revenue.yaml         1 metric
-  metrics/untagged.yaml        2 metrics
+  metrics/untagged.yaml        3 metrics
   metrics/web.yaml             1 metric
 Skipped 1 archived metric(s) (use --include-archived): retired
-Not exported (metrics-sync cannot express them yet; they stay untouched in LaunchDarkly):
-  api-trace: kind trace is not supported yet
-Kept under unmanagedFields (shown for reference, never compared or sent):
-  upgrades: filters
 Next: metrics-sync plan metrics --detailed-exitcode  (expect: No changes.)
 """
     assert (project.root / "metrics" / "checkout.yaml").read_text() == """\
@@ -120,7 +129,20 @@ metrics:
     web = (project.root / "metrics" / "web.yaml").read_text()
     assert 'name: "no"' in web and 'selector: "#buy > .btn"' in web
     growth = (project.root / "metrics" / "growth.yaml").read_text()
-    assert "    unmanagedFields:\n      filters:\n        type: eventProperty\n" in growth
+    assert "    filters:\n      type: eventProperty\n      attribute: plan\n      op: in\n" in growth
+    assert "unmanagedFields" not in growth and "_name" not in growth and "winsorExcludeImputed" not in growth
+    assert "    dataSource:\n      key: snowflake\n      environmentKey: production\n" in growth
+    assert "    traceQuery: service.name = api\n" in growth and "    winsorUpperPercentile: 99.5\n" in growth
+
+
+def test_fields_metrics_sync_does_not_know_are_kept_under_unmanaged_fields() -> None:
+    from metrics_sync.export.exporter import metric_document
+
+    doc = metric_document({"key": "k", "name": "K", "kind": "custom", "eventKey": "e", "someNewField": {"a": 1},
+                           "dataSource": {"key": "launchdarkly-hosted", "_name": "LaunchDarkly"},
+                           "winsorExcludeImputed": False}, "managed-by-metrics-sync")
+    assert doc == {"key": "k", "name": "K", "kind": "custom", "eventKey": "e",
+                   "unmanagedFields": {"someNewField": {"a": 1}}}
 
 
 def test_archived_metrics_when_asked(project: Project) -> None:
@@ -136,8 +158,8 @@ def test_adopt_hands_the_metrics_to_metrics_sync(project: Project) -> None:
     assert "adopt: false" not in (project.root / "metrics" / "checkout.yaml").read_text()
     plan = project.run("plan", "metrics", "--detailed-exitcode")
     assert plan.code == 2
-    assert plan.out.endswith("Plan: 0 to create, 8 to update, 0 to archive, 0 unchanged.\n")
-    assert plan.out.count("~ adopt ") == 8
+    assert plan.out.endswith("Plan: 0 to create, 11 to update, 0 to archive, 0 unchanged.\n")
+    assert plan.out.count("~ adopt ") == 11
     assert project.run("apply", "metrics", "--auto-approve").code == 0
     assert "managed-by-metrics-sync" in project.store.get("shop", "order-placed")["tags"]
     assert project.run("plan", "metrics", "--detailed-exitcode").code == 0
@@ -167,7 +189,7 @@ def test_filters_and_stdout(project: Project) -> None:
     by_prefix = project.run("export", "--project", "shop", "--prefix", "order", "--out", "-")
     assert [line for line in by_prefix.out.splitlines() if line.startswith("  - key:")] == [
         "  - key: order-placed", "  - key: order-value"]
-    assert "Left out by --tag/--prefix: 8 metric(s)." in by_prefix.err
+    assert "Left out by --tag/--prefix: 10 metric(s)." in by_prefix.err
 
 
 def test_export_is_deterministic(project: Project, tmp_path: Path) -> None:

@@ -8,8 +8,18 @@ from typing import Any
 
 import pytest
 
-from metrics_sync.core.fields import COUNT, FLAG, MEMBER, NUMBER, OBJECTS, TEXT, TEXTS, Resource, Wire
-from metrics_sync.core.resources import EVENT_DEFAULT, GROUP_METRICS, MAINTAINER, METRIC, METRIC_GROUP, URLS
+from metrics_sync.core.fields import COUNT, FLAG, INTEGER, MEMBER, NUMBER, OBJECTS, TEXT, TEXTS, Resource, Wire
+from metrics_sync.core.resources import (
+    DATA_SOURCE,
+    DENOMINATOR,
+    EVENT_DEFAULT,
+    FILTERS,
+    GROUP_METRICS,
+    MAINTAINER,
+    METRIC,
+    METRIC_GROUP,
+    URLS,
+)
 from metrics_sync.launchdarkly.wire import MAX_DEPTH, BadJson, decode, depth, kept_depth, named, problem
 
 # For each wire type: a value LaunchDarkly may send, and one it must not.
@@ -25,6 +35,11 @@ SAMPLES: dict[Wire, tuple[Any, Any]] = {
     EVENT_DEFAULT: ({"disabled": True, "value": 0}, {"disabled": "no", "value": 0}),
     GROUP_METRICS: ([{"key": "m1", "nameInGroup": "Step 1"}], {"key": "m1"}),
     MAINTAINER: ({"key": "abc", "_member": {"_id": "abc"}}, "abc"),
+    INTEGER: (604800000, 1.5),
+    DATA_SOURCE: ({"key": "snowflake", "environmentKey": "production", "_name": "Snowflake"}, {"key": 5}),
+    FILTERS: ({"type": "group", "op": "and", "negate": False, "values": [
+        {"type": "eventProperty", "attribute": "plan", "op": "in", "values": ["pro", 2.5], "negate": False}]}, "pro"),
+    DENOMINATOR: ({"eventName": "visit", "winsorUpperPercentile": 99, "dataSource": {"key": "snowflake"}}, "visit"),
 }
 
 
@@ -103,3 +118,22 @@ def test_kept_depth_leaves_out_fields_whose_shape_is_checked() -> None:
     assert kept_depth(item, METRIC.shaped) == 4  # `_links` is not shaped: still measured
     assert kept_depth({"key": "m", "urls": [{"kind": "exact"}]}, METRIC.shaped) == 0
     assert depth([[], {"a": [{}]}]) == 4 and depth("text") == 0
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("filters", {"type": "group", "op": "and", "negate": False, "values": ["pro"]},
+     "a filter's values are not text, numbers or flags"),
+    ("filters", {"type": "eventProperty", "attribute": 5, "values": []}, "a filter's `attribute` is not text"),
+    ("dataSource", {"environmentKey": "production"}, "a data source has no `key`"),
+    ("denominator", {"eventName": "visit", "filters": {"type": "group", "values": "x"}},
+     "`denominator.filters`: a filter's `values` is not a list"),
+])
+def test_a_bad_tree_says_which_part_is_wrong(name: str, value: Any, says: str) -> None:
+    assert problem(METRIC, {"key": "k", name: value}) == says
+
+
+def test_a_filter_nested_too_deep_is_refused_within_the_depth_walk() -> None:
+    node: dict[str, Any] = {"type": "eventProperty", "attribute": "a", "op": "in", "values": ["x"], "negate": False}
+    for _ in range(20):
+        node = {"type": "group", "op": "and", "negate": False, "values": [node]}
+    assert "nested deeper than" in str(problem(METRIC, {"key": "k", "filters": node}))

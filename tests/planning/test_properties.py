@@ -32,10 +32,41 @@ names = st.text(alphabet="abcdefghij XYZ-", min_size=1, max_size=12).filter(lamb
 tags = st.lists(st.sampled_from(TAGS), unique=True, max_size=3)
 
 
+_leaf = st.one_of(
+    st.fixed_dictionaries({"type": st.just("eventProperty"), "attribute": st.sampled_from(["plan", "amount"]),
+                           "op": st.sampled_from(["in", "greaterThan"]), "negate": st.booleans(),
+                           "values": st.lists(st.sampled_from(["pro", "free", 1, 2.5, 0.125]), min_size=1, max_size=3,
+                                              unique=True)}),
+    st.fixed_dictionaries({"type": st.just("contextAttribute"), "contextKind": st.sampled_from(["user", "org"]),
+                           "attribute": st.just("country"), "op": st.just("in"), "negate": st.booleans(),
+                           "values": st.lists(st.sampled_from(["JP", "DE", "US"]), min_size=1, max_size=3,
+                                              unique=True)}))
+# An event filter tree: conditions, and groups of them nested a few deep.
+filter_trees = st.recursive(_leaf, lambda members: st.fixed_dictionaries({
+    "type": st.just("group"), "op": st.sampled_from(["and", "or"]), "negate": st.booleans(),
+    "values": st.lists(members, min_size=1, max_size=3)}), max_leaves=5)
+
+
+@st.composite
+def winsorization(draw: st.DrawFn) -> dict[str, Any]:
+    """Winsorization of a numeric metric: either bound or both (upper above lower), maybe with imputed zeros."""
+    out: dict[str, Any] = {}
+    lower, upper = draw(st.sampled_from([None, 1, 2.5])), draw(st.sampled_from([None, 95, 99.5]))
+    if lower is not None:
+        out["winsorLowerPercentile"] = lower
+    if upper is not None:
+        out["winsorUpperPercentile"] = upper
+    if out and draw(st.booleans()):
+        out["winsorIncludeImputed"] = draw(st.booleans())
+    return out
+
+
 @st.composite
 def metric_body(draw: st.DrawFn, key: str) -> dict[str, Any]:
-    """A valid metric of any supported kind, as YAML (and the API) would hold it."""
-    shape = draw(st.sampled_from(["binary", "count", "numeric", "percentile", "pageview", "click"]))
+    """A valid metric of any supported kind, as YAML (and the API) would hold it: filters, winsorization,
+    warehouse-native data sources, ratios and trace metrics included."""
+    shape = draw(st.sampled_from(["binary", "count", "numeric", "percentile", "pageview", "click", "distinct",
+                                  "trace", "trace-numeric"]))
     body: dict[str, Any] = {"key": key, "name": draw(names)}
     if draw(st.booleans()):
         body["description"] = draw(names)
@@ -51,6 +82,16 @@ def metric_body(draw: st.DrawFn, key: str) -> dict[str, Any]:
         if shape == "percentile":
             body.update(analysisType="percentile", percentileValue=draw(st.integers(0, 100)),
                         eventDefault={"disabled": True})
+        body.update(draw(winsorization()))
+    elif shape == "distinct":
+        body.update(kind="custom", eventKey="o", isNumeric=False, unitAggregationType="count_distinct",
+                    unitAggregationField=draw(st.sampled_from(["buyer_id", "order_id"])))
+    elif shape.startswith("trace"):
+        body.update(kind="trace", traceQuery=draw(st.sampled_from(['service.name = "api"', "http.status >= 500"])),
+                    isNumeric=shape == "trace-numeric")
+        if shape == "trace-numeric":
+            body.update(traceValueLocation="duration", unit="ms", successCriteria="LowerThanBaseline")
+            body.update(draw(winsorization()))
     else:
         urls = draw(st.lists(st.sampled_from([{"kind": "exact", "url": "https://x.test/"},
                                               {"kind": "substring", "substring": "/cart"},
@@ -61,6 +102,13 @@ def metric_body(draw: st.DrawFn, key: str) -> dict[str, Any]:
             body["selector"] = draw(st.sampled_from(["#buy", ".cta"]))
         if draw(st.booleans()):
             body["unitAggregationType"] = "sum"
+    if body["kind"] == "custom" and draw(st.booleans()):  # warehouse-native, maybe a ratio
+        body["dataSource"] = draw(st.sampled_from([{"key": "snowflake"}, {"key": "bq", "environmentKey": "prod"}]))
+        if draw(st.booleans()):
+            body["denominator"] = {"eventName": draw(st.sampled_from(["visit", "session"])),
+                                   **({"filters": draw(filter_trees)} if draw(st.booleans()) else {})}
+    if draw(st.integers(0, 2)) == 0:
+        body["filters"] = draw(filter_trees)
     body_tags = draw(tags)
     if body_tags:
         body["tags"] = body_tags
@@ -83,6 +131,8 @@ def world(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any]], 
                 rep["name"] = draw(names)
             if draw(st.booleans()):
                 rep["tags"] = draw(tags)
+            if draw(st.integers(0, 3)) == 0:
+                rep["filters"] = draw(filter_trees)  # a filter edited (or added) in the UI
         else:
             rep = draw(metric_body(key))
             if mine is not None:
