@@ -35,7 +35,7 @@ def _number(value: Any) -> Any:
 def canonical(node: Any) -> Any:
     """One node in the form it is compared in: the fields LaunchDarkly's `EventFilter` has, `negate` false when
     absent, members and values sorted. Anything that is not a node is kept as it is (validate reports it)."""
-    if not isinstance(node, Mapping):
+    if not isinstance(node, dict):
         return node
     out: dict[str, Any] = {k: node[k] for k in ("type", "attribute", "op", "contextKind")
                            if node.get(k) not in (None, "")}
@@ -67,11 +67,11 @@ def describe(node: Mapping[str, Any]) -> str:
 
 def lines(node: Any, trail: str = "") -> Iterator[str]:
     """Every condition of a tree with the groups above it, e.g. `group and › user.country in ["JP"]`."""
-    if not isinstance(node, Mapping):
+    if not isinstance(node, dict):
         return
     here = f"{trail} › {describe(node)}" if trail else describe(node)
     if node.get("type") == "group" and isinstance(node.get("values"), list):
-        members = [m for m in node["values"] if isinstance(m, Mapping)]
+        members = [m for m in node["values"] if isinstance(m, dict)]
         if not members:
             yield here
         for member in members:
@@ -89,7 +89,7 @@ def explain(old: Any, new: Any) -> tuple[str, ...]:
 def problems(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
     """What is wrong with a tree beyond its JSON Schema (`path` inside the tree, message, hint): numbers with
     more decimal places than LaunchDarkly takes."""
-    if not isinstance(node, Mapping) or not isinstance(node.get("values"), list):
+    if not isinstance(node, dict) or not isinstance(node.get("values"), list):
         return
     for index, value in enumerate(node["values"]):
         if node.get("type") == "group":
@@ -108,7 +108,7 @@ def wire(value: Any, depth: int = 0) -> bool | str:
     """Whether what LaunchDarkly sends as a filter is a tree of nodes (checked whole: its depth is known)."""
     if depth > MAX_GROUPS:
         return f"a filter is nested deeper than {MAX_GROUPS} groups"
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return False
     for name in ("type", "attribute", "op", "contextKind"):
         if value.get(name) is not None and not isinstance(value[name], str):

@@ -58,7 +58,7 @@ def _is_count(value: Any) -> bool:
 
 
 def _is_objects(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, Mapping) for v in value)
+    return isinstance(value, list) and all(isinstance(v, dict) for v in value)
 
 
 TEXT = Wire(lambda v: isinstance(v, str), "is not text")
@@ -68,7 +68,7 @@ COUNT = Wire(_is_count, "is not a whole number")
 INTEGER = Wire(lambda v: isinstance(v, int) and not isinstance(v, bool), "is not a whole number")
 TEXTS = Wire(lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v), "is not a list of text", True)
 OBJECTS = Wire(_is_objects, "is not a list of objects")
-MEMBER = Wire(lambda v: isinstance(v, Mapping) and isinstance(v.get("_id", ""), str), "is not a member")
+MEMBER = Wire(lambda v: isinstance(v, dict) and isinstance(v.get("_id", ""), str), "is not a member")
 
 
 class _NoDefault:
@@ -209,13 +209,13 @@ class Resource:
         of a big project is held whole in memory until planned)."""
         out = {k: v for k, v in rep.items() if k in self.remote_fields}
         member = out.get("_maintainer")
-        if isinstance(member, Mapping):
+        if isinstance(member, dict):
             out["_maintainer"] = {"_id": member.get("_id")}
         maintainer = out.get("maintainer")
-        if isinstance(maintainer, Mapping):
+        if isinstance(maintainer, dict):
             inner = maintainer.get("_member")
             out["maintainer"] = {"key": maintainer.get("key"),
-                                 **({"_member": {"_id": inner.get("_id")}} if isinstance(inner, Mapping) else {})}
+                                 **({"_member": {"_id": inner.get("_id")}} if isinstance(inner, dict) else {})}
         return out
 
     def with_compare(self, compare: Compare) -> tuple[str, ...]:

@@ -81,7 +81,7 @@ def _true_or_absent(value: Any, _so_far: Fields) -> Any:
 def _data_source(value: Any, _so_far: Fields | None = None) -> Any:
     """`{key, environmentKey}` (the `_name` and `_integrationKey` LaunchDarkly adds are its own); LaunchDarkly's
     hosted source is the same as none (A35)."""
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return value or None
     out = {k: v for k, v in value.items() if not str(k).startswith("_") and v not in (None, "")}
     return None if out == {"key": HOSTED} or not out else out
@@ -90,7 +90,7 @@ def _data_source(value: Any, _so_far: Fields | None = None) -> Any:
 def _denominator(value: Any, _so_far: Fields) -> Any:
     """A ratio metric's denominator in the form it is compared in: DenominatorPost's fields, the filter tree and
     data source canonical, flags LaunchDarkly documents no default for dropped when false."""
-    if not isinstance(value, Mapping) or not value:
+    if not isinstance(value, dict) or not value:
         return value or None
     out: dict[str, Any] = {}
     for name in DENOMINATOR_FIELDS:
@@ -98,7 +98,7 @@ def _denominator(value: Any, _so_far: Fields) -> Any:
         if name == "filters":
             item = event_filters.normalize(item)
         elif name == "dataSource":
-            item = _data_source(item) if isinstance(item, Mapping) else item
+            item = _data_source(item) if isinstance(item, dict) else item
         elif isinstance(item, bool):
             item = item or None
         if item not in (None, "", {}):
@@ -109,7 +109,7 @@ def _denominator(value: Any, _so_far: Fields) -> Any:
 def _event_default(value: Any, so_far: Fields) -> dict[str, Any]:
     # LaunchDarkly: `disabled` defaults to false, except that percentile metrics cannot include units
     # without events; `value` must be 0 ("No other values are currently supported").
-    given = value if isinstance(value, Mapping) else {}
+    given = value if isinstance(value, dict) else {}
     return {"disabled": bool(given.get("disabled", _percentile(so_far))), "value": _number(given.get("value", 0))}
 
 
@@ -132,27 +132,27 @@ def _url_matcher(matcher: Mapping[str, Any]) -> dict[str, Any]:
 def _urls(value: Any, so_far: Fields) -> list[dict[str, Any]]:
     # An ordered list: LaunchDarkly keeps the order written (its Terraform provider's tests read back
     # `urls.0`, `urls.1` as configured), so the UI and export show the author's order.
-    return [_url_matcher(u) for u in value or [] if isinstance(u, Mapping)]
+    return [_url_matcher(u) for u in value or [] if isinstance(u, dict)]
 
 
 def _urls_wire(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(m, Mapping) and all(isinstance(v, str) for v in m.values())
+    return isinstance(value, list) and all(isinstance(m, dict) and all(isinstance(v, str) for v in m.values())
                                            for m in value)
 
 
 def _event_default_wire(value: Any) -> bool:
-    return isinstance(value, Mapping) and (value.get("disabled") is None or isinstance(value["disabled"], bool)) \
+    return isinstance(value, dict) and (value.get("disabled") is None or isinstance(value["disabled"], bool)) \
         and (value.get("value") is None or NUMBER.check(value["value"]) is True)
 
 
 def _data_source_wire(value: Any) -> bool | str:
-    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         return False
     return isinstance(value.get("key"), str) or "a data source has no `key`"
 
 
 def _denominator_wire(value: Any) -> bool | str:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return False
     for name, item in value.items():
         if item is None:
@@ -181,7 +181,7 @@ def _member_id(value: Any, _so_far: Fields) -> Any:
 
 def _maintainer(raw: Fields) -> Any:
     maintainer = raw.get("_maintainer")
-    return raw.get("maintainerId") or (maintainer.get("_id") if isinstance(maintainer, Mapping) else None)
+    return raw.get("maintainerId") or (maintainer.get("_id") if isinstance(maintainer, dict) else None)
 
 
 def metric_type(canonical_metric: Fields) -> str:
@@ -294,7 +294,7 @@ def _group_metrics(value: Any, so_far: Fields) -> list[dict[str, Any]]:
     funnel = so_far.get("kind") == "funnel"
     out = []
     for item in value or []:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             continue
         entry: dict[str, Any] = {"key": item.get("key")}
         if funnel and item.get("nameInGroup"):
@@ -312,16 +312,16 @@ def _group_metrics_to_api(value: Any, so_far: Fields) -> list[dict[str, Any]]:
 def _group_maintainer(raw: Fields) -> Any:
     # MaintainerRep: `key` is the member's ID (or a team's key); `_member._id` when the member is expanded.
     maintainer = raw.get("maintainer")
-    if isinstance(maintainer, Mapping):
+    if isinstance(maintainer, dict):
         member = maintainer.get("_member")
-        if isinstance(member, Mapping) and member.get("_id"):
+        if isinstance(member, dict) and member.get("_id"):
             return member["_id"]
         return maintainer.get("key")
     return raw.get("maintainerId")
 
 
 def _group_metrics_wire(value: Any) -> bool | str:
-    if not isinstance(value, list) or not all(isinstance(m, Mapping) for m in value):
+    if not isinstance(value, list) or not all(isinstance(m, dict) for m in value):
         return False
     for metric in value:
         if not isinstance(metric.get("key"), str) or not KEY.fullmatch(metric["key"]):
@@ -334,10 +334,10 @@ def _group_metrics_wire(value: Any) -> bool | str:
 
 
 def _maintainer_wire(value: Any) -> bool | str:
-    if not isinstance(value, Mapping) or not isinstance(value.get("key", ""), str):
+    if not isinstance(value, dict) or not isinstance(value.get("key", ""), str):
         return False
     member = value.get("_member")
-    if member is not None and not (isinstance(member, Mapping) and isinstance(member.get("_id", ""), str)):
+    if member is not None and not (isinstance(member, dict) and isinstance(member.get("_id", ""), str)):
         return "`maintainer._member` is not a member"
     return True
 

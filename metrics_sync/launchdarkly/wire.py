@@ -75,7 +75,7 @@ def problem(resource: Resource, item: Any) -> str | None:
     """Why `item` is not a representation of `resource` metrics-sync can use (None when it is): its key follows
     LaunchDarkly's key pattern, and each field the resource's tables type (`Field.wire`, `ServerField.wire`) has
     that type. One pass over the fields an item has: this check runs on every item of every page."""
-    if not isinstance(item, Mapping):
+    if not isinstance(item, dict):
         return "an item of the list is not an object"
     key = item.get("key")
     if not isinstance(key, str) or not KEY.fullmatch(key):
@@ -92,5 +92,5 @@ def problem(resource: Resource, item: Any) -> str | None:
 
 def named(item: Any) -> str:
     """` `key`` when the item has a usable key, else nothing (a malformed key is not repeated)."""
-    key = item.get("key") if isinstance(item, Mapping) else None
+    key = item.get("key") if isinstance(item, dict) else None
     return f" `{key}`" if isinstance(key, str) and KEY.fullmatch(key) else ""
