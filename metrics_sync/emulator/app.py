@@ -367,7 +367,10 @@ class EmulatorApp:
             key = params["key"]
             if method == "GET":
                 expand = _expand(query)
-                record = self.store.connected(project, self.store.get(project, key))
+                version = (query.get("versionId") or [""])[0]
+                # `versionId` reads one version of the metric (A47): the current one, or one an update superseded.
+                found = self.store.version(project, key, version) if version else self.store.get(project, key)
+                record = self.store.connected(project, found)
                 return 200, representation(project, record, detail=True, expand=expand)
             if method == "PATCH":
                 operations, comment = self._patch_body(_json_body(environ))

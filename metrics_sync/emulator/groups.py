@@ -128,14 +128,21 @@ def metric_in_group(project: str, entry: Mapping[str, Any], metric: Mapping[str,
     return rep
 
 
+def _iteration_metric(key: str, version_id: str | None) -> dict[str, Any]:
+    """DependentMetricOrMetricGroupRep: a metric of an iteration, with the `_versionId` it measures (A48)."""
+    return {"key": key, "isGroup": False, **({"_versionId": version_id} if version_id else {})}
+
+
 def experiment_representation(project: str, experiment: Mapping[str, Any]) -> dict[str, Any]:
     """The experiments API's `Experiment`, with the fields metrics-sync and a reader of the emulator use."""
     env = experiment["environmentKey"]
     status = experiment["status"]
+    versions = experiment.get("metricVersions") or {}
     iteration: dict[str, Any] = {"_id": experiment["_id"] + "-iteration",
                                  "hypothesis": experiment.get("hypothesis", ""), "status": status,
                                  "createdAt": experiment["_creationDate"],
-                                 "metrics": [{"key": k, "isGroup": False} for k in experiment.get("metrics", [])]
+                                 "metrics": [_iteration_metric(k, versions.get(k))
+                                             for k in experiment.get("metrics", [])]
                                  + [{"key": k, "isGroup": True} for k in experiment.get("metricGroups", [])]}
     if status in ("running", "stopped"):
         iteration["startedAt"] = experiment["_creationDate"]
