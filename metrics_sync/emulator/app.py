@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from metrics_sync.emulator.filters import GROUP_SUPPORTED, FilterError, group_matches, matches, parse_filter
-from metrics_sync.emulator.groups import experiment_representation, group_links, metric_in_group
+from metrics_sync.emulator.groups import experiment_representation, group_links, maintainer_rep, metric_in_group
 from metrics_sync.emulator.holders import environment_rep, holdout_detail, policy_rep, simple_holdout
 from metrics_sync.emulator.jsonpatch import PatchError, PatchTestFailed
 from metrics_sync.emulator.rules import RuleError
@@ -467,7 +467,7 @@ class EmulatorApp:
             "_id": record["_id"], "key": record["key"], "name": record["name"], "kind": record["kind"],
             "_links": group_links(project, record["key"]), "tags": list(record["tags"]),
             "_creationDate": record["_creationDate"], "_lastModified": record["_lastModified"],
-            "maintainer": {"key": record["maintainerId"], "kind": "member", "_member": _member(record["maintainerId"])},
+            "maintainer": maintainer_rep(record, _member(record.get("maintainerId") or "")),
             "metrics": [metric_in_group(project, m, metrics.get(m["key"]), record["kind"]) for m in record["metrics"]],
             "_version": record["_version"],
             "activeExperimentCount": used.get("activeExperimentCount", 0),

@@ -267,7 +267,7 @@ class Store:
             for project, groups in data.get("metricGroups", {}).items():
                 for group in groups:
                     if group.get("key") not in self.groups.get(project, {}):
-                        self._add_group(project, group)
+                        self._add_group(project, group, seeding=True)
                         added += 1
             for project, experiments in data.get("experiments", {}).items():
                 for experiment in experiments:
@@ -683,12 +683,16 @@ class Store:
             self._log({"op": "put", "kind": "group", "project": project, "record": record})
             return copy.deepcopy(record)
 
-    def _add_group(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
-        group = {k: copy.deepcopy(v) for k, v in body.items() if k in GROUP_EDITABLE or k == "key"}
+    def _add_group(self, project: str, body: dict[str, Any], *, seeding: bool = False) -> dict[str, Any]:
+        # A team maintainer can only be seeded: MetricGroupPost names a member (`maintainerId`), and no API field
+        # sets a team (A49).
+        team = ("maintainerTeamKey", "maintainerTeamName") if seeding and not body.get("maintainerId") else ()
+        group = {k: copy.deepcopy(v) for k, v in body.items() if k in GROUP_EDITABLE or k == "key" or k in team}
         check_group(group, self.projects.get(project, {}))
         now = self._now_ms()
         record = {"_id": self._hex(24), "key": group["key"], "name": group["name"], "kind": group["kind"],
-                  "tags": list(dict.fromkeys(group["tags"])), "maintainerId": group["maintainerId"],
+                  "tags": list(dict.fromkeys(group["tags"])),
+                  **{k: group[k] for k in ("maintainerId", "maintainerTeamKey", "maintainerTeamName") if k in group},
                   "metrics": stored_metrics(group["metrics"]), "_version": 1, "_creationDate": now,
                   "_lastModified": now}
         if group.get("description"):
@@ -713,6 +717,9 @@ class Store:
                 if field in patched and field != "kind":
                     updated[field] = copy.deepcopy(patched[field])
             updated["metrics"] = stored_metrics(updated.get("metrics"))
+            if updated.get("maintainerId"):  # a member now maintains it (a team cannot be set by the API)
+                updated.pop("maintainerTeamKey", None)
+                updated.pop("maintainerTeamName", None)
             if not updated.get("description"):
                 updated.pop("description", None)
             check_group(updated, self.projects.get(project, {}))
