@@ -686,15 +686,16 @@ class Store:
     def _add_group(self, project: str, body: dict[str, Any], *, seeding: bool = False) -> dict[str, Any]:
         # A team maintainer can only be seeded: MetricGroupPost names a member (`maintainerId`), and no API field
         # sets a team (A49).
-        team = ("maintainerTeamKey", "maintainerTeamName") if seeding and not body.get("maintainerId") else ()
+        seeded_team = seeding and not body.get("maintainerId")
+        team: tuple[str, ...] = ("maintainerTeamKey", "maintainerTeamName") if seeded_team else ()
         group = {k: copy.deepcopy(v) for k, v in body.items() if k in GROUP_EDITABLE or k == "key" or k in team}
         check_group(group, self.projects.get(project, {}))
         now = self._now_ms()
-        record = {"_id": self._hex(24), "key": group["key"], "name": group["name"], "kind": group["kind"],
-                  "tags": list(dict.fromkeys(group["tags"])),
-                  **{k: group[k] for k in ("maintainerId", "maintainerTeamKey", "maintainerTeamName") if k in group},
-                  "metrics": stored_metrics(group["metrics"]), "_version": 1, "_creationDate": now,
-                  "_lastModified": now}
+        maintainer: dict[str, Any] = {k: group[k] for k in ("maintainerId", *team) if k in group}
+        record: dict[str, Any] = {
+            "_id": self._hex(24), "key": group["key"], "name": group["name"], "kind": group["kind"],
+            "tags": list(dict.fromkeys(group["tags"])), **maintainer, "metrics": stored_metrics(group["metrics"]),
+            "_version": 1, "_creationDate": now, "_lastModified": now}
         if group.get("description"):
             record["description"] = group["description"]
         self.projects.setdefault(project, {})
