@@ -267,6 +267,7 @@ class _Doctor:
                        f"{answer.status} ({'the field was absent' if absent else 'the field was present'})",
                        answer.status == 200, "yes: metrics-sync sends `add` for absent fields",
                        reading="accepted" if answer.status == 200 else "refused"))
+        self._versions(key, rep)
         name = rep.get("name")
         answer = self.call("PATCH", item, ITEM, json_body=[
             {"op": "test", "path": "/name", "value": f"not {name}"},
@@ -303,6 +304,28 @@ class _Doctor:
             else:
                 self.add(Check("A4", "the metric list shows archived metrics", f"{listed.status} {_code(listed)}",
                                False, "yes: a create refused for a key the list did not show reads the key"))
+
+    def _versions(self, key: str, rep: dict[str, Any]) -> None:
+        """Whether an update gives the metric a new `_versionId` (A47): the throw-away metric's event key is changed,
+        and when the version changed, the one before is read back with `versionId`."""
+        before = self.call("GET", self.item(key), ITEM)
+        old = before.body.get("_versionId") if isinstance(before.body, dict) else None
+        answer = self.call("PATCH", self.item(key), ITEM, json_body=[
+            {"op": "replace", "path": "/eventKey", "value": f"{rep.get('eventKey')}-changed"}])
+        new = answer.body.get("_versionId") if isinstance(answer.body, dict) else None
+        assumption = "an update that changes a metric gives it a new _versionId; the old one stays readable"
+        copes = "yes: the running-experiment alert holds whether or not it does"
+        if answer.status != 200 or not isinstance(old, str) or not isinstance(new, str):
+            self.add(Check("A47", assumption, f"not observable ({answer.status} {_code(answer)}, _versionId "
+                           f"{'present' if old else 'absent'})".strip(), True, copes))
+            return
+        if new == old:
+            self.add(Check("A47", assumption, "the _versionId stayed the same", True, copes, reading="same"))
+            return
+        read = self.call("GET", self.item(key), ITEM, params={"versionId": old})
+        kept = isinstance(read.body, dict) and read.body.get("eventKey") == rep.get("eventKey")
+        self.add(Check("A47", assumption, f"a new _versionId; the old one read with versionId: {read.status}"
+                       f"{', as it was' if kept else ''}", True, copes, reading="new"))
 
     def _clean_up(self, key: str) -> None:
         item = self.item(key)

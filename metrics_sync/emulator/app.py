@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from metrics_sync.emulator.filters import GROUP_SUPPORTED, FilterError, group_matches, matches, parse_filter
-from metrics_sync.emulator.groups import experiment_representation, group_links, metric_in_group
+from metrics_sync.emulator.groups import experiment_representation, group_links, maintainer_rep, metric_in_group
 from metrics_sync.emulator.holders import environment_rep, holdout_detail, policy_rep, simple_holdout
 from metrics_sync.emulator.jsonpatch import PatchError, PatchTestFailed
 from metrics_sync.emulator.rules import RuleError
@@ -367,7 +367,10 @@ class EmulatorApp:
             key = params["key"]
             if method == "GET":
                 expand = _expand(query)
-                record = self.store.connected(project, self.store.get(project, key))
+                version = (query.get("versionId") or [""])[0]
+                # `versionId` reads one version of the metric (A47): the current one, or one an update superseded.
+                found = self.store.version(project, key, version) if version else self.store.get(project, key)
+                record = self.store.connected(project, found)
                 return 200, representation(project, record, detail=True, expand=expand)
             if method == "PATCH":
                 operations, comment = self._patch_body(_json_body(environ))
@@ -464,7 +467,7 @@ class EmulatorApp:
             "_id": record["_id"], "key": record["key"], "name": record["name"], "kind": record["kind"],
             "_links": group_links(project, record["key"]), "tags": list(record["tags"]),
             "_creationDate": record["_creationDate"], "_lastModified": record["_lastModified"],
-            "maintainer": {"key": record["maintainerId"], "kind": "member", "_member": _member(record["maintainerId"])},
+            "maintainer": maintainer_rep(record, _member(record.get("maintainerId") or "")),
             "metrics": [metric_in_group(project, m, metrics.get(m["key"]), record["kind"]) for m in record["metrics"]],
             "_version": record["_version"],
             "activeExperimentCount": used.get("activeExperimentCount", 0),

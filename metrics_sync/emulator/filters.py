@@ -164,8 +164,8 @@ def group_matches(record: dict[str, Any], expressions: list[Expression], statuse
             return False
         if e.field == "maintainerIds" and record.get("maintainerId") not in e.values:
             return False
-        if e.field == "maintainerTeamKey":
-            return False  # the emulator's groups are maintained by members, never by teams
+        if e.field == "maintainerTeamKey" and record.get("maintainerTeamKey") != e.values[0]:
+            return False  # a seeded group may be maintained by a team (the API sets members only)
         if e.field == "experimentStatus":
             wanted = e.values[0]
             if not (wanted in statuses or (wanted == "started" and statuses & {"running", "stopped"})):

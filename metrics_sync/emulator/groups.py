@@ -41,9 +41,12 @@ def check_group(group: Mapping[str, Any], metrics: Mapping[str, Mapping[str, Any
     if group.get("description") is not None and not isinstance(group["description"], str):
         raise RuleError("description: invalid type")
     maintainer = group.get("maintainerId")
-    if not isinstance(maintainer, str) or not maintainer:
+    team = group.get("maintainerTeamKey")
+    if maintainer is None and isinstance(team, str) and KEY_PATTERN.fullmatch(team):
+        pass  # a team maintains it: only a seed sets one (MetricGroupPost names a member, `maintainerId`)
+    elif not isinstance(maintainer, str) or not maintainer:
         raise RuleError("maintainer ID is required")
-    if not MEMBER_ID_PATTERN.fullmatch(maintainer):
+    elif not MEMBER_ID_PATTERN.fullmatch(maintainer):
         raise RuleError("maintainerId: must be a member ID")
     tags = group.get("tags")
     if not isinstance(tags, list):
@@ -79,6 +82,17 @@ def stored_metrics(entries: Any) -> list[dict[str, Any]]:
     """What the emulator keeps of a group's metrics: key and nameInGroup, in order."""
     return [{"key": e.get("key"), "nameInGroup": e.get("nameInGroup") or ""} for e in entries or []
             if isinstance(e, dict)]
+
+
+def maintainer_rep(record: Mapping[str, Any], member: Mapping[str, Any]) -> dict[str, Any]:
+    """MaintainerRep: `{key, kind: member, _member}` (MemberSummary `member`), or for a team `{key, kind: team,
+    _team}` (MemberTeamSummaryRep: key, name, customRoleKeys, _links)."""
+    team = record.get("maintainerTeamKey")
+    if team:
+        return {"key": team, "kind": "team", "_team": {
+            "key": team, "name": record.get("maintainerTeamName") or team, "customRoleKeys": [],
+            "_links": {"self": {"href": f"/api/v2/teams/{team}", "type": "application/json"}}}}
+    return {"key": record["maintainerId"], "kind": "member", "_member": dict(member)}
 
 
 def group_links(project: str, key: str) -> dict[str, Any]:
@@ -128,14 +142,21 @@ def metric_in_group(project: str, entry: Mapping[str, Any], metric: Mapping[str,
     return rep
 
 
+def _iteration_metric(key: str, version_id: str | None) -> dict[str, Any]:
+    """DependentMetricOrMetricGroupRep: a metric of an iteration, with the `_versionId` it measures (A48)."""
+    return {"key": key, "isGroup": False, **({"_versionId": version_id} if version_id else {})}
+
+
 def experiment_representation(project: str, experiment: Mapping[str, Any]) -> dict[str, Any]:
     """The experiments API's `Experiment`, with the fields metrics-sync and a reader of the emulator use."""
     env = experiment["environmentKey"]
     status = experiment["status"]
+    versions = experiment.get("metricVersions") or {}
     iteration: dict[str, Any] = {"_id": experiment["_id"] + "-iteration",
                                  "hypothesis": experiment.get("hypothesis", ""), "status": status,
                                  "createdAt": experiment["_creationDate"],
-                                 "metrics": [{"key": k, "isGroup": False} for k in experiment.get("metrics", [])]
+                                 "metrics": [_iteration_metric(k, versions.get(k))
+                                             for k in experiment.get("metrics", [])]
                                  + [{"key": k, "isGroup": True} for k in experiment.get("metricGroups", [])]}
     if status in ("running", "stopped"):
         iteration["startedAt"] = experiment["_creationDate"]

@@ -44,6 +44,14 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     # Does LaunchDarkly keep the order of an event filter's values and of a group's member conditions, or return
     # them in an order of its own? No source says (A34).
     "filter_order": ("kept", "reordered"),
+    # Does a PATCH that changes a metric give it a new `_versionId` (the old version still readable with
+    # `?versionId=`), or does the metric keep its one version ID? MetricRep has both `_version` and `_versionId`;
+    # no source says what an update does to the latter (A47).
+    "metric_versions": ("new", "same"),
+    # Does a running experiment iteration measure the metric version it started with (its metrics' `_versionId`),
+    # or the metric as it is now? The environment releases API pins a release's analysis settings to the version
+    # of its start; for experiments no source says (A48).
+    "iteration_versions": ("pinned", "latest"),
 }
 
 
@@ -61,6 +69,8 @@ class Readings:
     policy_blocks_retire: str = "delete"
     archive_before_delete: str = "required"
     filter_order: str = "kept"
+    metric_versions: str = "new"
+    iteration_versions: str = "pinned"
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -194,6 +194,8 @@ def build_parser() -> _Parser:
         "policy_blocks_retire": "what a release policy naming a metric or group refuses: delete, archive too, nothing",
         "archive_before_delete": "whether a metric must be archived before it is deleted",
         "filter_order": "whether LaunchDarkly keeps the order of an event filter's values and conditions",
+        "metric_versions": "whether a PATCH that changes a metric gives it a new _versionId",
+        "iteration_versions": "whether a running experiment iteration measures the metric version it started with",
     }
     for name, choices in CHOICES.items():
         readings.add_argument(f"--{name.replace('_', '-')}", choices=[str(c) for c in choices],

@@ -99,6 +99,9 @@ class Store:
         self.environments: dict[str, list[str]] = {}
         self.holdouts: dict[str, dict[str, dict[str, Any]]] = {}
         self.policies: dict[str, list[dict[str, Any]]] = {}
+        # Per project and metric key: the versions a PATCH superseded (`_versionId` -> the metric as it was), under
+        # the reading where an update makes a new version (A47). The current version is the record itself.
+        self.old_versions: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self._usage: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}  # per project, rebuilt on change
         self._journal: IO[bytes] | None = None
         self._journal_lines = 0
@@ -132,6 +135,7 @@ class Store:
         for project, holdouts in data.get("holdouts", {}).items():
             self.holdouts[project] = {h["key"]: h for h in holdouts}
         self.policies.update(data.get("releasePolicies", {}))
+        self.old_versions.update(data.get("metricVersions", {}))
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -143,7 +147,8 @@ class Store:
                     "guardedRollouts": copy.deepcopy(self.rollouts),
                     "environments": copy.deepcopy(self.environments),
                     "holdouts": {p: list(copy.deepcopy(hs).values()) for p, hs in self.holdouts.items()},
-                    "releasePolicies": copy.deepcopy(self.policies)}
+                    "releasePolicies": copy.deepcopy(self.policies),
+                    "metricVersions": copy.deepcopy(self.old_versions)}
 
     def _journal_path(self) -> Path:
         assert self.state_file is not None
@@ -158,6 +163,9 @@ class Store:
                 break  # the torn end of a write that was never answered
             store = self.projects if entry["kind"] == "metric" else self.groups
             if entry["op"] == "put":
+                if entry["kind"] == "metric":
+                    self._supersede(entry["project"], store.get(entry["project"], {}).get(entry["record"]["key"]),
+                                    entry["record"])
                 store.setdefault(entry["project"], {})[entry["record"]["key"]] = entry["record"]
             elif entry["op"] == "delete":
                 store.get(entry["project"], {}).pop(entry["key"], None)
@@ -259,7 +267,7 @@ class Store:
             for project, groups in data.get("metricGroups", {}).items():
                 for group in groups:
                     if group.get("key") not in self.groups.get(project, {}):
-                        self._add_group(project, group)
+                        self._add_group(project, group, seeding=True)
                         added += 1
             for project, experiments in data.get("experiments", {}).items():
                 for experiment in experiments:
@@ -306,6 +314,9 @@ class Store:
                   "maintainerId": TOKEN_MEMBER_ID}
         if experiment.get("archived"):
             record["archivedDate"] = self._now_ms()
+        if status != "not_started":  # the iteration started now, with the metrics' versions of now (A48)
+            metrics = self.projects.get(project, {})
+            record["metricVersions"] = {k: metrics[k]["_versionId"] for k in record["metrics"] if k in metrics}
         self.projects.setdefault(project, {})
         self.experiments.setdefault(project, {})[record["key"]] = record
         self._usage.pop(project, None)
@@ -432,6 +443,24 @@ class Store:
             self._log({"op": "put", "kind": "metric", "project": project, "record": record})
             return copy.deepcopy(record)
 
+    def version(self, project: str, key: str, version_id: str) -> dict[str, Any]:
+        """The metric as it was at `version_id` (`GET …?versionId=`): the current record, or one a PATCH superseded
+        under the reading where updates make new versions (A47). An unknown version is a 404."""
+        with self._lock:
+            current = self.get(project, key)
+            if current["_versionId"] == version_id:
+                return current
+            old = self.old_versions.get(project, {}).get(key, {}).get(version_id)
+            if old is None:
+                raise NotFound(f"Unknown version {version_id!r} of metric {key!r}")
+            return copy.deepcopy(old)
+
+    def _supersede(self, project: str, current: dict[str, Any] | None, updated: dict[str, Any]) -> None:
+        """Keep the version an update replaced, when the update made a new one."""
+        if current is not None and current.get("_versionId") != updated.get("_versionId"):
+            self.old_versions.setdefault(project, {}).setdefault(current["key"], {})[current["_versionId"]] = \
+                copy.deepcopy(current)
+
     def patch(self, project: str, key: str, operations: Any) -> dict[str, Any]:
         return self.patch_changed(project, key, operations)[0]
 
@@ -482,8 +511,10 @@ class Store:
             elif not updated["archived"]:
                 updated.pop("archivedAt", None)
             updated["_version"] = current["_version"] + 1
-            updated["_versionId"] = self._hex(32)
+            if self.readings.metric_versions == "new":
+                updated["_versionId"] = self._hex(32)
             updated["lastModified"] = self._modified()
+            self._supersede(project, current, updated)
             metrics[key] = updated
             self._log({"op": "put", "kind": "metric", "project": project, "record": updated})
             return copy.deepcopy(updated), True
@@ -612,7 +643,19 @@ class Store:
             found = self.experiments.get(project, {}).get(key)
             if found is None or found["environmentKey"] != environment:
                 raise NotFound(f"Unknown experiment key {key!r}")
-            return copy.deepcopy(found)
+            out = copy.deepcopy(found)
+            out["metricVersions"] = self.measured_versions(project, found)
+            return out
+
+    def measured_versions(self, project: str, experiment: dict[str, Any]) -> dict[str, str]:
+        """metric key -> the `_versionId` the experiment's current iteration measures: the version each metric had
+        when the iteration started (`pinned`), or the metric's current version (`latest`, or an iteration that has
+        not started) (A48)."""
+        metrics = self.projects.get(project, {})
+        current = {k: metrics[k]["_versionId"] for k in experiment.get("metrics", []) if k in metrics}
+        if self.readings.iteration_versions == "latest" or experiment.get("status") == "not_started":
+            return current
+        return {**current, **experiment.get("metricVersions", {})}
 
     # --- metric groups ----------------------------------------------------------------------------------
 
@@ -640,14 +683,19 @@ class Store:
             self._log({"op": "put", "kind": "group", "project": project, "record": record})
             return copy.deepcopy(record)
 
-    def _add_group(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
-        group = {k: copy.deepcopy(v) for k, v in body.items() if k in GROUP_EDITABLE or k == "key"}
+    def _add_group(self, project: str, body: dict[str, Any], *, seeding: bool = False) -> dict[str, Any]:
+        # A team maintainer can only be seeded: MetricGroupPost names a member (`maintainerId`), and no API field
+        # sets a team (A49).
+        seeded_team = seeding and not body.get("maintainerId")
+        team: tuple[str, ...] = ("maintainerTeamKey", "maintainerTeamName") if seeded_team else ()
+        group = {k: copy.deepcopy(v) for k, v in body.items() if k in GROUP_EDITABLE or k == "key" or k in team}
         check_group(group, self.projects.get(project, {}))
         now = self._now_ms()
-        record = {"_id": self._hex(24), "key": group["key"], "name": group["name"], "kind": group["kind"],
-                  "tags": list(dict.fromkeys(group["tags"])), "maintainerId": group["maintainerId"],
-                  "metrics": stored_metrics(group["metrics"]), "_version": 1, "_creationDate": now,
-                  "_lastModified": now}
+        maintainer: dict[str, Any] = {k: group[k] for k in ("maintainerId", *team) if k in group}
+        record: dict[str, Any] = {
+            "_id": self._hex(24), "key": group["key"], "name": group["name"], "kind": group["kind"],
+            "tags": list(dict.fromkeys(group["tags"])), **maintainer, "metrics": stored_metrics(group["metrics"]),
+            "_version": 1, "_creationDate": now, "_lastModified": now}
         if group.get("description"):
             record["description"] = group["description"]
         self.projects.setdefault(project, {})
@@ -670,6 +718,9 @@ class Store:
                 if field in patched and field != "kind":
                     updated[field] = copy.deepcopy(patched[field])
             updated["metrics"] = stored_metrics(updated.get("metrics"))
+            if updated.get("maintainerId"):  # a member now maintains it (a team cannot be set by the API)
+                updated.pop("maintainerTeamKey", None)
+                updated.pop("maintainerTeamName", None)
             if not updated.get("description"):
                 updated.pop("description", None)
             check_group(updated, self.projects.get(project, {}))

@@ -94,8 +94,14 @@ class Client:
         return self._pager.read(resource, _path(resource, project), params, Target(resource.name, project),
                                 keep=keep, expected=expected)
 
-    def get_item(self, resource: Resource, project: str, key: str, expand: Sequence[str] = ()) -> JSONDict:
-        rep = self._rep("GET", resource, project, key, params={"expand": ",".join(expand)} if expand else None)
+    def get_item(self, resource: Resource, project: str, key: str, expand: Sequence[str] = (),
+                 version_id: str | None = None) -> JSONDict:
+        """One item; with `version_id`, a metric as it was at that `_versionId` (the single read's `versionId`, A47:
+        an update may leave the version a running iteration measures behind the current one)."""
+        params = {"expand": ",".join(expand)} if expand else {}
+        if version_id:
+            params["versionId"] = version_id
+        rep = self._rep("GET", resource, project, key, params=params or None)
         if rep["key"] != key:
             raise ApiError("GET", _path(resource, project, key), 200, f"LaunchDarkly answered with another "
                            f"{resource.name} than the one asked for")

@@ -153,4 +153,19 @@ def _alerts(change: Change, results: list[str], uses: tuple[Use, ...], unread: s
         return []
     listed = ", ".join(u.describe() for u in running)
     return [Finding("changes-running-results", "alert",
-                    f"changing {names} of {what} changes the results of {listed}; {NOT_COMPARABLE}")]
+                    f"changing {names} of {what} changes the results of {listed}{when(change.noun, running)}; "
+                    f"{NOT_COMPARABLE}")]
+
+
+def when(noun: str, running: Sequence[Use]) -> str:
+    """When a change reaches what runs now (A47, A48): an update may make a new version of the item while a running
+    experiment iteration (or guarded release) keeps measuring the version it started with; no source says which
+    holds for experiments, so the alert names both. A release policy runs nothing itself: its next guarded
+    releases measure the item as it is then, under every reading."""
+    kinds = {u.kind for u in running} - {"release policy"}
+    if not kinds:
+        return ""
+    iterations = bool(kinds & {"experiment", "holdout"})
+    releases = "guarded rollout" in kinds
+    what = " or ".join(n for n, present in (("iteration", iterations), ("guarded release", releases)) if present)
+    return f": at once if LaunchDarkly measures a running {what} with the latest {noun} version, else from the next one"

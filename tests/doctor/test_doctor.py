@@ -158,3 +158,18 @@ def test_doctor_says_when_holdouts_cannot_be_read(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "metrics-sync-doctor.json").read_text())
     a41 = [c for c in report["checks"] if c["id"] == "A41"]
     assert a41 and a41[0]["holds"] is False
+
+
+@pytest.mark.parametrize("versions", ["new", "same"])
+def test_write_doctor_observes_whether_an_update_makes_a_new_version(tmp_path: Path, versions: str) -> None:
+    store = Store(["shop"], readings=Readings(metric_versions=versions))
+    store.seed({"projects": {"shop": [EXISTING]}})
+    app = EmulatorApp(store, token=TOKEN)
+    result = run_cli("doctor", "--project", "shop", "--write", cwd=tmp_path, env=ENV,
+                     transport=httpx.WSGITransport(app=app))
+    assert result.code == 0, result.out
+    [check] = [c for c in json.loads((tmp_path / "metrics-sync-doctor.json").read_text())["checks"]
+               if c["id"] == "A47"]
+    assert check["reading"] == versions
+    assert check["observed"] == ("a new _versionId; the old one read with versionId: 200, as it was"
+                                 if versions == "new" else "the _versionId stayed the same")

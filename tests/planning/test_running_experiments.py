@@ -49,7 +49,9 @@ def test_a_results_change_of_a_metric_a_running_experiment_uses_is_a_warning(sho
         "      used by experiment `checkout-redesign` (production, running)\n"
         "      used by experiment `spring-test` (staging, not running)\n"
         "      WARNING: changing `eventKey` of metric `order-value` changes the results of experiment "
-        "`checkout-redesign` (production, running); results before and after the change will not be comparable\n"
+        "`checkout-redesign` (production, running): at once if LaunchDarkly measures a running iteration with the "
+        "latest metric version, else from the next one; results before and after the change will not be "
+        "comparable\n"
         "\n"
         "Plan: 0 to create, 1 to update, 0 to archive, 9 unchanged; 1 change changes the results of running "
         "experiments (see above).\n")
@@ -133,9 +135,10 @@ def test_protect_running_experiments_refuses_such_changes(shop: Shop, how: str) 
     plan = shop.run("plan", *flag)
     assert plan.code == 1
     assert ("  error: metrics/checkout.yaml:33:5: changing `eventKey` of metric `order-value` changes the results of "
-            "experiment `checkout-redesign` (production, running); results before and after the change will not be "
-            "comparable; refused because protectRunningExperiments is on (stop the experiment first, or give the "
-            "changed definition a new key)\n") in plan.out
+            "experiment `checkout-redesign` (production, running): at once if LaunchDarkly measures a running "
+            "iteration with the latest metric version, else from the next one; results before and after the change "
+            "will not be comparable; refused because protectRunningExperiments is on (stop the experiment first, or "
+            "give the changed definition a new key)\n") in plan.out
     applied = shop.run("apply", "--auto-approve", *flag)
     assert applied.code == 1 and shop.store.get("shop", "order-value")["eventKey"] == "order-placed"
     # Once the experiment stops, the change goes through.
