@@ -10,6 +10,7 @@ only ever printed escaped, by the renderers. The token never reaches git: its en
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import re
@@ -118,10 +119,10 @@ class Scanner:
             refs.append(Ref(shown_path, *lines.at(at if at is not None else call.start()), event,
                             _call_text(data, call.start())))
         for pattern in self.patterns:
-            for match in pattern.finditer(data):
+            group = pattern.group
+            for match in pattern.regex.finditer(data):
                 if not outside(match.start()):
                     continue  # inside a comment or a string
-                group = "key" if "key" in pattern.groupindex else 1
                 found = match.group(group)
                 event = found.decode("utf-8", errors="replace") if found else None
                 at = match.start(group) if found else match.start()
@@ -133,6 +134,9 @@ class Scanner:
         """Every ref under `folders` (relative to `cwd`), in file order."""
         result = Scan(tuple(folders))
         for folder in result.folders:
+            if any(part.lower() == ".git" for part in Path(folder).parts):
+                raise UsageError(f"{folder}: a repository's .git folder is not application code (it holds its "
+                                 "config and any token actions/checkout left there)")
             root = cwd / folder
             if not root.is_dir():
                 source = self.settings.paths_source
@@ -169,29 +173,86 @@ class Scanner:
     def _read(self, root: str, prefix: str, wanted: Iterable[tuple[str, Lexer]], result: Scan) -> None:
         limit = self.settings.max_file_bytes
         skipped = result.skipped
-        for rel, lexer in wanted:
-            data, why = read_bounded(os.path.join(root, rel), limit)
-            if data is None:
-                skipped[why] += 1
-            elif data.find(b"\0", 0, 8000) != -1:
-                skipped["binary"] += 1
-            elif _generated(data):
-                skipped["generated"] += 1
-            else:
-                result.scanned += 1
-                result.refs.extend(self.scan_text(data, rel if prefix == "." else f"{prefix}/{rel}", lexer))
-                if len(result.refs) > MAX_REFS:
-                    raise UsageError(f"over {MAX_REFS:,} track calls under {prefix} (the last in {rel})",
-                                     "point --code at the application's own source, or add the generated "
-                                     "files to codeRefs.exclude")
+        folders = _Folders(root)
+        try:
+            for rel, lexer in wanted:
+                folder, _, name = rel.rpartition("/")
+                folder_fd = folders.open(folder)
+                data, why = (None, "links and special files") if folder_fd is None else read_bounded(
+                    name, limit, dir_fd=folder_fd)
+                if data is None:
+                    skipped[why] += 1
+                elif data.find(b"\0", 0, 8000) != -1:
+                    skipped["binary"] += 1
+                elif _generated(data):
+                    skipped["generated"] += 1
+                else:
+                    result.scanned += 1
+                    result.refs.extend(self.scan_text(data, rel if prefix == "." else f"{prefix}/{rel}", lexer))
+                    if len(result.refs) > MAX_REFS:
+                        raise UsageError(f"over {MAX_REFS:,} track calls under {prefix} (the last in {rel})",
+                                         "point --code at the application's own source, or add the generated "
+                                         "files to codeRefs.exclude")
+        finally:
+            folders.close()
 
 
-def read_bounded(path: str | Path, limit: int) -> tuple[bytes | None, str]:
-    """A regular file's bytes, or None and why not: never through a link, never more than `limit` bytes."""
+class _Folders:
+    """The folders under a scanned root, opened one component at a time without following a symbolic link on
+    any of them (O_NOFOLLOW on the last component alone would still follow `src/` if `src` were a link). git's
+    index and the working tree can disagree (the index lists `src/a.js`, the tree has `src -> /`), so a listed
+    path is never trusted to stay inside the root. Files come in git's order, so the last folder is kept open."""
+
+    def __init__(self, root: str) -> None:
+        self._root = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        self._last: tuple[str, int | None] | None = None
+
+    def open(self, folder: str) -> int | None:
+        """A descriptor of `folder` (relative, `/`-separated; "" for the root), or None when a component is a
+        link, not a folder, or unreadable."""
+        if not folder:
+            return self._root
+        if self._last is not None and self._last[0] == folder:
+            return self._last[1]
+        self._close_last()
+        fd: int | None = self._root
+        for part in folder.split("/"):
+            step: int | None = None
+            if part not in ("", ".", ".."):
+                with contextlib.suppress(OSError):  # a link, not a folder, or unreadable: the file is skipped
+                    step = os.open(part, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=fd)
+            if fd is not None and fd != self._root:
+                os.close(fd)
+            fd = step
+            if fd is None:
+                break
+        self._last = (folder, fd)
+        return fd
+
+    def _close_last(self) -> None:
+        if self._last is not None and self._last[1] is not None and self._last[1] != self._root:
+            os.close(self._last[1])
+        self._last = None
+
+    def close(self) -> None:
+        self._close_last()
+        os.close(self._root)
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def read_bounded(path: str | Path, limit: int, *, dir_fd: int | None = None) -> tuple[bytes | None, str]:
+    """A regular file's bytes, or None and why not: never through a link, never more than `limit` bytes.
+    With `dir_fd`, `path` is a name in that folder."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0), dir_fd=dir_fd)
     except OSError as exc:
-        return None, "links and special files" if os.path.islink(path) else f"unreadable ({exc.strerror})"
+        try:
+            link = stat.S_ISLNK(os.lstat(path, dir_fd=dir_fd).st_mode)
+        except OSError:
+            link = False
+        return None, "links and special files" if link else f"unreadable ({exc.strerror})"
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):

@@ -7,6 +7,7 @@ by their text.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,3 +29,13 @@ class Finding:
         """The one-line form: `source: subject: message; hint` (the parts that are present)."""
         head = ": ".join(part for part in (self.source, self.subject, self.message) if part)
         return f"{head}; {self.hint}" if self.hint else head
+
+
+def code(text: str) -> str:
+    """`text` quoted as a code span in a message, by CommonMark's rule: a backtick run longer than any in `text`
+    (padded with a space where `text` starts or ends with one), so an outside value holding backticks (an event
+    key may) stays one span: the Markdown renderer reads it back exactly (output/escape.py: markdown_text)."""
+    ticks = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or (text.startswith(" ") and text.endswith(" ")
+                                                                 and text.strip(" ")) else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"

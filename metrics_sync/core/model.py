@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from metrics_sync.core.findings import Finding
+from metrics_sync.core.findings import Finding, code
 
 JSON = Any  # a JSON-compatible value (dict, list, str, int, float, bool, None)
 
@@ -132,9 +132,9 @@ class Use:
     def describe(self) -> str:
         """`experiment `checkout-redesign` (production, running)`: how every output names a use."""
         where = f"{self.environment}, " if self.environment else ""
-        via = f", through metric group `{self.via}`" if self.via else ""
-        unit = f", analysed by `{self.analysis_unit}`" if self.analysis_unit else ""
-        return f"{self.kind} `{self.key}` ({where}{self.state}{via}{unit})"
+        via = f", through metric group {code(self.via)}" if self.via else ""
+        unit = f", analysed by {code(self.analysis_unit)}" if self.analysis_unit else ""
+        return f"{self.kind} {code(self.key)} ({where}{self.state}{via}{unit})"
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,14 @@ same from any working directory.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from metrics_sync.coderefs.settings import DEFAULT_MAX_FILE_BYTES as DEFAULT_CODE_FILE_BYTES
 from metrics_sync.coderefs.settings import Settings as CodeRefs
@@ -33,6 +36,7 @@ class Config:
     project: str | None = None
     paths: tuple[str, ...] = ()
     base_url: str | None = None
+    base_url_source: str | None = None  # where the config sets `baseUrl` (file:line:col)
     ownership_tag: str = DEFAULT_OWNERSHIP_TAG
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     project_source: str | None = None  # where the config names `project` (file:line:col), for messages
@@ -107,9 +111,47 @@ def load_config(explicit: str | None, cwd: Path) -> Config:
         raise fail("protectRunningExperiments", "`protectRunningExperiments` must be true or false")
     named_at = "{}:{}:{}".format(display, *doc.position(("project",))) if project is not None else None
     paths_at = "{}:{}:{}".format(display, *doc.position(("paths",))) if "paths" in data else None
+    base_url_at = "{}:{}:{}".format(display, *doc.position(("baseUrl",))) if base_url is not None else None
     code_refs = _code_refs(data.get("codeRefs"), doc, display, base, cwd)
-    return Config(project=project, paths=paths, base_url=base_url, ownership_tag=tag, max_file_bytes=max_bytes,
-                  project_source=named_at, paths_source=paths_at, protect_running=protect, code_refs=code_refs)
+    return Config(project=project, paths=paths, base_url=base_url, base_url_source=base_url_at, ownership_tag=tag,
+                  max_file_bytes=max_bytes, project_source=named_at, paths_source=paths_at, protect_running=protect,
+                  code_refs=code_refs)
+
+
+# A pull request can change metrics-sync.yaml, and the shipped workflow runs `plan` on the pull request's config
+# with a read token before anyone reviews it: a `baseUrl` of the pull request's choosing would receive the token.
+# So the config may name only LaunchDarkly's own hosts (and loopback, for the emulator); another host needs the
+# runner's consent (METRICS_SYNC_ALLOW_BASE_URL), and --base-url and LD_BASE_URL, which the runner sets, are not
+# limited.
+LAUNCHDARKLY_HOSTS = frozenset({"app.launchdarkly.com", "app.eu.launchdarkly.com", "app.launchdarkly.us"})
+ALLOW_BASE_URL = "METRICS_SYNC_ALLOW_BASE_URL"
+
+
+def check_config_base_url(cfg: Config, environ: Mapping[str, str]) -> str:
+    """The config's `baseUrl`, when it names a LaunchDarkly host, loopback, or a host the environment allows."""
+    assert cfg.base_url is not None
+    try:
+        host = (urlsplit(cfg.base_url).hostname or "").lower()
+    except ValueError:
+        host = ""
+    allowed = {h.strip().lower() for h in environ.get(ALLOW_BASE_URL, "").split(",") if h.strip()}
+    if host in LAUNCHDARKLY_HOSTS or host in allowed or _loopback(host):
+        return cfg.base_url
+    where = f"{cfg.base_url_source}: " if cfg.base_url_source else ""
+    raise ConfigError(f"{where}`baseUrl` names {host or 'no host'}, which is not LaunchDarkly's (app.launchdarkly.com, "
+                      f"app.eu.launchdarkly.com, app.launchdarkly.us) nor loopback: the access token is not sent "
+                      f"there on the config's word",
+                      f"if that host is yours, set {ALLOW_BASE_URL}={host or 'HOST'} (or LD_BASE_URL, or --base-url) "
+                      f"where the tool runs")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _only_comments(path: Path) -> bool:
@@ -168,10 +210,41 @@ def _code_refs(section: Any, doc: Any, display: str, base: Path, cwd: Path) -> C
     max_bytes = section.get("maxFileBytes", DEFAULT_CODE_FILE_BYTES)
     if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
         raise fail(("maxFileBytes",), "`codeRefs.maxFileBytes` must be a positive whole number")
-    paths = tuple(p if Path(p).is_absolute() else _relative(base / p, cwd) for p in lists["paths"])
+    root = _repository(base)
+    for i, folder in enumerate(lists["paths"]):
+        why = _outside_repository(folder, base, root)
+        if why:
+            raise fail(("paths", i), f"`{folder}` {why}", "name folders of the application's code inside the "
+                       "repository; --code DIR on the command line is not limited")
+    paths = tuple(_relative(base / p, cwd) for p in lists["paths"])
     paths_at = "{}:{}:{}".format(display, *doc.position(("codeRefs", "paths"))) if "paths" in section else None
     return CodeRefs(paths=paths, exclude=lists["exclude"], aliases=lists["aliases"], patterns=lists["patterns"],
                     max_file_bytes=max_bytes, paths_source=paths_at)
+
+
+def _repository(base: Path) -> Path:
+    """The repository the config belongs to: the nearest folder holding `.git` from the config's folder up, else
+    the config's folder."""
+    for folder in (base, *base.parents):
+        if (folder / ".git").exists():
+            return folder
+    return base
+
+
+def _outside_repository(folder: str, base: Path, root: Path) -> str | None:
+    """Why `codeRefs.paths` may not name `folder`, or None. The config is the pull request's to change and is
+    read before review: it may not send the scanner (which prints lines of what it reads) outside the repository
+    or into `.git`, where actions/checkout keeps the token it was given."""
+    if Path(folder).is_absolute():
+        return "is not a folder relative to the config: code paths must stay inside the repository"
+    resolved = (base / folder).resolve()
+    try:
+        inside = resolved.relative_to(root.resolve())
+    except ValueError:
+        return "leads outside the repository"
+    if any(part.lower() == ".git" for part in (*Path(folder).parts, *inside.parts)):
+        return "names the repository's .git folder, which is not application code"
+    return None
 
 
 def _relative(path: Path, cwd: Path) -> str:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from metrics_sync.core import event_filters
+from metrics_sync.core.confusables import CHECKED_FIELDS, lookalike
+from metrics_sync.core.confusables import message as confusable_message
 from metrics_sync.core.gc_tuning import gc_paused
 from metrics_sync.core.model import Definitions, DesiredGroup, DesiredMetric, Problem, SourceRef
 from metrics_sync.core.resources import METRIC
@@ -217,6 +219,7 @@ def _desired_metrics(
         if "randomizationUnits" in raw:
             problems.append(_deprecated(doc, (*path, "randomizationUnits")))
         problems.extend(_cross_field_problems(doc, path, raw))
+        problems.extend(_lookalikes(doc, path, raw))
         fields = _merge_defaults(raw, defaults)
         adopt = data.get("adopt") is not False
         metrics.append(DesiredMetric(project, raw["key"], fields, SourceRef(doc.file, line, col), adopt,
@@ -254,6 +257,7 @@ def _desired_groups(doc: YamlDocument, project: str | None) -> tuple[list[Desire
                                         hint="a group holds each metric once; remove the repeat"))
             else:
                 seen[key] = i
+        problems.extend(_lookalikes(doc, path, raw))
         field_sources = {name: SourceRef(doc.file, *doc.position((*path, name))) for name in raw}
         groups.append(DesiredGroup(project, raw["key"], dict(raw), SourceRef(doc.file, line, col), adopt,
                                    field_sources, metric_sources, format_path(path)))
@@ -337,6 +341,21 @@ def _cross_field_problems(doc: YamlDocument, path: tuple[str | int, ...], raw: d
     for name in ("windowStartOffset", "windowEndOffset"):
         if name in raw:
             add((*path, name), f"`{name}` has no effect: LaunchDarkly ignores it today", WINDOW_HINT, "warning")
+    return found
+
+
+def _lookalikes(doc: YamlDocument, path: tuple[str | int, ...], raw: dict[str, Any]) -> list[Problem]:
+    """A warning for each key, event key or name that may read as other text (core/confusables.py)."""
+    found: list[Problem] = []
+    for name, identifier in CHECKED_FIELDS:
+        value = raw.get(name)
+        if not isinstance(value, str) or value.isascii():  # the fast path: nearly every value
+            continue
+        suspicious = lookalike(value, identifier=identifier)
+        if suspicious is not None:
+            line, col = doc.position((*path, name))
+            found.append(Problem(doc.file, line, col, confusable_message(name, value, suspicious),
+                                 path=format_path((*path, name)), hint=suspicious.hint(), severity="warning"))
     return found
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from metrics_sync.core.model import Blocked, Change, FieldChange, Plan, ProjectPlan, Use
 from metrics_sync.core.resources import RESOURCES
-from metrics_sync.output.escape import code_fence, markdown_code, markdown_inline, shown
+from metrics_sync.output.escape import code_fence, compact, markdown_code, markdown_inline, markdown_text, shown
 from metrics_sync.output.paint import Painter
 from metrics_sync.planning.diffing import to_text
 from metrics_sync.planning.impact import results_fields
@@ -76,18 +76,21 @@ def _field_lines(change: Change) -> Iterator[str]:
 
 def _one_field(change: Change, f: FieldChange, width: int) -> Iterator[str]:
     label = f"{f.field}:".ljust(width + 1)
+    # Values come from outside (names, descriptions): `compact` counts their runs of blanks, so padding cannot
+    # push the rest of a value onto a line that looks like a plan line of its own. The label's padding is ours.
+    details = compact("; ".join(f.details))
     if change.action == "create":
-        yield f"{label} {to_text(f.after)}" + (f" ({'; '.join(f.details)})" if f.details else "")
+        yield f"{label} {compact(to_text(f.after))}" + (f" ({details})" if f.details else "")
     elif f.details:
-        yield f"{label} {'; '.join(f.details)}"
+        yield f"{label} {details}"
     else:
-        before = "(none)" if f.before is None else to_text(f.before)
-        after = "(removed)" if f.after is None else to_text(f.after)
+        before = "(none)" if f.before is None else compact(to_text(f.before))
+        after = "(removed)" if f.after is None else compact(to_text(f.after))
         yield f"{label} {before} → {after}"
 
 
 def _uses(change: Change) -> list[str]:
-    return [f"used by {use.describe()}" for use in change.used_by]
+    return [f"used by {compact(use.describe())}" for use in change.used_by]
 
 
 def _project_text(p: ProjectPlan, paint: Painter) -> list[str]:
@@ -99,26 +102,26 @@ def _project_text(p: ProjectPlan, paint: Painter) -> list[str]:
             lines.append("      (exists in LaunchDarkly without the ownership tag: metrics-sync will manage it)")
         lines.extend("      " + paint(None, line) for line in _field_lines(change))
         lines.extend("      " + paint(None, line) for line in _uses(change))
-        lines.extend("      " + paint("error", f"WARNING: {a.text()}") for a in change.alerts)
-        lines.extend("      " + paint("warning", f"warning: {w.text()}") for w in change.warnings)
+        lines.extend("      " + paint("error", f"WARNING: {compact(a.text())}") for a in change.alerts)
+        lines.extend("      " + paint("warning", f"warning: {compact(w.text())}") for w in change.warnings)
     if p.would_archive:
         lines.append(paint(None, f"  Would archive with --prune: {', '.join(p.would_archive)}"))
     if p.would_delete:
         lines.append(paint(None, f"  Would delete with --prune: metric group {', '.join(p.would_delete)}"))
     for b in p.blocked:
         lines.append(paint(None, f"  {_blocked(b)}"))
-        lines.extend("      " + paint(None, f"used by {use.describe()}") for use in b.used_by)
+        lines.extend("      " + paint(None, f"used by {compact(use.describe())}") for use in b.used_by)
     if p.unmanaged:
         lines.append(paint(None, f"  Not managed by metrics-sync (left alone): {_unmanaged(p)}"))
     if p.unmanaged_groups:
         lines.append(paint(None, f"  Not managed by metrics-sync (left alone): "
                                  f"{_plural(p.unmanaged_groups, 'metric group')}"))
     for refusal in p.refused:
-        lines.append("  " + paint("error", f"error: {refusal.text()}"))
+        lines.append("  " + paint("error", f"error: {compact(refusal.text())}"))
     for warning in p.warnings:  # an alert: a metric running experiments use gets no data (event-not-sent)
         alert = warning.severity == "alert"
         lines.append("  " + paint("error" if alert else "warning", f"{'WARNING' if alert else 'warning'}: "
-                                  f"{warning.text()}"))
+                                  f"{compact(warning.text())}"))
     if len(lines) == 1:
         groups = f" and {_plural(p.unchanged_groups, 'metric group')}" if p.unchanged_groups else ""
         lines.append(f"  no changes ({_plural(p.unchanged, 'metric')}{groups} in sync)")
@@ -154,9 +157,9 @@ def _md_use(use: Use) -> str:
     """A use in a Markdown table, as every output names it (`Use.describe`): experiment `key` (environment,
     running[, through metric group `group`])."""
     where = f"{markdown_inline(use.environment)}, " if use.environment else ""
-    via = f", through metric group {markdown_code(use.via)}" if use.via else ""
-    unit = f", analysed by {markdown_code(use.analysis_unit)}" if use.analysis_unit else ""
-    return f"{use.kind} {markdown_code(use.key)} ({where}{use.state}{via}{unit})"
+    via = f", through metric group {markdown_code(use.via, table=True)}" if use.via else ""
+    unit = f", analysed by {markdown_code(use.analysis_unit, table=True)}" if use.analysis_unit else ""
+    return f"{use.kind} {markdown_code(use.key, table=True)} ({where}{use.state}{via}{unit})"
 
 
 def _md_uses(uses: Iterable[Use]) -> str:
@@ -175,12 +178,13 @@ def _running_experiments(plan: Plan) -> list[str]:
              "Results before and after the change will not be comparable.", "",
              "| Change | Fields | Used by (running) |", "|---|---|---|"]
     for project, change, running in rows:
-        fields = ", ".join(markdown_code(name) for name in results_fields(change))
-        lines.append(f"| {_MD_VERB.get(change.action, change.action)} {change.noun} {markdown_code(change.key)} in "
-                     f"{markdown_code(project)} | {fields} | {_md_uses(running)} |")
+        fields = ", ".join(markdown_code(name, table=True) for name in results_fields(change))
+        lines.append(f"| {_MD_VERB.get(change.action, change.action)} {change.noun} "
+                     f"{markdown_code(change.key, table=True)} in {markdown_code(project, table=True)} | {fields} | "
+                     f"{_md_uses(running)} |")
     unread = [change for _, change in plan.alerts if not any(u.running is not False for u in change.used_by)]
     for change in unread:
-        lines.append(f"\n> [!WARNING]\n> {markdown_inline(change.alerts[0].text())}")
+        lines.append(f"\n> [!WARNING]\n> {markdown_text(change.alerts[0].text())}")
     return lines
 
 
@@ -203,8 +207,9 @@ def _unsent_events(plan: Plan) -> list[str]:
                 if in_use else "."), "",
              "| Metric | Event | Defined at | Used by (running) |", "|---|---|---|---|"]
     for project, item in unsent[:MARKDOWN_UNSENT_ROWS]:
-        lines.append(f"| {markdown_code(item.key)} in {markdown_code(project)} | {markdown_code(item.event)} "
-                     f"| {markdown_inline(item.source)} | {_md_uses(item.used_by)} |")
+        lines.append(f"| {markdown_code(item.key, table=True)} in {markdown_code(project, table=True)} "
+                     f"| {markdown_code(item.event, table=True)} | {markdown_code(item.source, table=True)} "
+                     f"| {_md_uses(item.used_by)} |")
     if count > MARKDOWN_UNSENT_ROWS:
         lines.append(f"\n{count - MARKDOWN_UNSENT_ROWS} more: run `metrics-sync refs` for all of them.")
     return lines
@@ -222,16 +227,16 @@ def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     # Metrics and metric groups together (groups are deleted, metrics archived).
     for p in plan.projects:
-        head.append(f"| `{shown(p.project)}` | {p.count('create')} | {p.count('update')} | "
+        head.append(f"| {markdown_code(p.project, table=True)} | {p.count('create')} | {p.count('update')} | "
                     f"{p.count('archive')} | {p.count('delete')} | {p.unchanged + p.unchanged_groups} | "
                     f"{len(p.would_archive) + len(p.would_delete)} | {len(p.blocked)} | "
                     f"{p.unmanaged + p.unmanaged_groups} |")
     for refusal in plan.refused:
-        head.append(f"\n> [!CAUTION]\n> {markdown_inline(refusal.text())}")
+        head.append(f"\n> [!CAUTION]\n> {markdown_text(refusal.text())}")
     head.extend(_running_experiments(plan))
     head.extend(_unsent_events(plan))
     for warning in [w for _, c in plan.changes for w in c.warnings]:
-        head.append(f"\n> [!WARNING]\n> {markdown_inline(warning.text())}")
+        head.append(f"\n> [!WARNING]\n> {markdown_text(warning.text())}")
     text = "\n".join(head) + "\n"
 
     total = len(plan.changes)
@@ -242,7 +247,7 @@ def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         extra += [f"- would delete with --prune: metric group {k}" for k in p.would_delete]
         for b in p.blocked:
             extra += [f"! {_blocked(b, 'blocked')}"]
-            extra += [f"!     used by {use.describe()}" for use in b.used_by]
+            extra += [f"!     used by {compact(use.describe())}" for use in b.used_by]
         if not p.changes and not extra:
             continue
         summary = f"Project <code>{html.escape(shown(p.project))}</code>: {len(p.changes)} change(s)"
@@ -252,8 +257,8 @@ def markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
             block = [_title(change, _MD_SYMBOL)]
             block += [f"{_MD_SYMBOL[change.action]}     {line}" for line in _field_lines(change)]
             block += [f"{_MD_SYMBOL[change.action]}     {line}" for line in _uses(change)]
-            block += [f"!     WARNING: {a.text()}" for a in change.alerts]
-            block += [f"!     warning: {w.text()}" for w in change.warnings]
+            block += [f"!     WARNING: {compact(a.text())}" for a in change.alerts]
+            block += [f"!     warning: {compact(w.text())}" for w in change.warnings]
             chunk = "".join(shown(line) + "\n" for line in block)
             if used + len(chunk) > budget:
                 break

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from metrics_sync.coderefs.report import SEND_HINT
-from metrics_sync.core.findings import Finding
+from metrics_sync.core.findings import Finding, code
 from metrics_sync.core.model import Change, FieldChange, Plan, ProjectPlan, UnsentEvent, Use
 from metrics_sync.core.resources import RESOURCES
 from metrics_sync.planning.state import ItemId, Reads
@@ -83,7 +83,7 @@ def with_unsent(plan: Plan, unsent: Mapping[str, Sequence[UnsentEvent]], reads: 
 
 
 def _unsent_finding(project: str, unsent: UnsentEvent) -> Finding:
-    message = f"no code sends its event `{unsent.event}`, so it will have no data"
+    message = f"no code sends its event {code(unsent.event)}, so it will have no data"
     if unsent.used_by:
         message += f"; it is used by {', '.join(use.describe() for use in unsent.used_by)}"
     return Finding("event-not-sent", "alert" if unsent.used_by else "warning", message,

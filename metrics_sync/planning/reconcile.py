@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from metrics_sync.core.confusables import CHECKED_FIELDS, lookalike
+from metrics_sync.core.confusables import message as confusable_message
 from metrics_sync.core.fields import Resource
 from metrics_sync.core.findings import Finding
 from metrics_sync.core.model import Blocked, Change, Definitions, DesiredGroup, FieldChange, Plan, ProjectPlan
@@ -155,7 +157,7 @@ def _create(ctx: Context, hooks: Hooks, resource: Resource, item: Item, after: d
              for f, v in prepared.items() if f != "archived" and v != ""]
     out.changes.append(Change("create", item.key, resource.describe(prepared), None, prepared, shown, [],
                               body=resource.post_body(item.key, prepared), source=str(item.source),
-                              resource=resource.kind, findings=_not_sent(resource, item)))
+                              resource=resource.kind, findings=_not_sent(resource, item) + _lookalikes(item, shown)))
 
 
 def _compared(project: str, resource: Resource, item: Item, rep: Mapping[str, Any], found: Comparison,
@@ -176,7 +178,8 @@ def _compared(project: str, resource: Resource, item: Item, rep: Mapping[str, An
         "update", item.key, new_type, before, after, fields, guarded_patch(rep, fields, resource),
         remote_version=_version(rep), adopt=found.adopts, restore=bool(before.get("archived")) and not
         after.get("archived"), source=str(item.source), type_before=old_type if old_type != new_type else None,
-        resource=resource.kind, findings=_semantic(resource, item.key, fields, usage_of(rep))))
+        resource=resource.kind,
+        findings=_semantic(resource, item.key, fields, usage_of(rep)) + _lookalikes(item, fields)))
 
 
 def _retire(resource: Resource, key: str, before: dict[str, Any], rep: Mapping[str, Any], usage: Usage) -> Change:
@@ -200,6 +203,22 @@ def _semantic(resource: Resource, key: str, fields: list[FieldChange], usage: Us
     changed = " and ".join(f"`{f}`" for f in semantic)
     return (Finding("changes-results", "warning", f"changing {changed} of `{key}` changes what it measures while "
                     f"it is {users}; results before and after the change will not be comparable"),)
+
+
+def _lookalikes(item: Item, fields: list[FieldChange]) -> tuple[Finding, ...]:
+    """A key, event key or name this change sets that may read as other text (core/confusables.py): in a plan
+    `оrder-placed` with a Cyrillic `о` looks like the `order-placed` the code sends."""
+    found: list[Finding] = []
+    checked = dict(CHECKED_FIELDS)
+    for change in fields:
+        value = change.after
+        if change.field not in checked or not isinstance(value, str) or value.isascii():
+            continue
+        suspicious = lookalike(value, identifier=checked[change.field])
+        if suspicious is not None:
+            found.append(Finding("confusable-key", "warning", confusable_message(change.field, value, suspicious),
+                                 hint=suspicious.hint(), source=str(item.field_sources.get(change.field, item.source))))
+    return tuple(found)
 
 
 def _not_sent(resource: Resource, item: Item) -> tuple[Finding, ...]:

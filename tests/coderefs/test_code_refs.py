@@ -259,7 +259,7 @@ def test_the_plan_comment_lists_metrics_whose_last_call_a_pull_request_removes(s
     assert after.code == 0
     assert ("> [!WARNING]\n> **No code sends the event of 1 metric**: it will have no data.\n\n"
             "| Metric | Event | Defined at | Used by (running) |\n|---|---|---|---|\n"
-            "| `add-to-cart-count` in `shop` | `add-to-cart` | metrics/checkout.yaml:27:15 | — |") in after.out
+            "| `add-to-cart-count` in `shop` | `add-to-cart` | `metrics/checkout.yaml:27:15` | — |") in after.out
     (warning,) = [line for line in after.err.splitlines() if "warning: no code under app" in line]
     assert warning in (ROOT / "README.md").read_text()  # the README shows the real line
     text = shop.run("plan", "--code", "app")
@@ -277,9 +277,9 @@ def test_a_metric_running_experiments_use_whose_last_call_goes_is_a_caution(shop
     assert ("> [!CAUTION]\n> **No code sends the event of 2 metrics**: they will have no data; 2 are used by "
             "running experiments or guarded rollouts.") in after.out
     # Experiments are named as in the WARNING table of changes to running experiments' results.
-    assert ("| `order-value` in `shop` | `order-placed` | metrics/checkout.yaml:37:15 | experiment "
+    assert ("| `order-value` in `shop` | `order-placed` | `metrics/checkout.yaml:37:15` | experiment "
             "`checkout-redesign` (production, running) |") in after.out
-    assert ("| `order-placed` in `shop` | `order-placed` | metrics/checkout.yaml:17:15 | experiment "
+    assert ("| `order-placed` in `shop` | `order-placed` | `metrics/checkout.yaml:17:15` | experiment "
             "`checkout-redesign` (production, running, through metric group `checkout-funnel`) |") in after.out
     assert ("warning: metric `order-value` in `shop`, whose event no code sends, is used by experiment "
             "`checkout-redesign` (production, running): it gets no data from now on") in after.err
@@ -322,7 +322,7 @@ def test_the_caution_is_in_the_plan_itself_so_every_format_shows_it(shop: Shop, 
             "event `order-placed`, so it will have no data; it is used by experiment `checkout-redesign` "
             "(production, running); send it with") in live_text.out
     assert "is used by experiment `checkout-redesign` (production, running): it gets no data" in live_text.err
-    assert "| `order-value` in `shop` | `order-placed` | metrics/checkout.yaml:37:15 |" in live_markdown.out
+    assert "| `order-value` in `shop` | `order-placed` | `metrics/checkout.yaml:37:15` |" in live_markdown.out
     # The saved plan holds it: `show` renders the same as plan did, in every format.
     assert shop.run("show", str(saved), "--format", "markdown").out == live_markdown.out
     assert shop.run("show", str(saved), "--format", "json").out == live_json.out

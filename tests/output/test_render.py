@@ -68,7 +68,8 @@ Plan: 0 to create, 2 to update, 1 to archive, 14 unchanged; 1 left the definitio
 def test_markdown_has_a_summary_table_and_diff_details() -> None:
     text = plan_markdown(sample_plan())
     assert "| `shop` | 0 | 2 | 1 | 0 | 14 | 1 | 1 | 3 |" in text
-    assert "> [!WARNING]\n> changing \\`isNumeric\\` of \\`legacy\\` ..." in text  # outside text: markup escaped
+    # The message's quoted names are code spans (not backslash-escaped backticks); the prose around them escaped.
+    assert "> [!WARNING]\n> changing `isNumeric` of `legacy` ..." in text
     assert "! adopt legacy (custom conversion count)\n!     name:        \"Old\" → \"New\"" in text
     assert "- would archive with --prune: stale-one\n! blocked from archiving: in-use (used by 2 experiments)" in text
     assert "truncated" not in text
@@ -120,4 +121,4 @@ def test_the_two_tables_of_a_pr_comment_name_experiments_alike_in_real_code_span
     text = plan_markdown(Plan([project], prune=False, ownership_tag="t", base_url_host="h", tool_version="0"))
     named = "experiment `spring_sale\\|2` (production, running)"
     assert f"| update metric `order_value` in `shop` | `eventKey` | {named} |\n" in text
-    assert f"| `add_to_cart` in `shop` | ``add`to`` | m.yaml:1:1 | {named} |\n" in text
+    assert f"| `add_to_cart` in `shop` | ``add`to`` | `m.yaml:1:1` | {named} |\n" in text

@@ -141,13 +141,16 @@ def checked_definitions(runtime: Runtime, cfg: Config, *, paths: tuple[str, ...]
 
 def client(runtime: Runtime, cfg: Config, options: ApiArguments) -> Client:
     """The LaunchDarkly client, as the common options (`options`), the environment and the config say."""
+    from metrics_sync.definitions.config import check_config_base_url
     from metrics_sync.launchdarkly.client import Client
     from metrics_sync.launchdarkly.session import DEFAULT_BASE_URL
 
     if not 0 < options.timeout <= MAX_TIMEOUT:
         raise UsageError(f"--timeout must be between 0 and {MAX_TIMEOUT:.0f} seconds")
     token = next((runtime.environ[name] for name in TOKEN_VARIABLES if runtime.environ.get(name)), "")
-    base_url = options.base_url or runtime.environ.get("LD_BASE_URL") or cfg.base_url or DEFAULT_BASE_URL
+    base_url = options.base_url or runtime.environ.get("LD_BASE_URL") or DEFAULT_BASE_URL
+    if not options.base_url and not runtime.environ.get("LD_BASE_URL") and cfg.base_url:
+        base_url = check_config_base_url(cfg, runtime.environ)  # the config may be a pull request's
     log = (lambda line: runtime.err(f"[api] {shown(line)}")) if options.verbose else None
     return Client(base_url, token, transport=runtime.transport, log=log, notice=lambda line: runtime.err(shown(line)),
                   sleep=runtime.sleep, clock=runtime.clock, timeout=options.timeout, environ=runtime.environ,
