@@ -30,8 +30,9 @@ import httpx
 
 from metrics_sync import __version__
 from metrics_sync.core.cancel import CancelSignal
-from metrics_sync.core.errors import REDACTED, TOKEN_VARIABLES, ApiError, ConfigError
+from metrics_sync.core.errors import TOKEN_VARIABLES, ApiError, ConfigError, redact_token, token_problem
 from metrics_sync.core.fields import Resource
+from metrics_sync.launchdarkly.bodies import ACCEPT_ENCODING, BadEncoding, TooLarge, read_body
 from metrics_sync.launchdarkly.rate_limits import RateGate, retry_after
 from metrics_sync.launchdarkly.transport import DeadlineTransport, network_settings
 from metrics_sync.launchdarkly.wire import BadJson, decode, named, problem
@@ -40,6 +41,7 @@ API_VERSION = "20240415"
 USER_AGENT = f"metrics-sync/{__version__}"
 DEFAULT_BASE_URL = "https://app.launchdarkly.com"
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a page of 50 metrics is well under 1 MB
+MAX_ERROR_BYTES = 1024 * 1024  # of an error answer, only its start is read: LaunchDarkly's are under 1 KB
 Log = Callable[[str], None]
 
 
@@ -110,6 +112,8 @@ class Session:
         if not token:
             raise ConfigError("no LaunchDarkly access token",
                               f"set {TOKEN_VARIABLES[0]} (or {TOKEN_VARIABLES[1]}) to an API access token")
+        if (wrong := token_problem(token)) is not None:  # never sent: the value is not shown
+            raise ConfigError(f"the access token {wrong}", "set it to the API access token exactly, nothing around it")
         self.base_url = check_base_url(base_url)
         self.cancel = cancel or CancelSignal()
         self._token, self._timeout, self._log = token, timeout, log
@@ -128,7 +132,7 @@ class Session:
             base_url=self.base_url, transport=self.transport, timeout=timeout, trust_env=False,
             follow_redirects=False,  # a redirect could carry the token elsewhere
             headers={"Authorization": token, "User-Agent": USER_AGENT, "LD-API-Version": API_VERSION,
-                     "Accept": "application/json"})
+                     "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING})
 
     def close(self) -> None:
         self._http.close()
@@ -139,7 +143,7 @@ class Session:
             self._log(self.redact(message))
 
     def redact(self, text: str) -> str:
-        return text.replace(self._token, REDACTED) if self._token else text
+        return redact_token(text, self._token)
 
     def wait(self, seconds: float) -> None:
         """Every backoff and rate-limit wait: it ends at once, raising `Cancelled`, when the run is cancelled."""
@@ -222,34 +226,39 @@ class Session:
 
     def _exchange(self, method: str, path: str, params: Mapping[str, Any] | None, content: bytes | None,
                   headers: Mapping[str, str]) -> Reply:
-        """One HTTP exchange, the body read up to MAX_ANSWER_BYTES (decoded: the cap also bounds a compressed
-        answer). The transport ends it at its deadline; a timeout at the deadline says so."""
+        """One HTTP exchange, the body read and decoded by bodies.py: up to MAX_ANSWER_BYTES decoded (the cap
+        also bounds a compressed answer, while it is inflated); an error answer's start only, so its status is
+        kept whatever its size. The transport ends it at its deadline; a timeout at the deadline says so."""
         deadline = time.monotonic() + self._timeout
         try:
             request = self._http.build_request(method, path, params=params, content=content, headers=headers)
             response = self._http.send(request, stream=True)
+            error = not 200 <= response.status_code < 300
             try:
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_ANSWER_BYTES:
-                        raise ApiError(method, path, None, f"LaunchDarkly's answer is larger than "
-                                       f"{MAX_ANSWER_BYTES // (1024 * 1024)} MB; it was not read",
-                                       ambiguous=method != "GET", hint="nothing was read from it; try again later")
-                    chunks.append(chunk)
+                # An in-process transport (the emulator's, a test's) may hand over a body already read and decoded.
+                read = response.is_stream_consumed
+                body = read_body([response.content] if read else response.iter_raw(),
+                                 "" if read else response.headers.get("content-encoding", ""),
+                                 limit=MAX_ERROR_BYTES if error else MAX_ANSWER_BYTES, deadline=deadline,
+                                 truncate=error)
+            except TooLarge:
+                raise ApiError(method, path, None, f"LaunchDarkly's answer is larger than "
+                               f"{MAX_ANSWER_BYTES // (1024 * 1024)} MB; it was not read",
+                               ambiguous=method != "GET", hint="nothing was read from it; try again later") from None
+            except BadEncoding as exc:
+                raise ApiError(method, path, response.status_code, f"LaunchDarkly's answer cannot be used: {exc}",
+                               ambiguous=method != "GET") from None
             finally:
                 response.close()
-        except httpx.TimeoutException as exc:
+        except httpx.TimeoutException:
             if time.monotonic() < deadline - 0.05:
                 if not self.cancel.is_set():
                     raise  # a connect or read timeout of its own
                 why = "the run was interrupted, and the request was cut off after its grace period"
             else:
                 why = f"the whole request took longer than --timeout ({self._timeout:g} s)"
-            raise httpx.ReadTimeout(why, request=exc.request) from None
-        return Reply(response.status_code, response.headers, b"".join(chunks), method, path,
-                     request.url.raw_path.decode())
+            raise httpx.ReadTimeout(why, request=request) from None
+        return Reply(response.status_code, response.headers, body, method, path, request.url.raw_path.decode())
 
     def _before_retry(self, failure: ApiError, attempt: int, why: str) -> None:
         """Wait before attempt `attempt + 1`. Once the run is cancelled nothing is retried: a failure that may

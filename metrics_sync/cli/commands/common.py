@@ -11,7 +11,7 @@ import argparse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
-from metrics_sync.core.errors import TOKEN_VARIABLES, DefinitionsError, UsageError, redact
+from metrics_sync.core.errors import TOKEN_VARIABLES, ConfigError, DefinitionsError, UsageError, redact, token_problem
 from metrics_sync.core.runtime import Runtime
 from metrics_sync.output.escape import shown
 
@@ -146,7 +146,11 @@ def client(runtime: Runtime, cfg: Config, options: ApiArguments) -> Client:
 
     if not 0 < options.timeout <= MAX_TIMEOUT:
         raise UsageError(f"--timeout must be between 0 and {MAX_TIMEOUT:.0f} seconds")
-    token = next((runtime.environ[name] for name in TOKEN_VARIABLES if runtime.environ.get(name)), "")
+    variable = next((name for name in TOKEN_VARIABLES if runtime.environ.get(name)), TOKEN_VARIABLES[0])
+    token = runtime.environ.get(variable, "")
+    if token and (wrong := token_problem(token)) is not None:  # checked once, before any request; never shown
+        raise ConfigError(f"{variable} {wrong}; it was not sent",
+                          f"set {variable} to the API access token exactly, with nothing around it")
     base_url = options.base_url or runtime.environ.get("LD_BASE_URL") or cfg.base_url or DEFAULT_BASE_URL
     log = (lambda line: runtime.err(f"[api] {shown(line)}")) if options.verbose else None
     return Client(base_url, token, transport=runtime.transport, log=log, notice=lambda line: runtime.err(shown(line)),
