@@ -9,7 +9,9 @@ What it guarantees (see docs/security.md and docs/launchdarkly-contract.md):
     `MAX_ANSWER_BYTES`, JSON is parsed strictly (wire.py), and only 2xx answers are data;
   * every rate-limit wait is capped and long ones are announced (rate_limits.py);
   * GET/PATCH/DELETE are retried on 5xx, timeouts and connection errors with capped, jittered exponential
-    backoff; a POST is never retried blindly (the client reads the key after an ambiguous failure);
+    backoff (a request that took its whole --timeout twice is not tried again); a POST is never retried blindly
+    (the client reads the key after an ambiguous failure);
+  * all the waits of a run together (backoffs, rate-limit pauses) stay within --max-wait (`max_wait_total`);
   * a cancelled run (core/cancel.py) starts and retries nothing: every wait ends at once and raises
     `Cancelled`, and a request in flight gets at most `GRACE` seconds more.
 """
@@ -20,6 +22,7 @@ import ipaddress
 import json
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +44,7 @@ API_VERSION = "20240415"
 USER_AGENT = f"metrics-sync/{__version__}"
 DEFAULT_BASE_URL = "https://app.launchdarkly.com"
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a page of 50 metrics is well under 1 MB
+DEFAULT_MAX_WAIT = 300.0  # seconds of waiting (rate limits, backoffs) in a whole run; --max-wait
 MAX_ERROR_BYTES = 1024 * 1024  # of an error answer, only its start is read: LaunchDarkly's are under 1 KB
 Log = Callable[[str], None]
 
@@ -76,10 +80,27 @@ class RetryPolicy:
     # PATCH whose first attempt landed is then seen as done in the same run, so every change is accounted.
     max_attempts: int = 8
     connect_attempts: int = 2  # nothing listening, or no such host: say so in seconds, not minutes
+    # A request that ran into its whole --timeout is tried at most this often: a hung or dripping server stays
+    # so, and each such try costs the whole --timeout.
+    timeout_attempts: int = 2
     base_delay: float = 0.2
     max_delay: float = 10.0
     max_rate_limit_wait: float = 60.0  # one wait
     max_rate_limit_total: float = 180.0  # all the waits of one request
+    # All the waits of the session together (rate-limit pauses and backoffs, whatever the request): --max-wait.
+    max_wait_total: float = DEFAULT_MAX_WAIT
+
+
+class _WholeRequestTimeout(httpx.ReadTimeout):
+    """A request that ran into its deadline: it took the whole --timeout."""
+
+
+class _WaitBudgetSpent(Exception):
+    """A wait would pass the session's budget for waiting (`RetryPolicy.max_wait_total`)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 @dataclass(frozen=True)
@@ -122,7 +143,9 @@ class Session:
         # clock) is used as given, with the signal checked before and after.
         self._clock, self._sleep = clock, None if sleep is time.sleep else sleep
         self._rng = rng or random.Random()
-        self._gate = RateGate(clock, self.wait, self._rng, max_wait=self._retry.max_rate_limit_wait, announce=notice)
+        self._waited, self._waited_lock = 0.0, threading.Lock()
+        self._gate = RateGate(clock, self._sleep_for, self._rng, max_wait=self._retry.max_rate_limit_wait,
+                              announce=notice, reserve=self._reserve)
         # The environment is read here, from the environment given (never httpx's own reading of os.environ), so
         # what applies is explicit. A transport passed in (the in-process emulator, a fault injector) is used as
         # given: it has no network to bound.
@@ -146,7 +169,23 @@ class Session:
         return redact_token(text, self._token)
 
     def wait(self, seconds: float) -> None:
-        """Every backoff and rate-limit wait: it ends at once, raising `Cancelled`, when the run is cancelled."""
+        """Every backoff wait (and, through the gate, every rate-limit wait): it ends at once, raising
+        `Cancelled`, when the run is cancelled. All the waits of the session together stay within
+        `max_wait_total` (see `_reserve`)."""
+        self._reserve(seconds)
+        self._sleep_for(seconds)
+
+    def _reserve(self, seconds: float) -> None:
+        """Count a wait against the session's budget for waiting, before it is announced or begun: a wait that
+        would pass the budget is refused (the request fails, saying so), so neither rate-limit headers nor
+        failures can stretch a run without bound."""
+        self.cancel.check()
+        with self._waited_lock:
+            if self._waited + seconds > self._retry.max_wait_total:
+                raise _WaitBudgetSpent(seconds)
+            self._waited += seconds
+
+    def _sleep_for(self, seconds: float) -> None:
         self.cancel.check()
         if self._sleep is None:
             self.cancel.wait(seconds)
@@ -166,11 +205,14 @@ class Session:
         route_id = f"{method} {route}"
         content = None if json_body is None else json.dumps(json_body, allow_nan=False).encode()
         headers = {**(headers or {}), **({"Content-Type": "application/json"} if content is not None else {})}
-        attempt, rate_waited, limits = 0, 0.0, self._retry
+        attempt, timeouts, rate_waited, limits = 0, 0, 0.0, self._retry
         while True:
             attempt += 1
             self.cancel.check()
-            self._gate.acquire(route_id)
+            try:
+                self._gate.acquire(route_id)
+            except _WaitBudgetSpent as spent:
+                raise self._spent(method, path, spent, "before sending it") from None
             started = self._clock()
             reply: Reply | None = None
             try:
@@ -178,7 +220,9 @@ class Session:
             except httpx.TransportError as exc:
                 failure = self._failure(method, path, exc)
                 limit = limits.connect_attempts if isinstance(exc, httpx.ConnectError) else limits.max_attempts
-                if retry_failures and failure.retryable and attempt < min(limit, limits.max_attempts):
+                timeouts += isinstance(exc, _WholeRequestTimeout)
+                hung = timeouts >= limits.timeout_attempts  # it took the whole --timeout again: it stays so
+                if retry_failures and failure.retryable and not hung and attempt < min(limit, limits.max_attempts):
                     self._before_retry(failure, attempt, f"{method} {path} {failure.api_message}")
                     continue
                 raise failure from None
@@ -197,7 +241,10 @@ class Session:
                 rate_waited += wait
                 self._gate.block_until(route_id, self._clock() + wait)
                 self.note(f"rate limited on {route_id}; waiting {wait:.1f} s")
-                self._gate.pause(wait, f"before retrying {method} {path}")
+                try:
+                    self._gate.pause(wait, f"before retrying {method} {path}")
+                except _WaitBudgetSpent as spent:
+                    raise self._spent(method, path, spent, "after LaunchDarkly's rate limit refused it") from None
                 continue
             if status >= 500 and retry_failures and attempt < limits.max_attempts:
                 self._before_retry(self._error(reply, target), attempt, f"{method} {path} answered {status}")
@@ -256,7 +303,8 @@ class Session:
                     raise  # a connect or read timeout of its own
                 why = "the run was interrupted, and the request was cut off after its grace period"
             else:
-                why = f"the whole request took longer than --timeout ({self._timeout:g} s)"
+                raise _WholeRequestTimeout(f"the whole request took longer than --timeout ({self._timeout:g} s)",
+                                           request=request) from None
             raise httpx.ReadTimeout(why, request=request) from None
         return Reply(response.status_code, response.headers, body, method, path, request.url.raw_path.decode())
 
@@ -269,7 +317,19 @@ class Session:
         delay = min(self._retry.max_delay, self._retry.base_delay * (2 ** (attempt - 1)))
         delay = self._rng.uniform(delay / 2, delay)  # jitter: parallel workers do not retry in lockstep
         self.note(f"{why}; retrying in {delay:.2f} s (attempt {attempt + 1} of {self._retry.max_attempts})")
-        self.wait(delay)
+        try:
+            self.wait(delay)
+        except _WaitBudgetSpent:  # the failure as it is (an ambiguous write stays ambiguous), saying why it stands
+            raise ApiError(failure.method, failure.path, failure.status, f"{failure.api_message}; not retried: "
+                           f"--max-wait's {self._retry.max_wait_total:g} s of waiting in all are spent",
+                           code=failure.code, hint=failure.hint, ambiguous=failure.ambiguous) from None
+
+    def _spent(self, method: str, path: str, spent: _WaitBudgetSpent, when: str) -> ApiError:
+        """The error that ends a request whose next wait would pass --max-wait (nothing it sent was carried out)."""
+        return ApiError(method, path, None, f"given up: waiting {spent.seconds:.0f} s more {when} would pass "
+                        f"--max-wait ({self._retry.max_wait_total:g} s of waiting in all, for rate limits and "
+                        "retries)", hint="LaunchDarkly is limiting or failing these requests; try again later, or "
+                        "raise --max-wait")
 
     def _failure(self, method: str, path: str, exc: httpx.TransportError) -> ApiError:
         """A request that got no answer. One that never reached a server (nothing listening, no such host) is not
