@@ -137,10 +137,12 @@ def test_an_error_message_from_the_server_cannot_forge_output(repo: Path) -> Non
 # --- round two (issue 24) ---------------------------------------------------------------------------------------
 
 # Runs metrics-sync in a child process and prints its peak resident memory last, so a test can bound it.
-MEASURED = """import resource, sys
+# (VmHWM, not getrusage: ru_maxrss keeps the high-water mark of the forking test process across exec.)
+MEASURED = """import re, sys
 from metrics_sync.cli.main import main
 code = main(sys.argv[1:])
-sys.stderr.write(f"peak-rss-kb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n")
+with open("/proc/self/status") as status:
+    sys.stderr.write("peak-rss-kb " + re.search(r"VmHWM:\\s+(\\d+)", status.read()).group(1) + "\\n")
 sys.exit(code)
 """
 
