@@ -158,3 +158,14 @@ def test_doctor_says_when_holdouts_cannot_be_read(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "metrics-sync-doctor.json").read_text())
     a41 = [c for c in report["checks"] if c["id"] == "A41"]
     assert a41 and a41[0]["holds"] is False
+
+
+@pytest.mark.parametrize("project", ["..", ".", "shop/../x", "a b"])
+def test_a_project_that_is_not_a_key_is_refused_before_any_request(tmp_path: Path, project: str) -> None:
+    # `--project ..` made doctor ask for GET /api/v2?limit=50: the key goes into a URL path, so it is checked first.
+    seen: list[str] = []
+    transport = httpx.MockTransport(lambda request: seen.append(str(request.url)) or httpx.Response(404))
+    result = run_cli("doctor", "--project", project, cwd=tmp_path, env=ENV, transport=transport)
+    assert result.code == 1 and seen == []
+    assert result.err == (f"error: `{project}` is not a LaunchDarkly project key (a project key has letters, numbers, "
+                          "'.', '_' and '-', and starts with a letter or number; give --project KEY)\n")
