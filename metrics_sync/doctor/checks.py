@@ -24,7 +24,8 @@ from metrics_sync.launchdarkly.client import Answer, Client
 from metrics_sync.launchdarkly.holders import ROUTE_ENVIRONMENTS, ROUTE_HOLDOUT, ROUTE_HOLDOUTS, ROUTE_POLICIES
 from metrics_sync.launchdarkly.session import API_VERSION
 
-KEY_HINT = "a project key has letters, numbers, '.', '_' and '-', and starts with a letter or number; give --project KEY"
+KEY_HINT = ("a project key has letters, numbers, '.', '_' and '-', and starts with a letter or number; "
+            "give --project KEY")
 
 LIST = "/api/v2/metrics/{projectKey}"
 ITEM = "/api/v2/metrics/{projectKey}/{metricKey}"

@@ -261,7 +261,7 @@ class EmulatorApp:
 
     def accepts(self, token: str) -> bool:
         """Whether `token` is one of the emulator's tokens (the server checks it before reading a body)."""
-        return token == self.token or bool(self.reader_token) and token == self.reader_token
+        return token == self.token or (bool(self.reader_token) and token == self.reader_token)
 
     def _authorize(self, environ: dict[str, Any], method: str) -> None:
         # LaunchDarkly takes the raw access token in Authorization (no "Bearer").

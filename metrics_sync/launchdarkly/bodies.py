@@ -14,14 +14,16 @@ import zlib
 from collections.abc import Iterable
 from typing import Protocol
 
-import httpx
-
 ACCEPT_ENCODING = "gzip, deflate"
 SLICE = 1024 * 1024  # bytes of decoded output per step
 
 
 class TooLarge(Exception):
     """The decoded body is larger than the limit."""
+
+
+class PastDeadline(Exception):
+    """The request's deadline passed while its body was decoded."""
 
 
 class BadEncoding(Exception):
@@ -55,7 +57,7 @@ def read_body(chunks: Iterable[bytes], content_encoding: str, *, limit: int, dea
               truncate: bool = False) -> bytes:
     """The decoded body of an answer whose raw body arrives as `chunks`: at most `limit` bytes. Past the limit
     it raises `TooLarge`, or, with `truncate`, returns the first `limit` bytes (an error answer: its start says
-    enough). Past `deadline` (time.monotonic()) it raises `httpx.ReadTimeout`."""
+    enough). Past `deadline` (time.monotonic()) it raises `PastDeadline`."""
     decoder = _decoder(content_encoding)
     parts: list[bytes] = []
     size, first = 0, True
@@ -63,7 +65,7 @@ def read_body(chunks: Iterable[bytes], content_encoding: str, *, limit: int, dea
         data = raw
         while data:
             if time.monotonic() > deadline:
-                raise httpx.ReadTimeout("past the deadline while decoding")
+                raise PastDeadline
             room = limit - size + 1  # one byte more than allowed tells "too large" from "exactly the limit"
             if decoder is None:
                 out, data = data[:room], b""

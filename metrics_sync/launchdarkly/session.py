@@ -35,7 +35,7 @@ from metrics_sync import __version__
 from metrics_sync.core.cancel import CancelSignal
 from metrics_sync.core.errors import TOKEN_VARIABLES, ApiError, ConfigError, redact_token, token_problem
 from metrics_sync.core.fields import Resource
-from metrics_sync.launchdarkly.bodies import ACCEPT_ENCODING, BadEncoding, TooLarge, read_body
+from metrics_sync.launchdarkly.bodies import ACCEPT_ENCODING, BadEncoding, PastDeadline, TooLarge, read_body
 from metrics_sync.launchdarkly.rate_limits import RateGate, retry_after
 from metrics_sync.launchdarkly.transport import DeadlineTransport, network_settings
 from metrics_sync.launchdarkly.wire import BadJson, decode, named, problem
@@ -295,6 +295,8 @@ class Session:
             except BadEncoding as exc:
                 raise ApiError(method, path, response.status_code, f"LaunchDarkly's answer cannot be used: {exc}",
                                ambiguous=method != "GET") from None
+            except PastDeadline:  # (inflating, not waiting: the transport's deadline does not see it)
+                raise httpx.ReadTimeout("past the deadline", request=request) from None
             finally:
                 response.close()
         except httpx.TimeoutException:
