@@ -7,10 +7,12 @@ control of every byte. Start with `HostileServer(mode)` as a context manager; `.
 
 from __future__ import annotations
 
+import functools
 import json
 import socketserver
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -148,7 +150,80 @@ def escapes(method: str, target: str, state: _State) -> Reply:
     yield from _response("200 OK", json.dumps(hostile).encode() if path.count("/") == 5 else page([hostile], 1))
 
 
+@functools.cache
+def gzip_bomb() -> bytes:
+    """1 GiB of spaces, gzipped once (about 1 MB)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    block = b" " * (1024 * 1024)
+    return b"".join([packer.compress(block) for _ in range(1024)] + [packer.flush()])
+
+
+def gzip_twice() -> bytes:
+    """The same 1 GiB, gzipped twice: under 2 KB on the wire."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    return packer.compress(gzip_bomb()) + packer.flush()
+
+
+def stacked_gzip(method: str, target: str, state: _State) -> Reply:
+    yield from _response("200 OK", gzip_twice(), {"Content-Encoding": "gzip, gzip"})
+
+
+def gzip_huge(method: str, target: str, state: _State) -> Reply:
+    yield from _response("200 OK", gzip_bomb(), {"Content-Encoding": "gzip"})
+
+
+def gzip_page(method: str, target: str, state: _State) -> Reply:
+    packer = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    yield from _response("200 OK", packer.compress(page([metric("m1", tags=[])], 1)) + packer.flush(),
+                         {"Content-Encoding": "gzip"})
+
+
+def _huge_error(status: str) -> Reply:
+    size = 20 * 1024 * 1024
+    yield (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n").encode()
+    yield b'{"code":"unauthorized","message":"Invalid access token"' + b" " * (size - 55) + b"}"
+
+
+def huge_401(method: str, target: str, state: _State) -> Reply:
+    yield from _huge_error("401 Unauthorized")
+
+
+def huge_503(method: str, target: str, state: _State) -> Reply:
+    yield from _huge_error("503 Service Unavailable")
+
+
+def huge_number(method: str, target: str, state: _State) -> Reply:
+    body = page([metric("m1", tags=[]), metric("m2", tags=[])], 2).replace(
+        b'"key": "m2", "name": "m2", "kind": "custom"',
+        b'"key": "m2", "name": "m2", "kind": "custom", "percentileValue": 1' + b"0" * 400)
+    yield from _response("200 OK", body)
+
+
+def huge_event_default(method: str, target: str, state: _State) -> Reply:
+    body = page([metric("m1", tags=[])], 1).replace(
+        b'"key": "m1",', b'"key": "m1", "eventDefault": {"disabled": false, "value": 1' + b"0" * 400 + b"},")
+    yield from _response("200 OK", body)
+
+
+def duplicate_keys(method: str, target: str, state: _State) -> Reply:
+    # The tag list twice: the last one would win, turning the managed metric unmanaged.
+    body = page([metric("order-placed", tags=[TAG])], 1).replace(b'"tags": [', b'"tags": [], "tags": [', 1)
+    yield from _response("200 OK", body)
+
+
+def rate_limit_far_pages(method: str, target: str, state: _State) -> Reply:
+    """Every 2xx page says the window is spent and resets in a day: each page would wait the longest wait."""
+    reset = int((time.time() + 86_400) * 1000)
+    headers = {"X-Ratelimit-Route-Remaining": "0", "X-Ratelimit-Route-Limit": "10", "X-Ratelimit-Reset": str(reset)}
+    offset = int(target.split("offset=")[1].split("&")[0]) if "offset=" in target else 0
+    items = [metric(f"m{offset + i}", tags=[]) for i in range(50)] if offset < 1000 else []
+    yield from _response("200 OK", page(items, 1000), headers)
+
+
 MODES: dict[str, Mode] = {
+    "stacked-gzip": stacked_gzip, "gzip-huge": gzip_huge, "gzip-page": gzip_page, "huge-401": huge_401,
+    "huge-503": huge_503, "huge-number": huge_number, "huge-event-default": huge_event_default,
+    "duplicate-keys": duplicate_keys, "rate-limit-far-pages": rate_limit_far_pages,
     "same-page": same_page, "new-keys-forever": new_keys_forever, "negative-total": negative_total,
     "slow-body": slow_body, "slow-headers": slow_headers, "rate-limit-day": rate_limit_day,
     "huge-body": huge_body, "endless-chunked": endless_chunked, "retry-after-nan": retry_after_nan,

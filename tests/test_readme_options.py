@@ -17,7 +17,7 @@ OPTION = re.compile(r"(?<![\w-])--[a-z][a-z-]*[a-z]")
 OTHER_TOOLS = {"--require-hashes", "--only-binary", "--no-deps", "--no-build-isolation", "--generate-hashes",
                "--output-file"}
 COMMON = {"--config", "--no-color"}
-API_COMMON = {"--base-url", "--timeout", "--verbose"}
+API_COMMON = {"--base-url", "--timeout", "--max-wait", "--verbose"}
 
 
 def help_text(*command: str) -> str:
@@ -73,7 +73,8 @@ def test_the_emulator_takes_the_common_options_as_the_readme_says() -> None:
                  ("--no-color", "--config", "metrics-sync.yaml", "-v", "emulator")):
         result = run_cli(*argv, "--fail-rate", "2")
         assert result.err == "error: --fail-rate must be between 0 and 1\n", (argv, result.err)
-    for refused in (("--base-url", "http://127.0.0.1:8765"), ("--timeout", "5"), ("--timeout=5",)):
+    for refused in (("--base-url", "http://127.0.0.1:8765"), ("--timeout", "5"), ("--timeout=5",),
+                    ("--max-wait", "5")):
         for argv in (("emulator", *refused), (*refused, "emulator")):
             result = run_cli(*argv)
             assert result.code == 1

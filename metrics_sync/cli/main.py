@@ -31,8 +31,8 @@ COMMANDS: dict[str, ModuleType] = {
 }
 # The common options: accepted before or after the command, so they are parsed with SUPPRESS defaults
 # (absent unless given) and filled in from here afterwards.
-DEFAULTS = {"config": None, "no_color": False, "base_url": None, "timeout": 30.0, "verbose": False}
-API_OPTIONS = {"base_url": "--base-url", "timeout": "--timeout", "verbose": "--verbose"}
+DEFAULTS = {"config": None, "no_color": False, "base_url": None, "timeout": 30.0, "max_wait": 300.0, "verbose": False}
+API_OPTIONS = {"base_url": "--base-url", "timeout": "--timeout", "max_wait": "--max-wait", "verbose": "--verbose"}
 
 
 class OptionParser(argparse.ArgumentParser):
@@ -79,7 +79,11 @@ def _common_options(parser: argparse.ArgumentParser, *, calls_api: bool) -> None
                             help="LaunchDarkly URL (env LD_BASE_URL; default https://app.launchdarkly.com; "
                                  "EU https://app.eu.launchdarkly.com, federal https://app.launchdarkly.us)")
         parser.add_argument("--timeout", type=float, metavar="SECONDS", default=s,
-                            help="give up on a LaunchDarkly answer after this long (default 30; then retried)")
+                            help="give up on a LaunchDarkly answer after this long (default 30; then retried "
+                                 "once)")
+        parser.add_argument("--max-wait", type=float, metavar="SECONDS", default=s,
+                            help="wait at most this long in all for LaunchDarkly's rate limits and between retries "
+                                 "(default 300), then stop with an error")
         parser.add_argument("-v", "--verbose", action="store_true", default=s,
                             help="log each API request to stderr (never the token)")
 
@@ -87,7 +91,8 @@ def _common_options(parser: argparse.ArgumentParser, *, calls_api: bool) -> None
 def build_parser(runtime: Runtime) -> OptionParser:
     parser_class = _parser_class(runtime)
     parser = parser_class(prog="metrics-sync", description="LaunchDarkly metrics as code: validate, plan, apply.",
-                          epilog="--base-url, --timeout and -v apply to the commands that call LaunchDarkly.")
+                          epilog="--base-url, --timeout, --max-wait and -v apply to the commands that call "
+                                 "LaunchDarkly.")
     parser.add_argument("--version", action="version", version=f"metrics-sync {__version__}")
     _common_options(parser, calls_api=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)

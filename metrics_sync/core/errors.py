@@ -6,8 +6,10 @@ written for the person at the terminal: one line, what went wrong, and what to d
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
+from urllib.parse import quote, quote_plus
 
 if TYPE_CHECKING:
     from metrics_sync.core.model import Problem
@@ -17,12 +19,43 @@ TOKEN_VARIABLES = ("LD_ACCESS_TOKEN", "LAUNCHDARKLY_ACCESS_TOKEN")
 REDACTED = "[redacted]"
 
 
+def token_problem(token: str) -> str | None:
+    """Why `token` cannot be an access token (None when it can): LaunchDarkly's tokens are printable ASCII
+    with no spaces. A secret saved with a trailing newline is common; sent, it would make the HTTP library
+    quote the header (token included) in its error, and a non-ASCII one could not be encoded at all."""
+    if not token.isascii():
+        return "holds characters that are not ASCII"
+    if any(c.isspace() for c in token):
+        return "holds whitespace (a trailing newline?)"
+    if not token.isprintable():
+        return "holds control characters"
+    return None
+
+
+def token_forms(token: str) -> tuple[str, ...]:
+    """Every way a token may be written in a message: as it is, escaped as Python's repr and JSON write it
+    (a header value quoted in an error), its bytes' repr, and URL-encoded. Longest first, so a form that
+    contains another is replaced whole."""
+    if not token:
+        return ()
+    forms = {token, repr(token)[1:-1], json.dumps(token)[1:-1], repr(token.encode("utf-8", "replace"))[2:-1],
+             token.encode("unicode_escape").decode("ascii"), quote(token, safe=""), quote_plus(token)}
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def redact_token(text: str, token: str) -> str:
+    for form in token_forms(token):
+        text = text.replace(form, REDACTED)
+    return text
+
+
 def redact(text: str, environ: Mapping[str, str]) -> str:
-    """Remove any access token found in `environ` from `text` (a last line of defence for output)."""
+    """Remove any access token found in `environ` from `text`, in any of its written forms (a last line of
+    defence for output)."""
     for name in TOKEN_VARIABLES:
         token = environ.get(name)
         if token and len(token) >= 4:
-            text = text.replace(token, REDACTED)
+            text = redact_token(text, token)
     return text
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,7 +51,13 @@ class Wire:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite JSON number a double can hold (LaunchDarkly's numbers are doubles). An integer is compared
+    with the largest double rather than converted: math.isfinite(10**400) raises OverflowError."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -sys.float_info.max <= value <= sys.float_info.max
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def _is_count(value: Any) -> bool:
@@ -63,7 +70,7 @@ def _is_objects(value: Any) -> bool:
 
 TEXT = Wire(lambda v: isinstance(v, str), "is not text")
 FLAG = Wire(lambda v: isinstance(v, bool), "is not true or false")
-NUMBER = Wire(_is_number, "is not a number")
+NUMBER = Wire(_is_number, "is not a number we can use")
 COUNT = Wire(_is_count, "is not a whole number")
 INTEGER = Wire(lambda v: isinstance(v, int) and not isinstance(v, bool), "is not a whole number")
 TEXTS = Wire(lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v), "is not a list of text", True)

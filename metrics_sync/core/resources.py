@@ -140,9 +140,12 @@ def _urls_wire(value: Any) -> bool:
                                            for m in value)
 
 
-def _event_default_wire(value: Any) -> bool:
-    return isinstance(value, dict) and (value.get("disabled") is None or isinstance(value["disabled"], bool)) \
-        and (value.get("value") is None or NUMBER.check(value["value"]) is True)
+def _event_default_wire(value: Any) -> bool | str:
+    if not isinstance(value, dict) or not (value.get("disabled") is None or isinstance(value["disabled"], bool)):
+        return False
+    if value.get("value") is None or NUMBER.check(value["value"]) is True:
+        return True
+    return "`eventDefault.value` is not a number we can use" if isinstance(value["value"], (int, float)) else False
 
 
 def _data_source_wire(value: Any) -> bool | str:

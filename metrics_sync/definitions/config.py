@@ -24,7 +24,13 @@ from metrics_sync.coderefs.settings import Settings as CodeRefs
 from metrics_sync.coderefs.settings import compile_pattern
 from metrics_sync.core.errors import ConfigError
 from metrics_sync.definitions.schema import follows_rule
-from metrics_sync.definitions.yaml_reader import DEFAULT_MAX_FILE_BYTES, load_yaml_file
+from metrics_sync.definitions.yaml_reader import (
+    DEFAULT_MAX_FILE_BYTES,
+    FileTooLarge,
+    NotRegularFile,
+    load_yaml_file,
+    read_regular_file,
+)
 
 DEFAULT_CONFIG_FILE = "metrics-sync.yaml"
 DEFAULT_OWNERSHIP_TAG = "managed-by-metrics-sync"
@@ -156,8 +162,8 @@ def _loopback(host: str) -> bool:
 
 def _only_comments(path: Path) -> bool:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_regular_file(path, DEFAULT_MAX_FILE_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError, NotRegularFile, FileTooLarge):
         return False  # load_yaml_file reports it
     return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
 

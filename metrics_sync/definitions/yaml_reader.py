@@ -14,6 +14,7 @@ import datetime
 import math
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -314,17 +315,49 @@ def _line_col_of_offset(data: bytes, offset: int) -> tuple[int, int]:
     return line, col
 
 
+class NotRegularFile(Exception):
+    """A path that names a FIFO, a socket or a device: reading it could block forever or never end."""
+
+
+class FileTooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most `max_bytes`. Opened without blocking (a FIFO's open waits for a
+    writer otherwise) and checked on the open file itself (fstat: no swap between a check and the read), so a
+    FIFO, socket or device among the definitions is refused at once, never read. Raises OSError,
+    NotRegularFile or FileTooLarge."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile
+        if st.st_size > max_bytes:
+            raise FileTooLarge(st.st_size)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(max_bytes + 1)  # a file that grows while read is still bounded
+        if len(data) > max_bytes:
+            raise FileTooLarge(len(data))
+        return data
+    finally:
+        os.close(fd)
+
+
 def load_yaml_file(path: Path, *, display: str | None = None,
                    max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[YamlDocument | None, list[Problem]]:
     """Read and parse one YAML file. Returns (document or None, problems)."""
     name = display or str(path)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            return None, [Problem(name, None, None,
-                                  f"file is {size:,} bytes, over the {max_bytes:,}-byte limit",
-                                  hint="split it into several files, or raise maxFileBytes in the config")]
-        raw = path.read_bytes()
+        raw = read_regular_file(path, max_bytes)
+    except FileTooLarge as exc:
+        return None, [Problem(name, None, None, f"file is {exc.size:,} bytes, over the {max_bytes:,}-byte limit",
+                              hint="split it into several files, or raise maxFileBytes in the config")]
+    except NotRegularFile:
+        return None, [Problem(name, None, None, "not a regular file (a FIFO, socket or device); not read",
+                              hint="definitions are regular YAML files; remove it or rename it")]
     except OSError as exc:
         return None, [Problem(name, None, None, f"cannot read file: {exc.strerror or exc}")]
     return parse_yaml_bytes(raw, name, max_bytes=max_bytes)

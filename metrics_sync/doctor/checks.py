@@ -18,10 +18,14 @@ from typing import Any
 from urllib.parse import quote
 
 from metrics_sync import __version__
-from metrics_sync.core.errors import ApiError
+from metrics_sync.core.errors import ApiError, UsageError
+from metrics_sync.core.fields import KEY
 from metrics_sync.launchdarkly.client import Answer, Client
 from metrics_sync.launchdarkly.holders import ROUTE_ENVIRONMENTS, ROUTE_HOLDOUT, ROUTE_HOLDOUTS, ROUTE_POLICIES
 from metrics_sync.launchdarkly.session import API_VERSION
+
+KEY_HINT = ("a project key has letters, numbers, '.', '_' and '-', and starts with a letter or number; "
+            "give --project KEY")
 
 LIST = "/api/v2/metrics/{projectKey}"
 ITEM = "/api/v2/metrics/{projectKey}/{metricKey}"
@@ -379,6 +383,10 @@ def _another_member(client: Client) -> Callable[[], str | None]:
 
 
 def examine(client: Client, project: str, *, write: bool) -> Report:
+    """Every check against `project`. Its key is checked first, as every command checks a key before it goes
+    into a URL path (`..` would make `/api/v2/metrics/..` ask for `/api/v2`)."""
+    if not KEY.fullmatch(project):
+        raise UsageError(f"`{project[:80]}` is not a LaunchDarkly project key", KEY_HINT)
     report = Report(base_url_host=client.host, project=project, write=write)
     doctor = _Doctor(client, project, report)
     try:

@@ -259,6 +259,10 @@ class EmulatorApp:
                 return route, {k: v for k, v in found.groupdict().items() if v is not None}
         raise ApiProblem(404, "not_found", "Invalid resource identifier")
 
+    def accepts(self, token: str) -> bool:
+        """Whether `token` is one of the emulator's tokens (the server checks it before reading a body)."""
+        return token == self.token or (bool(self.reader_token) and token == self.reader_token)
+
     def _authorize(self, environ: dict[str, Any], method: str) -> None:
         # LaunchDarkly takes the raw access token in Authorization (no "Bearer").
         given = environ.get("HTTP_AUTHORIZATION", "")

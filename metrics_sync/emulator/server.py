@@ -30,6 +30,7 @@ from metrics_sync.emulator.readings import CHOICES, Readings
 from metrics_sync.emulator.store import Store
 
 DEFAULT_TOKEN = "emulator-token"
+MAX_BODY_BYTES = 16 * 1024 * 1024  # a request body larger than this is answered 413, unread
 
 
 class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
@@ -97,20 +98,44 @@ class _Handler(WSGIRequestHandler):
             return
         if not self.parse_request():
             return
+        app: EmulatorApp = self.server.get_app()  # type: ignore[attr-defined]
         if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True  # a chunked body is read by the app to the end of the stream
-            body_stream: Any = self.rfile
+            self.close_connection = True  # the app reads no body without a Content-Length; the stream ends here
+            body_stream: Any = io.BytesIO(b"")
         else:
-            # The body is read whole before the app runs, so an app that does not read it (a 401, a 404)
-            # leaves nothing behind that the next request on the connection would be parsed from.
-            length = int(self.headers.get("Content-Length") or 0)
+            given = (self.headers.get("Content-Length") or "0").strip()
+            if not given.isdigit():  # (isdigit: no sign, no spaces inside, no "1e9")
+                self._refuse(400, "invalid_request", "Invalid Content-Length")
+                return
+            length = int(given)
+            if not app.accepts(self.headers.get("Authorization", "")):
+                # The token is checked before a byte of the body is read: a stranger's body is never read (the
+                # app answers 401), and the connection is closed after, so its unread body is never parsed.
+                self.close_connection = True
+                length = 0
+            elif length > MAX_BODY_BYTES:
+                self._refuse(413, "request_too_large", f"The request body is larger than {MAX_BODY_BYTES} bytes")
+                return
+            # The body is read whole before the app runs, so an app that does not read it (a 404) leaves
+            # nothing behind that the next request on the connection would be parsed from.
             body_stream = io.BytesIO(self.rfile.read(length) if length > 0 else b"")
         environ = self.get_environ()
         environ["wsgi.input"] = body_stream
         handler = _FaultAwareServerHandler(body_stream, self.wfile, self.get_stderr(),  # type: ignore[arg-type]
                                            environ, multithread=True)
         handler.request_handler = self
-        handler.run(self.server.get_app())  # type: ignore[attr-defined]
+        handler.run(app)
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        """Answer a request whose body cannot be read, and close the connection (the body is left unread)."""
+        body = json.dumps({"code": code, "message": message}).encode()
+        self.close_connection = True
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
 
     def finish(self) -> None:
         if self.aborted:

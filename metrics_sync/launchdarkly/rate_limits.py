@@ -70,8 +70,10 @@ class RateGate:
     """
 
     def __init__(self, clock: Callable[[], float], sleep: Callable[[float], None], rng: random.Random, *,
-                 max_wait: float = 60.0, announce: Callable[[str], None] | None = None) -> None:
+                 max_wait: float = 60.0, announce: Callable[[str], None] | None = None,
+                 reserve: Callable[[float], None] | None = None) -> None:
         self._clock, self._sleep, self._rng = clock, sleep, rng
+        self._reserve = reserve  # counts each wait against a run's budget before it is announced; may refuse it
         self.max_wait = max_wait
         self._announce = announce
         self._lock = threading.Lock()
@@ -106,6 +108,8 @@ class RateGate:
     def pause(self, seconds: float, why: str) -> None:
         """Sleep `seconds` (capped), announcing long waits."""
         seconds = min(max(seconds, 0.0), self.max_wait)
+        if self._reserve is not None:
+            self._reserve(seconds)
         if seconds >= ANNOUNCE_AFTER and self._announce is not None:
             self._announce(f"LaunchDarkly's rate limit: waiting {seconds:.0f} s {why}")
         self._sleep(seconds)

@@ -9,7 +9,9 @@ What it guarantees (see docs/security.md and docs/launchdarkly-contract.md):
     `MAX_ANSWER_BYTES`, JSON is parsed strictly (wire.py), and only 2xx answers are data;
   * every rate-limit wait is capped and long ones are announced (rate_limits.py);
   * GET/PATCH/DELETE are retried on 5xx, timeouts and connection errors with capped, jittered exponential
-    backoff; a POST is never retried blindly (the client reads the key after an ambiguous failure);
+    backoff (a request that took its whole --timeout twice is not tried again); a POST is never retried blindly
+    (the client reads the key after an ambiguous failure);
+  * all the waits of a run together (backoffs, rate-limit pauses) stay within --max-wait (`max_wait_total`);
   * a cancelled run (core/cancel.py) starts and retries nothing: every wait ends at once and raises
     `Cancelled`, and a request in flight gets at most `GRACE` seconds more.
 """
@@ -20,6 +22,7 @@ import ipaddress
 import json
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,8 +33,9 @@ import httpx
 
 from metrics_sync import __version__
 from metrics_sync.core.cancel import CancelSignal
-from metrics_sync.core.errors import REDACTED, TOKEN_VARIABLES, ApiError, ConfigError
+from metrics_sync.core.errors import TOKEN_VARIABLES, ApiError, ConfigError, redact_token, token_problem
 from metrics_sync.core.fields import Resource
+from metrics_sync.launchdarkly.bodies import ACCEPT_ENCODING, BadEncoding, PastDeadline, TooLarge, read_body
 from metrics_sync.launchdarkly.rate_limits import RateGate, retry_after
 from metrics_sync.launchdarkly.transport import DeadlineTransport, network_settings
 from metrics_sync.launchdarkly.wire import BadJson, decode, named, problem
@@ -40,6 +44,8 @@ API_VERSION = "20240415"
 USER_AGENT = f"metrics-sync/{__version__}"
 DEFAULT_BASE_URL = "https://app.launchdarkly.com"
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a page of 50 metrics is well under 1 MB
+DEFAULT_MAX_WAIT = 300.0  # seconds of waiting (rate limits, backoffs) in a whole run; --max-wait
+MAX_ERROR_BYTES = 1024 * 1024  # of an error answer, only its start is read: LaunchDarkly's are under 1 KB
 Log = Callable[[str], None]
 
 
@@ -74,10 +80,27 @@ class RetryPolicy:
     # PATCH whose first attempt landed is then seen as done in the same run, so every change is accounted.
     max_attempts: int = 8
     connect_attempts: int = 2  # nothing listening, or no such host: say so in seconds, not minutes
+    # A request that ran into its whole --timeout is tried at most this often: a hung or dripping server stays
+    # so, and each such try costs the whole --timeout.
+    timeout_attempts: int = 2
     base_delay: float = 0.2
     max_delay: float = 10.0
     max_rate_limit_wait: float = 60.0  # one wait
     max_rate_limit_total: float = 180.0  # all the waits of one request
+    # All the waits of the session together (rate-limit pauses and backoffs, whatever the request): --max-wait.
+    max_wait_total: float = DEFAULT_MAX_WAIT
+
+
+class _WholeRequestTimeout(httpx.ReadTimeout):
+    """A request that ran into its deadline: it took the whole --timeout."""
+
+
+class _WaitBudgetSpent(Exception):
+    """A wait would pass the session's budget for waiting (`RetryPolicy.max_wait_total`)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 @dataclass(frozen=True)
@@ -110,6 +133,8 @@ class Session:
         if not token:
             raise ConfigError("no LaunchDarkly access token",
                               f"set {TOKEN_VARIABLES[0]} (or {TOKEN_VARIABLES[1]}) to an API access token")
+        if (wrong := token_problem(token)) is not None:  # never sent: the value is not shown
+            raise ConfigError(f"the access token {wrong}", "set it to the API access token exactly, nothing around it")
         self.base_url = check_base_url(base_url)
         self.cancel = cancel or CancelSignal()
         self._token, self._timeout, self._log = token, timeout, log
@@ -118,7 +143,9 @@ class Session:
         # clock) is used as given, with the signal checked before and after.
         self._clock, self._sleep = clock, None if sleep is time.sleep else sleep
         self._rng = rng or random.Random()
-        self._gate = RateGate(clock, self.wait, self._rng, max_wait=self._retry.max_rate_limit_wait, announce=notice)
+        self._waited, self._waited_lock = 0.0, threading.Lock()
+        self._gate = RateGate(clock, self._sleep_for, self._rng, max_wait=self._retry.max_rate_limit_wait,
+                              announce=notice, reserve=self._reserve)
         # The environment is read here, from the environment given (never httpx's own reading of os.environ), so
         # what applies is explicit. A transport passed in (the in-process emulator, a fault injector) is used as
         # given: it has no network to bound.
@@ -128,7 +155,7 @@ class Session:
             base_url=self.base_url, transport=self.transport, timeout=timeout, trust_env=False,
             follow_redirects=False,  # a redirect could carry the token elsewhere
             headers={"Authorization": token, "User-Agent": USER_AGENT, "LD-API-Version": API_VERSION,
-                     "Accept": "application/json"})
+                     "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING})
 
     def close(self) -> None:
         self._http.close()
@@ -139,10 +166,26 @@ class Session:
             self._log(self.redact(message))
 
     def redact(self, text: str) -> str:
-        return text.replace(self._token, REDACTED) if self._token else text
+        return redact_token(text, self._token)
 
     def wait(self, seconds: float) -> None:
-        """Every backoff and rate-limit wait: it ends at once, raising `Cancelled`, when the run is cancelled."""
+        """Every backoff wait (and, through the gate, every rate-limit wait): it ends at once, raising
+        `Cancelled`, when the run is cancelled. All the waits of the session together stay within
+        `max_wait_total` (see `_reserve`)."""
+        self._reserve(seconds)
+        self._sleep_for(seconds)
+
+    def _reserve(self, seconds: float) -> None:
+        """Count a wait against the session's budget for waiting, before it is announced or begun: a wait that
+        would pass the budget is refused (the request fails, saying so), so neither rate-limit headers nor
+        failures can stretch a run without bound."""
+        self.cancel.check()
+        with self._waited_lock:
+            if self._waited + seconds > self._retry.max_wait_total:
+                raise _WaitBudgetSpent(seconds)
+            self._waited += seconds
+
+    def _sleep_for(self, seconds: float) -> None:
         self.cancel.check()
         if self._sleep is None:
             self.cancel.wait(seconds)
@@ -162,11 +205,14 @@ class Session:
         route_id = f"{method} {route}"
         content = None if json_body is None else json.dumps(json_body, allow_nan=False).encode()
         headers = {**(headers or {}), **({"Content-Type": "application/json"} if content is not None else {})}
-        attempt, rate_waited, limits = 0, 0.0, self._retry
+        attempt, timeouts, rate_waited, limits = 0, 0, 0.0, self._retry
         while True:
             attempt += 1
             self.cancel.check()
-            self._gate.acquire(route_id)
+            try:
+                self._gate.acquire(route_id)
+            except _WaitBudgetSpent as spent:
+                raise self._spent(method, path, spent, "before sending it") from None
             started = self._clock()
             reply: Reply | None = None
             try:
@@ -174,7 +220,9 @@ class Session:
             except httpx.TransportError as exc:
                 failure = self._failure(method, path, exc)
                 limit = limits.connect_attempts if isinstance(exc, httpx.ConnectError) else limits.max_attempts
-                if retry_failures and failure.retryable and attempt < min(limit, limits.max_attempts):
+                timeouts += isinstance(exc, _WholeRequestTimeout)
+                hung = timeouts >= limits.timeout_attempts  # it took the whole --timeout again: it stays so
+                if retry_failures and failure.retryable and not hung and attempt < min(limit, limits.max_attempts):
                     self._before_retry(failure, attempt, f"{method} {path} {failure.api_message}")
                     continue
                 raise failure from None
@@ -193,7 +241,10 @@ class Session:
                 rate_waited += wait
                 self._gate.block_until(route_id, self._clock() + wait)
                 self.note(f"rate limited on {route_id}; waiting {wait:.1f} s")
-                self._gate.pause(wait, f"before retrying {method} {path}")
+                try:
+                    self._gate.pause(wait, f"before retrying {method} {path}")
+                except _WaitBudgetSpent as spent:
+                    raise self._spent(method, path, spent, "after LaunchDarkly's rate limit refused it") from None
                 continue
             if status >= 500 and retry_failures and attempt < limits.max_attempts:
                 self._before_retry(self._error(reply, target), attempt, f"{method} {path} answered {status}")
@@ -222,34 +273,42 @@ class Session:
 
     def _exchange(self, method: str, path: str, params: Mapping[str, Any] | None, content: bytes | None,
                   headers: Mapping[str, str]) -> Reply:
-        """One HTTP exchange, the body read up to MAX_ANSWER_BYTES (decoded: the cap also bounds a compressed
-        answer). The transport ends it at its deadline; a timeout at the deadline says so."""
+        """One HTTP exchange, the body read and decoded by bodies.py: up to MAX_ANSWER_BYTES decoded (the cap
+        also bounds a compressed answer, while it is inflated); an error answer's start only, so its status is
+        kept whatever its size. The transport ends it at its deadline; a timeout at the deadline says so."""
         deadline = time.monotonic() + self._timeout
         try:
             request = self._http.build_request(method, path, params=params, content=content, headers=headers)
             response = self._http.send(request, stream=True)
+            error = not 200 <= response.status_code < 300
             try:
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_ANSWER_BYTES:
-                        raise ApiError(method, path, None, f"LaunchDarkly's answer is larger than "
-                                       f"{MAX_ANSWER_BYTES // (1024 * 1024)} MB; it was not read",
-                                       ambiguous=method != "GET", hint="nothing was read from it; try again later")
-                    chunks.append(chunk)
+                # An in-process transport (the emulator's, a test's) may hand over a body already read and decoded.
+                read = response.is_stream_consumed
+                body = read_body([response.content] if read else response.iter_raw(),
+                                 "" if read else response.headers.get("content-encoding", ""),
+                                 limit=MAX_ERROR_BYTES if error else MAX_ANSWER_BYTES, deadline=deadline,
+                                 truncate=error)
+            except TooLarge:
+                raise ApiError(method, path, None, f"LaunchDarkly's answer is larger than "
+                               f"{MAX_ANSWER_BYTES // (1024 * 1024)} MB; it was not read",
+                               ambiguous=method != "GET", hint="nothing was read from it; try again later") from None
+            except BadEncoding as exc:
+                raise ApiError(method, path, response.status_code, f"LaunchDarkly's answer cannot be used: {exc}",
+                               ambiguous=method != "GET") from None
+            except PastDeadline:  # (inflating, not waiting: the transport's deadline does not see it)
+                raise httpx.ReadTimeout("past the deadline", request=request) from None
             finally:
                 response.close()
-        except httpx.TimeoutException as exc:
+        except httpx.TimeoutException:
             if time.monotonic() < deadline - 0.05:
                 if not self.cancel.is_set():
                     raise  # a connect or read timeout of its own
                 why = "the run was interrupted, and the request was cut off after its grace period"
             else:
-                why = f"the whole request took longer than --timeout ({self._timeout:g} s)"
-            raise httpx.ReadTimeout(why, request=exc.request) from None
-        return Reply(response.status_code, response.headers, b"".join(chunks), method, path,
-                     request.url.raw_path.decode())
+                raise _WholeRequestTimeout(f"the whole request took longer than --timeout ({self._timeout:g} s)",
+                                           request=request) from None
+            raise httpx.ReadTimeout(why, request=request) from None
+        return Reply(response.status_code, response.headers, body, method, path, request.url.raw_path.decode())
 
     def _before_retry(self, failure: ApiError, attempt: int, why: str) -> None:
         """Wait before attempt `attempt + 1`. Once the run is cancelled nothing is retried: a failure that may
@@ -260,7 +319,19 @@ class Session:
         delay = min(self._retry.max_delay, self._retry.base_delay * (2 ** (attempt - 1)))
         delay = self._rng.uniform(delay / 2, delay)  # jitter: parallel workers do not retry in lockstep
         self.note(f"{why}; retrying in {delay:.2f} s (attempt {attempt + 1} of {self._retry.max_attempts})")
-        self.wait(delay)
+        try:
+            self.wait(delay)
+        except _WaitBudgetSpent:  # the failure as it is (an ambiguous write stays ambiguous), saying why it stands
+            raise ApiError(failure.method, failure.path, failure.status, f"{failure.api_message}; not retried: "
+                           f"--max-wait's {self._retry.max_wait_total:g} s of waiting in all are spent",
+                           code=failure.code, hint=failure.hint, ambiguous=failure.ambiguous) from None
+
+    def _spent(self, method: str, path: str, spent: _WaitBudgetSpent, when: str) -> ApiError:
+        """The error that ends a request whose next wait would pass --max-wait (nothing it sent was carried out)."""
+        return ApiError(method, path, None, f"given up: waiting {spent.seconds:.0f} s more {when} would pass "
+                        f"--max-wait ({self._retry.max_wait_total:g} s of waiting in all, for rate limits and "
+                        "retries)", hint="LaunchDarkly is limiting or failing these requests; try again later, or "
+                        "raise --max-wait")
 
     def _failure(self, method: str, path: str, exc: httpx.TransportError) -> ApiError:
         """A request that got no answer. One that never reached a server (nothing listening, no such host) is not

@@ -28,12 +28,26 @@ def _no_constants(name: str) -> Any:
     raise BadJson(f"it holds {name}, which is not JSON")
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: with a key given twice, the last would silently win (a second
+    `tags` could turn a managed metric unmanaged), so the answer is refused. (About 0.1 ms more per page of 50.)"""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise BadJson(f"it gives the key `{name[:60]}` twice in one object")
+            seen.add(name)
+    return data
+
+
 def decode(content: bytes, *, walk: bool = True) -> Any:
-    """Parse an answer's body: standard JSON only, nested at most MAX_DEPTH deep. With `walk=False` the depth
-    is left to the caller (a page of the list checks each item it keeps: walking whole pages cost more than
-    parsing them); the parser's own recursion guard still stops an answer nested thousands deep."""
+    """Parse an answer's body: standard JSON only, each key once per object, nested at most MAX_DEPTH deep. With
+    `walk=False` the depth is left to the caller (a page of the list checks each item it keeps: walking whole
+    pages cost more than parsing them); the parser's own recursion guard still stops an answer nested thousands
+    deep."""
     try:
-        data = json.loads(content, parse_constant=_no_constants)
+        data = json.loads(content, parse_constant=_no_constants, object_pairs_hook=_unique)
     except RecursionError:
         raise BadJson(f"it is nested deeper than {MAX_DEPTH} levels") from None
     except UnicodeDecodeError:

@@ -171,17 +171,37 @@ def from_dict(data: Any) -> Plan:
         raise PlanError(f"plan file is damaged or incomplete (missing {exc})") from None
 
 
-MAX_PLAN_BYTES = 256 * 1024 * 1024
+# Bounds on the work a plan file may ask for, checked before it is parsed. Each JSON value (string, number,
+# object, list) but the first follows a `[`, `{`, `,` or `:`, so these marks bound the values; parsing costs some
+# 70 bytes of memory per value at least (an empty object is 64), and a file of nothing but `{}` would cost 36 times
+# its size. A real plan has about 3.5 KB and 210 marks per change: a file is parsed only when its marks fit what a
+# plan of its changes needs (with room), so memory stays proportional to a real plan, under 300 MB at the caps.
+MAX_PLAN_BYTES = 32 * 1024 * 1024  # some 9,000 changes
+MAX_PLAN_MARKS = 2_000_000
+MARKS_BASE, MARKS_PER_CHANGE = 100_000, 2_000  # ten times a real change (filter trees, long lists)
+
+
+def _marks(content: bytes) -> tuple[int, int]:
+    """The marks in `content` that may precede a JSON value, and its changes (each has an "action"), counted in
+    C without parsing. Marks inside strings count too, which only makes the bound safer."""
+    return sum(content.count(mark) for mark in (b"[", b"{", b",", b":")), content.count(b'"action"')
 
 
 def read(path: Path) -> Plan:
-    """Read a plan file: bounded, strict JSON, and the documented format (schemas/plan.schema.json)."""
+    """Read a plan file: bounded (its bytes, then its brackets and separators for its number of changes, before
+    parsing), strict JSON, and the documented format (schemas/plan.schema.json)."""
     try:
-        if path.stat().st_size > MAX_PLAN_BYTES:
-            raise PlanError(f"{path} is larger than {MAX_PLAN_BYTES // (1024 * 1024)} MB; not a plan file")
-        content = path.read_bytes()
+        with path.open("rb") as fh:  # (a plan is written by plan --out: a regular file, or a pipe from a CI step)
+            content = fh.read(MAX_PLAN_BYTES + 1)
     except OSError as exc:
         raise PlanError(f"cannot read plan file {path}: {exc.strerror or exc}") from None
+    if len(content) > MAX_PLAN_BYTES:
+        raise PlanError(f"{path} is larger than {MAX_PLAN_BYTES // (1024 * 1024)} MB; not a plan file")
+    marks, changes = _marks(content)
+    if marks > min(MAX_PLAN_MARKS, MARKS_BASE + MARKS_PER_CHANGE * changes):
+        raise PlanError(f"{path} is not a plan file: it has {marks:,} JSON brackets and separators, more than a "
+                        f"plan of {changes:,} changes needs; it was not parsed",
+                        "a plan file is applied only as plan wrote it; run plan again")
     try:
         data = decode(content)
     except BadJson as exc:

@@ -45,7 +45,8 @@ def test_a_changed_value_is_a_guarded_patch() -> None:
 
 
 def test_the_wire_check_comes_with_the_row() -> None:
-    assert problem(WITH_ROW, {**NUMERIC, "winsorUpperPercentile": "high"}) == "`winsorUpperPercentile` is not a number"
+    assert (problem(WITH_ROW, {**NUMERIC, "winsorUpperPercentile": "high"})
+            == "`winsorUpperPercentile` is not a number we can use")
     assert problem(WITHOUT_ROW, {**NUMERIC, "winsorUpperPercentile": "high"}) is None  # without the row: not read
 
 

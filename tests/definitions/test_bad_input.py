@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from metrics_sync.definitions.yaml_reader import parse_yaml_text
 from metrics_sync.emulator import EmulatorApp, Store
-from tests.conftest import FIXTURES, TOKEN, run_cli
+from tests.conftest import FIXTURES, ROOT, TOKEN, run_cli
 from tests.faults import FaultTransport
 
 INVALID = FIXTURES / "invalid"
@@ -63,14 +66,14 @@ def bad_tree(root: Path) -> dict[str, str]:
 def test_bad_files_made_at_test_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = bad_tree(tmp_path / "bad")
     if os.geteuid() == 0:  # root reads anything: simulate the permission error instead
-        real = Path.read_bytes
+        real = os.open
 
-        def read_bytes(self: Path) -> bytes:
-            if self.name == "unreadable.yaml":
-                raise PermissionError(13, "Permission denied", str(self))
-            return real(self)
+        def open_file(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+            if Path(path).name == "unreadable.yaml":
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path, flags, *args, **kwargs)
 
-        monkeypatch.setattr(Path, "read_bytes", read_bytes)
+        monkeypatch.setattr(os, "open", open_file)
     app = EmulatorApp(Store(["shop"]), token=TOKEN)
     result = run_cli("plan", *expected, env=ENV, cwd=tmp_path / "bad", transport=FaultTransport(app))
     assert result.code == 1 and "Traceback" not in result.err
@@ -117,3 +120,17 @@ def test_unsafe_yaml_tags_are_refused_not_executed(tmp_path: Path) -> None:
     _, problems = parse_yaml_text(text, "evil.yaml")
     assert [p.message for p in problems] == ["unsupported YAML tag !!python/object/apply:os.system"]
     assert not marker.exists()
+
+
+def test_a_fifo_among_the_definitions_is_refused_not_read(tmp_path: Path) -> None:
+    # A FIFO has size 0 and its read blocks until a writer comes: validate must neither wait nor read it.
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "shop.yaml").write_text("project: shop\nmetrics: []\n")
+    os.mkfifo(tmp_path / "metrics" / "pipe.yaml")
+    started = time.monotonic()
+    child = subprocess.run([sys.executable, "-m", "metrics_sync", "validate"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert time.monotonic() - started < 10
+    assert child.returncode == 1 and "Traceback" not in child.stderr
+    assert "metrics/pipe.yaml: not a regular file (a FIFO, socket or device); not read; hint: definitions are " \
+           "regular YAML files; remove it or rename it" in child.stdout, child.stdout

@@ -173,3 +173,14 @@ def test_write_doctor_observes_whether_an_update_makes_a_new_version(tmp_path: P
     assert check["reading"] == versions
     assert check["observed"] == ("a new _versionId; the old one read with versionId: 200, as it was"
                                  if versions == "new" else "the _versionId stayed the same")
+
+
+@pytest.mark.parametrize("project", ["..", ".", "shop/../x", "a b"])
+def test_a_project_that_is_not_a_key_is_refused_before_any_request(tmp_path: Path, project: str) -> None:
+    # `--project ..` made doctor ask for GET /api/v2?limit=50: the key goes into a URL path, so it is checked first.
+    seen: list[str] = []
+    transport = httpx.MockTransport(lambda request: seen.append(str(request.url)) or httpx.Response(404))
+    result = run_cli("doctor", "--project", project, cwd=tmp_path, env=ENV, transport=transport)
+    assert result.code == 1 and seen == []
+    assert result.err == (f"error: `{project}` is not a LaunchDarkly project key (a project key has letters, numbers, "
+                          "'.', '_' and '-', and starts with a letter or number; give --project KEY)\n")

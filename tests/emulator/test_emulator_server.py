@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from metrics_sync.emulator import EmulatorApp, Store
+from metrics_sync.emulator.server import serve_in_thread
+from tests.conftest import ROOT, TOKEN, run_cli
 
 
 def start(*args: str) -> tuple[subprocess.Popen[str], str]:
@@ -112,3 +115,38 @@ def test_connection_faults_over_loopback() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _exchange(url: str, request: bytes) -> tuple[int, bytes]:
+    """Send raw bytes to the emulator at `url`; its status and body (it closes the connection after)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize("token, length, status", [
+    ("wrong", "1000000000000", 401),  # a stranger's body is never read: the token is checked first
+    ("wrong", "abc", 400),
+    (TOKEN, "abc", 400),
+    (TOKEN, "-5", 400),
+    (TOKEN, "1000000000000", 413),
+    (TOKEN, str(16 * 1024 * 1024 + 1), 413),
+])
+def test_a_request_body_is_read_only_when_authorized_and_bounded(token: str, length: str, status: int,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    server, url = serve_in_thread(EmulatorApp(Store(["shop"]), token=TOKEN))
+    try:
+        started = time.monotonic()
+        code, body = _exchange(url, f"POST /api/v2/metrics/shop HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n"
+                                    f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{}}".encode())
+        assert time.monotonic() - started < 5
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == status and json.loads(body)["code"]
+    assert "Traceback" not in capsys.readouterr().err

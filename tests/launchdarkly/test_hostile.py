@@ -3,15 +3,21 @@ clear error or an escaped plan, never an internal error or a forged line."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
-from tests.conftest import TOKEN, run_cli
-from tests.hostile import HostileServer
+from metrics_sync.core.errors import REDACTED, redact, redact_token
+from tests.conftest import ROOT, TOKEN, FakeClock, run_cli
+from tests.hostile import HostileServer, gzip_bomb, gzip_twice
 
 DEFINITIONS = """project: shop
 metrics:
@@ -33,7 +39,9 @@ def repo(tmp_path: Path) -> Path:
 def _plan(repo: Path, mode: str, *extra: str, timeout: str = "0.5") -> tuple[int, str, str, float]:
     with HostileServer(mode) as server:
         started = time.monotonic()
-        result = run_cli("plan", "--timeout", timeout, *extra, cwd=repo,
+        # Waits advance a clock that starts now (the server's rate-limit resets are real times): they count
+        # against --max-wait as they would, without taking the time.
+        result = run_cli("plan", "--timeout", timeout, *extra, cwd=repo, clock=FakeClock(time.time()),
                          env={"LD_ACCESS_TOKEN": TOKEN, "LD_BASE_URL": server.url})
         elapsed = time.monotonic() - started
     assert "internal error" not in result.err
@@ -124,3 +132,118 @@ def test_an_error_message_from_the_server_cannot_forge_output(repo: Path) -> Non
     assert "bad \\x1b[2J\\x1b[1;1H\\x1b]0;pwned\\x07Plan: 0 to create\\u202e\\nApply complete: 9 created" in result.out
     assert [line for line in result.out.splitlines() if line.startswith("Apply complete")] == [
         "Apply complete: 0 created, 0 updated, 0 archived, 1 failed."]
+
+
+# --- round two (issue 24) ---------------------------------------------------------------------------------------
+
+# Runs metrics-sync in a child process and prints its peak resident memory last, so a test can bound it.
+# (VmHWM, not getrusage: ru_maxrss keeps the high-water mark of the forking test process across exec.)
+MEASURED = """import re, sys
+from metrics_sync.cli.main import main
+code = main(sys.argv[1:])
+with open("/proc/self/status") as status:
+    sys.stderr.write("peak-rss-kb " + re.search(r"VmHWM:\\s+(\\d+)", status.read()).group(1) + "\\n")
+sys.exit(code)
+"""
+
+
+def _plan_in_child(repo: Path, mode: str, *extra: str) -> tuple[int, str, float, float]:
+    """plan against a hostile server, in a child process: exit code, stderr, seconds, peak memory in MB."""
+    with HostileServer(mode) as server:
+        started = time.monotonic()
+        child = subprocess.run([sys.executable, "-c", MEASURED, "plan", *extra], cwd=repo, capture_output=True,
+                               text=True, timeout=120, env={**os.environ, "LD_ACCESS_TOKEN": TOKEN,
+                                                            "LD_BASE_URL": server.url, "PYTHONPATH": str(ROOT)})
+        elapsed = time.monotonic() - started
+    *lines, peak = child.stderr.splitlines()
+    err = "\n".join(lines)
+    assert "internal error" not in err and "Traceback" not in err, err
+    return child.returncode, err, elapsed, int(peak.split()[1]) / 1024
+
+
+def test_an_answer_compressed_twice_is_refused_at_once_with_little_memory(repo: Path) -> None:
+    gzip_twice()  # (made before the clock starts: 1 GiB inside a body under 2 KB)
+    code, err, elapsed, peak_mb = _plan_in_child(repo, "stacked-gzip", "--timeout", "1")
+    assert code == 1
+    assert err.count("\n") == 0 and "LaunchDarkly's answer cannot be used: it is compressed 2 times over " \
+        "(Content-Encoding: 'gzip, gzip'); metrics-sync takes one compression" in err, err
+    assert elapsed < 5 and peak_mb < 120, (elapsed, peak_mb)
+
+
+def test_a_compressed_answer_is_capped_while_it_is_inflated(repo: Path) -> None:
+    gzip_bomb()  # 1 GiB inside about 1 MB
+    code, err, elapsed, peak_mb = _plan_in_child(repo, "gzip-huge", "--timeout", "5")
+    assert code == 1
+    assert err.endswith("LaunchDarkly's answer is larger than 16 MB; it was not read (nothing was read from it; "
+                        "try again later)"), err
+    assert elapsed < 10 and peak_mb < 120, (elapsed, peak_mb)  # at the cap: 16 MB inflated, not 1 GiB
+
+
+def test_a_compressed_answer_within_the_cap_is_read(repo: Path) -> None:
+    code, out, err, _ = _plan(repo, "gzip-page")
+    assert code == 0, err
+    assert "Not managed by metrics-sync (left alone): 1 metric" in out
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("huge-number", "LaunchDarkly sent a malformed metric `m2`: `percentileValue` is not a number we can use"),
+    ("huge-event-default", "LaunchDarkly sent a malformed metric `m1`: `eventDefault.value` is not a number we can "
+                           "use"),
+    ("duplicate-keys", "LaunchDarkly's answer cannot be used: it gives the key `tags` twice in one object"),
+])
+def test_numbers_and_objects_we_cannot_use_are_clear_errors(repo: Path, mode: str, message: str) -> None:
+    code, out, err, _ = _plan(repo, mode)
+    assert code == 1 and out == ""
+    assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("mode, status", [("huge-401", "401"), ("huge-503", "503")])
+def test_an_error_answer_over_the_cap_keeps_its_status(repo: Path, mode: str, status: str) -> None:
+    code, _, err, elapsed = _plan(repo, mode, timeout="10")
+    assert code == 1
+    assert f"GET /api/v2/metrics/shop failed: {status}: " in err and err.count("\n") == 1, err
+    assert elapsed < 20
+
+
+def test_a_server_that_drips_is_tried_twice_then_given_up(repo: Path) -> None:
+    code, _, err, elapsed = _plan(repo, "slow-body", timeout="5")
+    assert code == 1
+    assert "timed out (the whole request took longer than --timeout (5 s))" in err
+    assert elapsed < 2 * 5 + 3, elapsed  # two attempts of 5 s (today: eight, 40 s and more)
+
+
+@pytest.mark.parametrize("given, waits", [((), 5), (("--max-wait", "130"), 2), (("--max-wait", "0"), 0)])
+def test_rate_limit_resets_far_away_cannot_stretch_a_run_past_max_wait(repo: Path, given: tuple[str, ...],
+                                                                       waits: int) -> None:
+    # Every 2xx page says the window is spent and resets in a day: each page waits the longest wait (60 s),
+    # 20 pages would wait 20 minutes; --max-wait (default 300 s) ends the run, saying so.
+    code, out, err, _ = _plan(repo, "rate-limit-far-pages", *given)
+    assert code == 1 and out == ""
+    assert err.count("LaunchDarkly's rate limit: waiting 60 s") == waits, err
+    assert f"before sending it would pass --max-wait ({given[1] if given else '300'} s of waiting in all, for rate " \
+        "limits and retries) (LaunchDarkly is limiting or failing these requests; try again later, or raise " \
+        "--max-wait)" in err.splitlines()[-1], err
+
+
+@pytest.mark.parametrize("token, says", [
+    (TOKEN + "\n", "LD_ACCESS_TOKEN holds whitespace (a trailing newline?); it was not sent"),
+    ("\t" + TOKEN, "LD_ACCESS_TOKEN holds whitespace (a trailing newline?); it was not sent"),
+    (TOKEN[:-1] + "é", "LD_ACCESS_TOKEN holds characters that are not ASCII; it was not sent"),
+    (TOKEN + "\x07", "LD_ACCESS_TOKEN holds control characters; it was not sent"),
+])
+def test_a_token_with_stray_characters_is_refused_before_it_is_sent(repo: Path, token: str, says: str) -> None:
+    with HostileServer("gzip-page") as server:
+        result = run_cli("plan", "-v", cwd=repo, env={"LD_ACCESS_TOKEN": token, "LD_BASE_URL": server.url})
+    assert result.code == 1 and server.requests == []
+    assert result.err == f"error: {says} (set LD_ACCESS_TOKEN to the API access token exactly, with nothing " \
+                         "around it)\n"
+    assert TOKEN[4:-4] not in result.out + result.err
+
+
+def test_the_token_is_redacted_in_its_escaped_and_url_encoded_forms() -> None:
+    token = "api-se/cret+to ken\n"
+    for text in (f"Illegal header value {token.encode()!r}", f"value {token!r}", json.dumps({"t": token}),
+                 f"?token={quote(token, safe='')}", f"?token={quote_plus(token)}", f"raw {token}"):
+        assert "se/cret" not in redact(text, {"LD_ACCESS_TOKEN": token}) and "cret%2B" not in redact(
+            text, {"LD_ACCESS_TOKEN": token}), text
+        assert REDACTED in redact_token(text, token)

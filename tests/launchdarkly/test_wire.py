@@ -56,7 +56,12 @@ def test_every_typed_field_of_both_resources_is_checked(resource: Resource) -> N
 
 @pytest.mark.parametrize("item, reason", [
     ({"key": "m", "isNumeric": "false"}, "`isNumeric` is not true or false"),
-    ({"key": "m", "percentileValue": True}, "`percentileValue` is not a number"),  # a bool is not a number
+    ({"key": "m", "percentileValue": True}, "`percentileValue` is not a number we can use"),  # a bool is not one
+    # Larger than any double: refused by name (math.isfinite(10**400) raises OverflowError).
+    ({"key": "m", "percentileValue": 10**400}, "`percentileValue` is not a number we can use"),
+    ({"key": "m", "winsorLowerPercentile": -(10**400)}, "`winsorLowerPercentile` is not a number we can use"),
+    ({"key": "m", "eventDefault": {"disabled": False, "value": 10**400}},
+     "`eventDefault.value` is not a number we can use"),
     ({"key": "m", "_version": 1.5}, "`_version` is not a whole number"),
     ({"key": "m", "randomizationUnits": "user"}, "`randomizationUnits` is not a list of text"),
     ({"key": "m", "eventDefault": {"value": "0"}}, "`eventDefault` is not an object of `disabled` (true or false) "
@@ -137,3 +142,9 @@ def test_a_filter_nested_too_deep_is_refused_within_the_depth_walk() -> None:
     for _ in range(20):
         node = {"type": "group", "op": "and", "negate": False, "values": [node]}
     assert "nested deeper than" in str(problem(METRIC, {"key": "k", "filters": node}))
+
+
+def test_decode_refuses_a_key_given_twice_in_one_object() -> None:
+    with pytest.raises(BadJson, match="it gives the key `tags` twice in one object"):
+        decode(b'{"items": [{"key": "m", "tags": ["managed-by-metrics-sync"], "tags": []}]}')
+    assert decode(b'{"a": {"k": 1}, "b": {"k": 2}}') == {"a": {"k": 1}, "b": {"k": 2}}  # the same key apart is fine

@@ -11,7 +11,7 @@ import argparse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
-from metrics_sync.core.errors import TOKEN_VARIABLES, DefinitionsError, UsageError, redact
+from metrics_sync.core.errors import TOKEN_VARIABLES, ConfigError, DefinitionsError, UsageError, redact, token_problem
 from metrics_sync.core.runtime import Runtime
 from metrics_sync.output.escape import shown
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from metrics_sync.launchdarkly.client import Client
 
 MAX_TIMEOUT = 600.0
+MAX_MAX_WAIT = 86_400.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +39,7 @@ class ApiArguments(CommonArguments):
 
     base_url: str | None  # None: LD_BASE_URL, else the config's baseUrl, else LaunchDarkly's
     timeout: float
+    max_wait: float  # seconds of waiting in all (rate limits, backoffs) before a run gives up
     verbose: bool
 
 
@@ -51,6 +53,7 @@ class CommonOptions(TypedDict):
 class ApiOptions(CommonOptions):
     base_url: str | None
     timeout: float
+    max_wait: float
     verbose: bool
 
 
@@ -60,7 +63,7 @@ def common_options(namespace: argparse.Namespace) -> CommonOptions:
 
 def api_options(namespace: argparse.Namespace) -> ApiOptions:
     return ApiOptions(config=namespace.config, no_color=namespace.no_color, base_url=namespace.base_url,
-                      timeout=namespace.timeout, verbose=namespace.verbose)
+                      timeout=namespace.timeout, max_wait=namespace.max_wait, verbose=namespace.verbose)
 
 
 def add_paths(parser: argparse.ArgumentParser) -> None:
@@ -143,18 +146,24 @@ def client(runtime: Runtime, cfg: Config, options: ApiArguments) -> Client:
     """The LaunchDarkly client, as the common options (`options`), the environment and the config say."""
     from metrics_sync.definitions.config import check_config_base_url
     from metrics_sync.launchdarkly.client import Client
-    from metrics_sync.launchdarkly.session import DEFAULT_BASE_URL
+    from metrics_sync.launchdarkly.session import DEFAULT_BASE_URL, RetryPolicy
 
     if not 0 < options.timeout <= MAX_TIMEOUT:
         raise UsageError(f"--timeout must be between 0 and {MAX_TIMEOUT:.0f} seconds")
-    token = next((runtime.environ[name] for name in TOKEN_VARIABLES if runtime.environ.get(name)), "")
+    if not 0 <= options.max_wait <= MAX_MAX_WAIT:  # (NaN fails both)
+        raise UsageError(f"--max-wait must be between 0 and {MAX_MAX_WAIT:.0f} seconds")
+    variable = next((name for name in TOKEN_VARIABLES if runtime.environ.get(name)), TOKEN_VARIABLES[0])
+    token = runtime.environ.get(variable, "")
+    if token and (wrong := token_problem(token)) is not None:  # checked once, before any request; never shown
+        raise ConfigError(f"{variable} {wrong}; it was not sent",
+                          f"set {variable} to the API access token exactly, with nothing around it")
     base_url = options.base_url or runtime.environ.get("LD_BASE_URL") or DEFAULT_BASE_URL
     if not options.base_url and not runtime.environ.get("LD_BASE_URL") and cfg.base_url:
         base_url = check_config_base_url(cfg, runtime.environ)  # the config may be a pull request's
     log = (lambda line: runtime.err(f"[api] {shown(line)}")) if options.verbose else None
     return Client(base_url, token, transport=runtime.transport, log=log, notice=lambda line: runtime.err(shown(line)),
                   sleep=runtime.sleep, clock=runtime.clock, timeout=options.timeout, environ=runtime.environ,
-                  cancel=runtime.cancel)
+                  cancel=runtime.cancel, retry=RetryPolicy(max_wait_total=options.max_wait))
 
 
 def add_code(parser: argparse.ArgumentParser) -> None:

@@ -26,7 +26,7 @@ class EmulatorArguments:
 
 # The common options of the commands that call LaunchDarkly; the emulator calls nothing (its own -v/--verbose logs
 # the requests it serves).
-NOT_HERE = ("--base-url", "--timeout")
+NOT_HERE = ("--base-url", "--timeout", "--max-wait")
 
 
 def arguments(namespace: argparse.Namespace) -> EmulatorArguments:
