@@ -171,6 +171,9 @@ class Resource:
         names = [f.name for f in self.fields] + [f.name for f in self.server]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.name}: a field is listed twice")
+        kind = next((f for f in self.fields if f.name == "kind"), None)
+        if kind is not None and (kind.read or kind.normalize or kind.default is not NO_DEFAULT or kind.kinds):
+            raise ValueError(f"{self.name}: `kind` must be a plain field (canonical forms pick fields by it)")
 
     @property
     def plural(self) -> str:
@@ -251,11 +254,19 @@ class Resource:
         f = self.field(name)
         return f.to_api(value, canonical_form) if f.to_api is not None and value is not None else value
 
+    @functools.cached_property
+    def _fields_of_kind(self) -> dict[str, tuple[Field, ...]]:
+        """For each kind the table names, the fields it uses: canonical forms skip the others without a look (a
+        metric uses about half of the table). `kind` is a plain field, so the raw kind is the canonical one."""
+        kinds = {k for f in self.fields if f.kinds is not None for k in f.kinds}
+        return {k: tuple(f for f in self.fields if f.kinds is None or k in f.kinds) for k in kinds}
+
     def canonical(self, raw: Fields) -> dict[str, Any]:
         """The canonical form of `raw` (YAML fields or an API representation). Runs for every metric of a plan,
         both sides: `Field.applies` and `_number` are inlined here."""
         out: dict[str, Any] = {}
-        for f in self.fields:
+        kind = raw.get("kind")
+        for f in self._fields_of_kind.get(kind, self.fields) if isinstance(kind, str) else self.fields:
             if f.kinds is not None and out.get("kind") not in f.kinds:
                 continue
             if f.when is not None and not f.when(out):
