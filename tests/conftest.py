@@ -7,7 +7,7 @@ import random
 import shutil
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,3 +163,16 @@ class Shop:
 @pytest.fixture
 def shop(tmp_path: Path) -> Shop:
     return Shop(tmp_path / "repo")
+
+
+class Answering(httpx.BaseTransport):
+    """A transport that answers requests whose path `matches` with `answer` (a hostile or refusing LaunchDarkly)
+    and passes every other request to `inner` (the in-process emulator)."""
+
+    def __init__(self, inner: httpx.BaseTransport, matches: Callable[[str], bool], answer: httpx.Response) -> None:
+        self.inner, self.matches, self.answer = inner, matches, answer
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.matches(request.url.path):
+            return httpx.Response(self.answer.status_code, headers=self.answer.headers, content=self.answer.content)
+        return self.inner.handle_request(request)

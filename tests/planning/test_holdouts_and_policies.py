@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from metrics_sync.emulator.readings import Readings, every_reading
-from tests.conftest import Shop
+from tests.conftest import Answering, Shop
 
 READINGS = every_reading()
 PRODUCT_PAGE_VIEWS = """  # Page viewed conversion count: how many product pages a user views.
@@ -173,16 +173,8 @@ def test_they_are_read_only_when_a_change_or_prune_needs_them(tmp_path: Path) ->
 def test_holders_that_cannot_be_read_block_prune_and_warn(tmp_path: Path) -> None:
     shop = _shop(tmp_path / "repo")
 
-    class NoHoldouts(httpx.BaseTransport):
-        def __init__(self, inner: httpx.BaseTransport) -> None:
-            self.inner = inner
-
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            if request.url.path.endswith("/holdouts"):
-                return httpx.Response(403, json={"code": "forbidden", "message": "Forbidden", "id": "x"})
-            return self.inner.handle_request(request)
-
-    shop.transport = NoHoldouts(shop.transport)
+    forbidden = httpx.Response(403, json={"code": "forbidden", "message": "Forbidden", "id": "x"})
+    shop.transport = Answering(shop.transport, lambda path: path.endswith("/holdouts"), forbidden)
     _drop_product_page_views(shop)
     plan = shop.run("plan", "--prune")
     assert ("  Blocked from archiving: product-page-views (whether holdouts or release policies use it could not "
@@ -204,16 +196,8 @@ def test_holders_that_cannot_be_read_block_prune_and_warn(tmp_path: Path) -> Non
 def test_a_hostile_holdout_list_blocks_prune_without_a_crash(tmp_path: Path, answer: Any) -> None:
     shop = _shop(tmp_path / "repo")
 
-    class Hostile(httpx.BaseTransport):
-        def __init__(self, inner: httpx.BaseTransport) -> None:
-            self.inner = inner
-
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            if request.url.path.endswith("/holdouts"):
-                return httpx.Response(200, json=answer)
-            return self.inner.handle_request(request)
-
-    shop.transport = Hostile(shop.transport)
+    shop.transport = Answering(shop.transport, lambda path: path.endswith("/holdouts"),
+                               httpx.Response(200, json=answer))
     _drop_product_page_views(shop)
     plan = shop.run("plan", "--prune")
     assert plan.code == 0 and "Traceback" not in plan.err
@@ -231,16 +215,7 @@ def test_a_hostile_holdout_list_blocks_prune_without_a_crash(tmp_path: Path, ans
 def test_a_hostile_holdout_detail_blocks_prune_without_a_crash(tmp_path: Path, detail: Any) -> None:
     shop = _shop(tmp_path / "repo", holdouts={"shop": [HOLDOUT]})
 
-    class Hostile(httpx.BaseTransport):
-        def __init__(self, inner: httpx.BaseTransport) -> None:
-            self.inner = inner
-
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            if "/holdouts/" in request.url.path:
-                return httpx.Response(200, json=detail)
-            return self.inner.handle_request(request)
-
-    shop.transport = Hostile(shop.transport)
+    shop.transport = Answering(shop.transport, lambda path: "/holdouts/" in path, httpx.Response(200, json=detail))
     _drop_product_page_views(shop)
     plan = shop.run("plan", "--prune")
     assert plan.code == 0 and "Traceback" not in plan.err
@@ -251,17 +226,9 @@ def test_a_hostile_holdout_detail_blocks_prune_without_a_crash(tmp_path: Path, d
 def test_a_hostile_policy_list_blocks_prune_without_a_crash(tmp_path: Path) -> None:
     shop = _shop(tmp_path / "repo")
 
-    class Hostile(httpx.BaseTransport):
-        def __init__(self, inner: httpx.BaseTransport) -> None:
-            self.inner = inner
-
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            if request.url.path.endswith("/release-policies"):
-                return httpx.Response(200, json={"items": [{"key": "p", "guardedReleaseConfig": {"metricKeys": 5}}],
-                                                 "totalCount": 1})
-            return self.inner.handle_request(request)
-
-    shop.transport = Hostile(shop.transport)
+    policies = httpx.Response(200, json={"items": [{"key": "p", "guardedReleaseConfig": {"metricKeys": 5}}],
+                                         "totalCount": 1})
+    shop.transport = Answering(shop.transport, lambda path: path.endswith("/release-policies"), policies)
     _drop_product_page_views(shop)
     plan = shop.run("plan", "--prune")
     assert plan.code == 0
