@@ -102,7 +102,18 @@ def load_config(explicit: str | None, cwd: Path) -> Config:
     if not isinstance(paths_value, list) or not all(isinstance(p, str) for p in paths_value):
         raise fail("paths", "`paths` must be a list of files or folders")
     base = path.parent
-    paths = tuple(p if Path(p).is_absolute() else _relative(base / p, cwd) for p in paths_value)
+    root = _repository(base)
+    in_git = (root / ".git").exists()  # a pull request's checkout always is; elsewhere nothing is limited
+    for i, given in enumerate(paths_value if in_git else []):
+        # The config may be a pull request's, read before review: its definitions stay inside the repository
+        # (validate quotes what it reads), as its code paths do.
+        why = ("is not relative to the config: definition paths in the config must stay inside the repository"
+               if Path(given).is_absolute() else _outside_repository(given, base, root))
+        if why:
+            line, col = doc.position(("paths", i) if isinstance(data.get("paths"), list) else ("paths",))
+            raise ConfigError(f"{display}:{line}:{col}: `{given}` {why}", "name definition files or folders inside "
+                              "the repository; PATHs given on the command line are not limited")
+    paths = tuple(_relative(base / p, cwd) for p in paths_value)
     base_url = data.get("baseUrl")
     if base_url is not None and not isinstance(base_url, str):
         raise fail("baseUrl", "`baseUrl` must be a URL such as https://app.launchdarkly.com")

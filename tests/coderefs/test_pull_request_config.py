@@ -105,3 +105,33 @@ def test_a_symlinked_folder_the_index_lists_files_under_is_not_followed(tmp_path
     assert scan.skipped["links and special files"] == 1
     nested = Scanner(Settings()).scan(["."], repo, env)  # the same from inside, and a link deeper down
     assert [r.event for r in nested.refs] == ["kept"]
+
+
+@pytest.mark.parametrize(("paths", "message"), [
+    ("[../outside]", "metrics-sync.yaml:1:9: `../outside` leads outside the repository"),
+    ("[/etc]", "metrics-sync.yaml:1:9: `/etc` is not relative to the config"),
+    ("[.git]", "metrics-sync.yaml:1:9: `.git` names the repository's .git folder"),
+    ("[escape]", "metrics-sync.yaml:1:9: `escape` leads outside the repository"),
+])
+def test_definition_paths_in_the_config_stay_inside_the_repository(tmp_path: Path, paths: str, message: str) -> None:
+    """validate quotes the definitions it reads: a pull request's config may not point it at files outside the
+    repository (a link included) or into `.git`."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.yaml").write_text("token: api-secret-value\n")
+    (repo / "escape").symlink_to(tmp_path / "outside")
+    (repo / "metrics-sync.yaml").write_text(f"paths: {paths}\n")
+    result = run_cli("validate", cwd=repo)
+    assert result.code == 1
+    assert result.err.startswith(f"error: {message}"), result.err
+    assert "api-secret-value" not in result.out + result.err
+
+
+def test_outside_a_repository_the_config_may_name_a_sibling_folder(tmp_path: Path) -> None:
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "m.yaml").write_text("project: shop\nmetrics: []\n")
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "metrics-sync.yaml").write_text("paths: [../metrics]\n")
+    result = run_cli("validate", "--config", "conf/metrics-sync.yaml", cwd=tmp_path)
+    assert result.code == 0, result.err
