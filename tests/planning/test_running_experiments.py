@@ -147,6 +147,22 @@ def test_protect_running_experiments_refuses_such_changes(shop: Shop, how: str) 
     assert shop.run("apply", "--auto-approve", *flag).code == 0
 
 
+def test_a_saved_plan_is_refused_when_a_change_is_refused_now(shop: Shop) -> None:
+    """Planned while the experiment was stopped; it runs when the saved plan is applied with --protect-running."""
+    shop.edit_yaml("checkout.yaml", *ORDER_VALUE_EVENT)
+    shop.store.experiments["shop"]["checkout-redesign"]["status"] = "stopped"
+    shop.store._usage.clear()
+    assert shop.run("plan", "--protect-running", "--out", "p.json").code == 0
+    shop.store.experiments["shop"]["checkout-redesign"]["status"] = "running"
+    shop.store._usage.clear()
+    applied = shop.run("apply", "--plan", "p.json", "--protect-running")
+    assert applied.code == 1
+    assert "refused because protectRunningExperiments is on" in applied.err
+    assert applied.err.rstrip().endswith("error: the saved plan cannot be applied now: 1 change(s) are refused (above) "
+                                         "(nothing was changed; run plan again)")
+    assert shop.store.get("shop", "order-value")["eventKey"] == "order-placed"
+
+
 class Paths(httpx.BaseTransport):
     """Passes requests on and keeps their paths; with `strip_active`, LaunchDarkly leaves `activeExperimentCount`
     out of single metric reads: then only each experiment's own status says whether it runs."""

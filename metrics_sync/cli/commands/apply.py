@@ -135,7 +135,8 @@ def _verified_saved_plan(arguments: ApplyArguments, runtime: Runtime, cfg: Confi
     """The saved plan, once it is proven to be what the definitions and LaunchDarkly call for now: it is
     planned afresh and the two must be equal (saved_plan.py). Returns the fresh plan."""
     from metrics_sync.apply.saved_plan import check_origin, verify_saved_plan
-    from metrics_sync.core.errors import DefinitionsError, PlanError
+    from metrics_sync.core.errors import DefinitionsError, PlanError, redact
+    from metrics_sync.output.escape import shown
     from metrics_sync.planning import planfile
     from metrics_sync.planning.make import make_plan
     from metrics_sync.planning.reconcile import definitions_hashes
@@ -157,6 +158,13 @@ def _verified_saved_plan(arguments: ApplyArguments, runtime: Runtime, cfg: Confi
     fresh = make_plan(client, definitions, ownership_tag=cfg.ownership_tag, prune=saved.prune, targets=saved.targets,
                       protect=arguments.protect_running or cfg.protect_running, cancel=runtime.cancel)
     verify_saved_plan(saved, fresh)
+    if fresh.refused:
+        # What the plan refuses now (an experiment that started since the plan, with --protect-running) is refused
+        # here too, though the saved changes are the same: refusals are not changes, so the comparison misses them.
+        for refusal in fresh.refused:
+            runtime.err(f"error: {shown(redact(refusal.text(), runtime.environ))}")
+        raise PlanError(f"the saved plan cannot be applied now: {len(fresh.refused)} change(s) are refused (above)",
+                        "nothing was changed; run plan again")
     return fresh
 
 
