@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from metrics_sync.apply.guard import unsafe
-from metrics_sync.core.cancel import NEVER, CancelSignal
+from metrics_sync.core.cancel import NEVER, CancelSignal, Cancelled
 from metrics_sync.core.errors import ApiError
 from metrics_sync.core.fields import Resource
 from metrics_sync.core.model import ApplyResult, Change, ChangeResult, FieldChange, Outcome, Plan
@@ -81,7 +81,8 @@ class _Write:
         (by default the change's) it did not keep."""
         sent, kept = self.change.after or {}, self.resource.canonical(rep) if rep is not None else None
         written = [f.field for f in (self.change.fields if fields is None else fields)]
-        lost = () if kept is None else tuple(f for f in written if f in sent and kept.get(f) != sent[f])
+        lost = () if kept is None else tuple(f for f in written if f in sent and kept.get(f) != sent[f]
+                                             and f not in self.resource.write_only)  # never read back (A36)
         return ChangeResult(self.project, self.change.key, self.change.action, outcome, message, lost,
                             source=self.change.source, denied=denied, resource=self.change.resource)
 
@@ -115,6 +116,8 @@ def _carry_out(w: _Write, ownership_tag: str) -> ChangeResult:
             return _after_rejected_patch(w, exc)
     except ApiError as exc:
         return w.result("failed", str(exc), denied=exc.status in (401, 403) and exc.method != "GET")
+    except Cancelled:  # a read or write of this change was cut off by Ctrl-C: it may or may not have landed
+        return w.result("failed", IN_FLIGHT)
     except Exception as exc:  # a bug must not lose the accounting of the other changes
         return w.result("failed", f"internal error: {type(exc).__name__}: {exc}")
 
@@ -145,9 +148,13 @@ def _create(w: _Write) -> ChangeResult:
     now = w.resource.canonical(rep)
     later = [FieldChange(f, now.get(f), after[f]) for f in w.resource.set_after_create
              if f in after and now.get(f) != after[f]]
+    note = "found created after an unclear answer" if recovered else None
     if later:
-        rep = w.patch(guarded_patch(rep, later, w.resource))
-    return w.result("created", "found created after an unclear answer" if recovered else None, rep)
+        try:
+            rep = w.patch(guarded_patch(rep, later, w.resource))
+        except Cancelled:  # created all the same: say what is missing (a refused PATCH stays a failure)
+            return w.result("created", f"{', '.join(f.field for f in later)} not set (interrupted); run apply again")
+    return w.result("created", note, rep)
 
 
 def _after_rejected_patch(w: _Write, error: ApiError) -> ChangeResult:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from metrics_sync.apply.executor import apply_plan
+from metrics_sync.apply.executor import IN_FLIGHT, apply_plan
+from metrics_sync.core.cancel import Cancelled
 from metrics_sync.core.errors import ApiError
 from metrics_sync.core.fields import Resource
 from metrics_sync.core.model import ApplyResult, Change, FieldChange, Plan, ProjectPlan
@@ -163,6 +164,30 @@ def test_a_created_item_missing_a_field_it_was_sent_is_reported(resource: Resour
     api = ScriptedApi({"create": [(rep(resource, name="Old"), False)]})
     result = applied(create(resource), api)
     assert result.results[0].outcome == "created" and result.results[0].not_kept == ("name",)
+
+
+def test_a_field_never_read_back_is_not_reported_as_not_kept() -> None:
+    """`valueColumn` goes in the POST of a warehouse metric, and LaunchDarkly never returns it (A36)."""
+    values = {"kind": "custom", "eventKey": "e", "isNumeric": True, "unit": "usd",
+              "dataSource": {"key": "snowflake", "environmentKey": "production"}, "valueColumn": "amount"}
+    change = create(METRIC, **values)
+    assert change.body is not None and change.body["valueColumn"] == "amount"
+    answered = {k: v for k, v in change.body.items() if k != "valueColumn"}
+    result = applied(change, ScriptedApi({"create": [(answered, False)]}))
+    assert result.results[0].outcome == "created" and result.results[0].not_kept == ()
+
+
+@BOTH
+def test_a_change_cut_off_by_ctrl_c_is_reported_in_flight_not_as_a_bug(resource: Resource) -> None:
+    api = ScriptedApi({"patch": [ApiError("PATCH", "/p", 409, "test failed")], "find": [Cancelled("reading")]})
+    assert outcome(applied(update(resource), api)) == ("failed", IN_FLIGHT)
+
+
+def test_a_metric_created_before_ctrl_c_cut_off_its_maintainer_counts_as_created() -> None:
+    answered = {k: v for k, v in rep(METRIC, name="New").items() if k != "maintainerId"}
+    api = ScriptedApi({"create": [(answered, False)], "patch": [Cancelled("setting the maintainer")]})
+    assert outcome(applied(create(METRIC, maintainerId="m1"), api)) == (
+        "created", "maintainerId not set (interrupted); run apply again")
 
 
 # --- guarded patch (update; archive is the same protocol) --------------------------------------------------
