@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from metrics_sync.apply.guard import unsafe
-from metrics_sync.core.cancel import NEVER, CancelSignal, Cancelled
+from metrics_sync.core.cancel import NEVER, Cancelled, CancelSignal
 from metrics_sync.core.errors import ApiError
 from metrics_sync.core.fields import Resource
 from metrics_sync.core.model import ApplyResult, Change, ChangeResult, FieldChange, Outcome, Plan

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from metrics_sync import __version__
 from metrics_sync.core.errors import ApiError, UsageError
 from metrics_sync.core.fields import KEY
+from metrics_sync.core.resources import METRIC
 from metrics_sync.launchdarkly.client import Answer, Client
 from metrics_sync.launchdarkly.holders import ROUTE_ENVIRONMENTS, ROUTE_HOLDOUT, ROUTE_HOLDOUTS, ROUTE_POLICIES
 from metrics_sync.launchdarkly.session import API_VERSION
@@ -27,8 +28,7 @@ from metrics_sync.launchdarkly.session import API_VERSION
 KEY_HINT = ("a project key has letters, numbers, '.', '_' and '-', and starts with a letter or number; "
             "give --project KEY")
 
-LIST = "/api/v2/metrics/{projectKey}"
-ITEM = "/api/v2/metrics/{projectKey}/{metricKey}"
+LIST, ITEM = METRIC.collection, METRIC.item  # the routes doctor probes, as the resource describes them
 MEMBERS = "/api/v2/members"
 DOCTOR_TAG = "metrics-sync-doctor"
 FORMAT_VERSION = 1
@@ -145,7 +145,9 @@ class _Doctor:
         answer = self.call("GET", f"/api/v2/projects/{project}/environments", ROUTE_ENVIRONMENTS,
                            params={"limit": 20, "offset": 0})
         items = _items(answer)
-        environments = [str(e["key"]) for e in items or [] if isinstance(e, dict) and isinstance(e.get("key"), str)]
+        # Keys from LaunchDarkly go into URL paths below: only those that follow the key pattern (never `..`).
+        environments = [str(e["key"]) for e in items or [] if isinstance(e, dict) and isinstance(e.get("key"), str)
+                        and KEY.fullmatch(e["key"])]
         self.add(Check("A40", "the project's environments list pages with limit/offset and gives items with keys",
                        f"{answer.status}, {len(environments)} environments", answer.status == 200 and items is not None,
                        f"yes: {blocks}"))
@@ -161,7 +163,8 @@ class _Doctor:
                            f"{count}", answer.status == 200 and holdouts is not None,
                            f"yes: either count field is read; {blocks}",
                            reading=count if holdouts is not None else None))
-            keyed = [h for h in holdouts or [] if isinstance(h, dict) and isinstance(h.get("key"), str)]
+            keyed = [h for h in holdouts or [] if isinstance(h, dict) and isinstance(h.get("key"), str)
+                     and KEY.fullmatch(h["key"])]
             if keyed:
                 self._holdout(project, env, str(keyed[0]["key"]))
         answer = self.call("GET", f"/api/v2/projects/{project}/release-policies", ROUTE_POLICIES,
@@ -179,17 +182,19 @@ class _Doctor:
                            ROUTE_HOLDOUT, params={"expand": "draftIteration"})
         body = answer.body if isinstance(answer.body, dict) else {}
         base = body.get("baseExperiment") if isinstance(body.get("baseExperiment"), dict) else None
-        iteration = (base or {}).get("currentIteration") or (base or {}).get("draftIteration") or {}
-        metrics = [m["key"] for m in iteration.get("metrics") or [] if isinstance(iteration, dict)
-                   and isinstance(m, dict) and isinstance(m.get("key"), str) and not m.get("isGroup")]
+        iteration = (base or {}).get("currentIteration") or (base or {}).get("draftIteration")
+        named = iteration.get("metrics") if isinstance(iteration, dict) else None
+        metrics = [m["key"] for m in named if isinstance(m, dict) and isinstance(m.get("key"), str)
+                   and KEY.fullmatch(m["key"]) and not m.get("isGroup")] if isinstance(named, list) else []
         self.add(Check("A41", "a holdout's detail carries its base experiment, whose iteration names its metrics",
                        f"{answer.status}, {len(metrics)} metrics", answer.status == 200 and base is not None,
                        "yes: plan reads each holdout's detail for its metrics (at most 100 per plan)"))
         if not metrics:
             return
         rep = self.call("GET", self.item(metrics[0]), ITEM, params={"expand": "experiments"})
-        listed = isinstance(rep.body, dict) and any(isinstance(e, dict) and e.get("key") == (base or {}).get("key")
-                                                    for e in rep.body.get("experiments") or [])
+        experiments = rep.body.get("experiments") if isinstance(rep.body, dict) else None
+        listed = isinstance(experiments, list) and any(isinstance(e, dict) and e.get("key") == (base or {}).get("key")
+                                                       for e in experiments)
         self.add(Check("A42", "a metric's experiments expansion lists the base experiment of a holdout that uses it",
                        "listed" if listed else "omitted", True,
                        "yes: plan names the holdout once under either reading",

@@ -162,12 +162,13 @@ def export(reps: Sequence[Mapping[str, Any]], options: ExportOptions,
         groups.setdefault(definition_file_name(options.project), [])
     for name in sorted(groups):
         group = "" if options.single_file or name == "untagged.yaml" else name.removesuffix(".yaml")
-        in_file = metric_groups if options.single_file else []
+        # The groups' own file; a metric tag `metric-groups` names it too: the two share it, never replace.
+        in_file = metric_groups if options.single_file or name == GROUPS_FILE else []
         text = render_file(groups[name], options, group, in_file)
         _check_reads_back(name, text, groups[name], in_file)
         result.files[name] = text
         result.counts[name] = len(groups[name])
-    if metric_groups and not options.single_file:
+    if metric_groups and not options.single_file and GROUPS_FILE not in groups:
         text = render_file([], options, "", metric_groups)
         _check_reads_back(GROUPS_FILE, text, [], metric_groups)
         result.files[GROUPS_FILE] = text

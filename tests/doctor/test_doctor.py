@@ -184,3 +184,42 @@ def test_a_project_that_is_not_a_key_is_refused_before_any_request(tmp_path: Pat
     assert result.code == 1 and seen == []
     assert result.err == (f"error: `{project}` is not a LaunchDarkly project key (a project key has letters, numbers, "
                           "'.', '_' and '-', and starts with a letter or number; give --project KEY)\n")
+
+
+@pytest.mark.parametrize("answer", [
+    {"baseExperiment": {"key": "b", "currentIteration": ["not", "a", "mapping"]}},
+    {"baseExperiment": {"key": "b", "currentIteration": {"metrics": 7}}},
+    {"baseExperiment": {"key": "b", "currentIteration": {"metrics": [{"key": "../x"}]}}},
+])
+def test_doctor_survives_a_holdout_detail_of_the_wrong_shape(tmp_path: Path, answer: dict[str, object]) -> None:
+    store = Store(["shop"])
+    store.seed({"projects": {"shop": [EXISTING]},
+                "holdouts": {"shop": [{"key": "h", "environmentKey": "production", "metrics": ["order-placed"]}]}})
+    inner = httpx.WSGITransport(app=EmulatorApp(store, token=TOKEN))
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if "/holdouts/" in request.url.path:
+            return httpx.Response(200, json=answer)
+        return inner.handle_request(request)
+
+    result = run_cli("doctor", "--project", "shop", cwd=tmp_path, env=ENV, transport=httpx.MockTransport(handle))
+    assert "internal error" not in result.err and "Traceback" not in result.err, result.err
+    assert not any(".." in path for path in seen)
+
+
+def test_doctor_puts_no_key_of_the_wrong_pattern_into_a_path(tmp_path: Path) -> None:
+    _, app = _emulator()
+    inner = httpx.WSGITransport(app=app)
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path.endswith("/environments"):
+            return httpx.Response(200, json={"items": [{"key": ".."}], "totalCount": 1})
+        return inner.handle_request(request)
+
+    result = run_cli("doctor", "--project", "shop", cwd=tmp_path, env=ENV, transport=httpx.MockTransport(handle))
+    assert "internal error" not in result.err, result.err
+    assert not any("/environments/" in path for path in seen), seen

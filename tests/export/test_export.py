@@ -205,3 +205,18 @@ def test_export_is_deterministic(project: Project, tmp_path: Path) -> None:
 def test_scalars_read_back_as_the_same_string(text: str) -> None:
     doc, problems = parse_yaml_text(f"value: {scalar(text)}\n", "t.yaml")
     assert not problems and doc is not None and doc.data == {"value": text}
+
+
+def test_a_metric_tagged_like_the_groups_file_shares_it_and_is_not_lost() -> None:
+    """A metric's first tag names its file; the tag `metric-groups` names the groups' file too: the metric and the
+    groups end up in that one file, and it reads back with both."""
+    from metrics_sync.export.exporter import GROUPS_FILE, ExportOptions, export
+
+    metrics = [{"key": key, "name": key, "kind": "custom", "eventKey": "e", "tags": ["metric-groups", "owned"],
+                "_version": 1} for key in ("m1", "m2")]
+    group = {"key": "g1", "name": "G1", "kind": "standard", "tags": ["owned"], "_version": 1,
+             "metrics": [{"key": "m1", "nameInGroup": ""}, {"key": "m2", "nameInGroup": ""}]}
+    result = export(metrics, ExportOptions(project="shop", ownership_tag="owned"), [group])
+    assert list(result.files) == [GROUPS_FILE]
+    data = parse_yaml_text(result.files[GROUPS_FILE], GROUPS_FILE)[0].data
+    assert [m["key"] for m in data["metrics"]] == ["m1", "m2"] and [g["key"] for g in data["metricGroups"]] == ["g1"]
