@@ -53,14 +53,31 @@ class Config:
 
 def find_config(cwd: Path) -> Path | None:
     """`metrics-sync.yaml` in the working directory or the nearest folder above it, up to the repository
-    root (a folder holding `.git`), as git and pre-commit find their files."""
+    root (a folder holding `.git`), as git and pre-commit find their files. In a repository, a config that is a
+    link out of it (a pull request can commit one) is refused: it would be read, and quoted, from elsewhere."""
     for folder in (cwd, *cwd.parents):
         candidate = folder / DEFAULT_CONFIG_FILE
         if candidate.is_file():
+            root = _repository(folder)
+            if (root / ".git").exists() and _outside_repository(DEFAULT_CONFIG_FILE, folder, root):
+                raise ConfigError(f"{candidate} leads outside the repository",
+                                  "make it a file of the repository, or pass --config")
             return candidate
         if (folder / ".git").exists():
             return None
     return None
+
+
+def default_paths(cwd: Path) -> tuple[str, ...]:
+    """The PATHs when neither the command line nor the config names any: ./metrics. In a repository it must stay
+    inside it: a link out of it (a pull request can commit one) is refused, as a config's own paths are."""
+    root = _repository(cwd)
+    if (root / ".git").exists():
+        for given in DEFAULT_PATHS:
+            why = _outside_repository(given, cwd, root)
+            if why:
+                raise ConfigError(f"./{given} {why}", "make it a folder of the repository, or pass the PATHs to read")
+    return DEFAULT_PATHS
 
 
 def load_config(explicit: str | None, cwd: Path) -> Config:

@@ -135,3 +135,26 @@ def test_outside_a_repository_the_config_may_name_a_sibling_folder(tmp_path: Pat
     (tmp_path / "conf" / "metrics-sync.yaml").write_text("paths: [../metrics]\n")
     result = run_cli("validate", "--config", "conf/metrics-sync.yaml", cwd=tmp_path)
     assert result.code == 0, result.err
+
+
+def test_the_default_metrics_folder_may_not_be_a_link_out_of_the_repository(tmp_path: Path) -> None:
+    """Without PATHs or a config, ./metrics is read: a pull request can commit it as a link to elsewhere."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "creds.yaml").write_text("token: ghp_TOPSECRET\n")
+    (repo / "metrics").symlink_to(tmp_path / "secret")
+    result = run_cli("validate", cwd=repo)
+    assert result.code == 1
+    assert result.err.startswith("error: ./metrics leads outside the repository"), result.err
+    assert "TOPSECRET" not in result.out + result.err
+
+
+def test_a_found_config_may_not_be_a_link_out_of_the_repository(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "metrics").mkdir()
+    (tmp_path / "elsewhere.yaml").write_text("project: shop\n")
+    (repo / "metrics-sync.yaml").symlink_to(tmp_path / "elsewhere.yaml")
+    result = run_cli("validate", cwd=repo)
+    assert result.code == 1 and "metrics-sync.yaml leads outside the repository" in result.err, result.err

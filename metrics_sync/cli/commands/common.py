@@ -93,10 +93,10 @@ def check_prune_scope(runtime: Runtime, cfg: Config, *, prune: bool, paths: tupl
     metrics of the files left out. --target is the way to limit it."""
     if not prune or not paths:
         return
-    from metrics_sync.definitions.config import DEFAULT_PATHS
+    from metrics_sync.definitions.config import default_paths
     from metrics_sync.definitions.yaml_reader import find_definition_files
 
-    whole = list(cfg.paths) or list(DEFAULT_PATHS)
+    whole = list(cfg.paths) or list(default_paths(runtime.cwd))
     everything, _ = find_definition_files(whole, runtime.cwd)
     given = {str(path.resolve()) for path, _ in find_definition_files(list(paths), runtime.cwd)[0]}
     left_out = [shown for path, shown in everything if str(path.resolve()) not in given]
@@ -118,11 +118,11 @@ def read_definitions(runtime: Runtime, cfg: Config, *, paths: tuple[str, ...],
                      project: str | None) -> tuple[Definitions, list[Problem]]:
     """Every definition and every problem under the PATHs (else the config's paths, else ./metrics); files
     that name no project belong to `project` (--project), else the config's."""
-    from metrics_sync.definitions.config import DEFAULT_PATHS
+    from metrics_sync.definitions.config import default_paths
     from metrics_sync.definitions.load import load_definitions
 
     source = "--project" if project else cfg.project_source or "the config"
-    return load_definitions(list(paths) or list(cfg.paths) or list(DEFAULT_PATHS),
+    return load_definitions(list(paths) or list(cfg.paths) or list(default_paths(runtime.cwd)),
                             default_project=project or cfg.project, max_file_bytes=cfg.max_file_bytes,
                             base=runtime.cwd, parallel=None, default_project_source=source,
                             paths_source=None if paths else cfg.paths_source)
