@@ -134,8 +134,8 @@ def parse(argv: Sequence[str], runtime: Runtime) -> argparse.Namespace:
         own = getattr(COMMANDS[args.command], "OWN_COMMON_OPTIONS", ())  # the emulator's -v is its own
         given = [flag for dest, flag in API_OPTIONS.items() if hasattr(args, dest) and dest not in own]
         if given:
-            raise UsageError(f"{given[0]} is only for commands that call LaunchDarkly (plan, apply, export, health, doctor), "
-                             f"not `{args.command}`")
+            raise UsageError(f"{given[0]} is only for commands that call LaunchDarkly (plan, apply, export, "
+                             f"health, doctor), not `{args.command}`")
     for name, value in DEFAULTS.items():
         if not hasattr(args, name):
             setattr(args, name, value)

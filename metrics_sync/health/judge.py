@@ -68,10 +68,10 @@ def judge(inputs: Inputs) -> Health:
         group_rows = _group_rows(project, defined_groups, observed)
         groups.extend(group_rows)
         members: dict[str, list[str]] = {}
-        for row in group_rows:
-            for key in row.metrics:
-                members.setdefault(key, []).append(row.key)
-        group_uses = {row.key: row.uses for row in group_rows}
+        for group_row in group_rows:
+            for key in group_row.metrics:
+                members.setdefault(key, []).append(group_row.key)
+        group_uses = {g.key: g.uses for g in group_rows}
         defined = {m.key: m for m in inputs.definitions.metrics.get(project, [])}
         for key in [*defined, *sorted(k for k in observed.metrics if k not in defined)]:
             rep = observed.metrics.get(key)
