@@ -83,6 +83,11 @@ SCRIPT = """
     });
     count.textContent = shownCards + ' of ' + cards.length + ' shown';
   }
+  // A link may carry the filters: page.html#search=checkout&finding=never-seen&tag=growth&kind=funnel
+  var given = new URLSearchParams(window.location.hash.slice(1));
+  [['search', search], ['finding', finding], ['tag', tag], ['kind', kind]].forEach(function (pair) {
+    if (given.has(pair[0])) { pair[1].value = given.get(pair[0]); }
+  });
   [search, finding, tag, kind].forEach(function (control) {
     control.addEventListener('input', apply);
     control.addEventListener('change', apply);
@@ -125,7 +130,7 @@ def _badges(flags: Sequence[Flag]) -> str:
 
 def _finding(flag: Flag) -> str:
     f = flag.finding
-    hint = f' <span class="hint">{e(f.hint)}</span>' if f.hint else ""
+    hint = f' <span class="hint">— {e(f.hint)}</span>' if f.hint else ""
     where = f' <span class="hint">({e(f.source)})</span>' if f.source else ""
     return (f'<li class="finding {f.severity}" data-code="{flag.code}"><strong class="code">{flag.code}</strong> '
             f'<span class="subject">{e(f.subject)}</span>: <span class="message">{e(f.message)}</span>{where}'
@@ -162,7 +167,8 @@ def _metric(row: MetricRow, anchor: str, group_anchors: dict[tuple[str, str], st
     for label, last in (("last in an experiment", row.last_experiment),
                         ("last in a guarded rollout", row.last_rollout)):
         if last is not None:
-            facts.append((label, f"<code>{e(last.key)}</code> {e(last.name)} ({e(when(last.at))})"))
+            at = f" ({e(when(last.at))})" if last.at is not None else ""
+            facts.append((label, f"<code>{e(last.key)}</code> {e(last.name)}{at}"))
     if row.tags:
         facts.append(("tags", " ".join(f"<code>{e(t)}</code>" for t in row.tags)))
     findings = ('<ul class="findings">' + "".join(_finding(f) for f in row.flags) + "</ul>") if row.flags else ""
