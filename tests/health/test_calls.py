@@ -31,8 +31,8 @@ def test_a_thousand_metrics_take_one_read_each_plus_the_lists(tmp_path: Path) ->
     (tmp_path / "metrics").mkdir()
     lines = ["project: shop", "metrics:"]
     for m in metrics:
-        lines += [f"  - key: {m['key']}", f"    name: {m['name']}", "    kind: custom", f"    eventKey: {m['eventKey']}",
-                  "    isNumeric: false"]
+        lines += [f"  - key: {m['key']}", f"    name: {m['name']}", "    kind: custom",
+                  f"    eventKey: {m['eventKey']}", "    isNumeric: false"]
     (tmp_path / "metrics" / "many.yaml").write_text("\n".join(lines) + "\n")
     app = EmulatorApp(store, token=TOKEN, clock=clock)
     result = run_cli("health", "--format", "json", env=ENV, cwd=tmp_path, transport=httpx.WSGITransport(app=app),
@@ -43,5 +43,6 @@ def test_a_thousand_metrics_take_one_read_each_plus_the_lists(tmp_path: Path) ->
     # 20 metric list pages, 1 group list page, 1,000 metric reads, 10 group reads (the used ones), holders
     # (release policies, environments, each environment's holdouts): no more.
     assert report["calls"] == 20 + 1 + METRICS + 10 + 1 + 1 + 2, app.stats.requests
-    assert report["summary"]["findings"]["never-seen"] == 200  # events 300-399 (metrics 300-399 and 700-799): never seen
+    # Events 300-399 (metrics 300-399 and 700-799) were never seen.
+    assert report["summary"]["findings"]["never-seen"] == 200
     assert report["summary"]["findings"]["running-without-events"] == 0

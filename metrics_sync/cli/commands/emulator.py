@@ -36,8 +36,9 @@ def arguments(namespace: argparse.Namespace) -> EmulatorArguments:
         option = word.split("=", 1)[0]
         if option in NOT_HERE:
             raise UsageError(f"{option} is only for commands that call LaunchDarkly (plan, apply, export, health, "
-                             "doctor), not `emulator`", "the emulator listens at --host and --port; give the other commands "
-                             "its address with --base-url")
+                             "doctor), not `emulator`",
+                             "the emulator listens at --host and --port; give the other commands its address with "
+                             "--base-url")
     verbose = ("--verbose",) if namespace.verbose else ()  # given before `emulator`
     return EmulatorArguments(rest=(*verbose, *namespace.rest))
 
