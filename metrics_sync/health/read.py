@@ -94,7 +94,7 @@ def observe(api: Api, project: str, *, expected: int = 0, cancel: CancelSignal =
     holders = read_holders(api, project, cancel)
     if holders.unread:
         notes.append(f"holdouts and release policies: {holders.unread}")
-    return Observed(project, metrics, groups, statuses, holders, tuple(notes))
+    return Observed(project, metrics, groups, statuses, holders, tuple(sorted(notes)))  # (workers add them)
 
 
 def _groups(api: Api, project: str, notes: list[str]) -> Sequence[Rep]:
