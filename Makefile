@@ -18,6 +18,10 @@ demo: $(STAMP)
 
 # The linters are part of the tests: CI runs `make test`, so it enforces them.
 test: $(STAMP)
+	@# The HTML catalogue's browser test needs Debian's chromium: installed here when missing, where we may.
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	fi
 	$(VENV)/bin/ruff check metrics_sync tests benchmarks examples
 	$(VENV)/bin/mypy
 	$(PY) -m pytest

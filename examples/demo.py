@@ -5,6 +5,8 @@ with a throw-away state file and the example experiments (emulator-seed.json: a 
 order-value and the checkout funnel), then runs, exactly as a user would in a shell:
     validate → plan (creates 8 metrics and 2 metric groups) → apply → plan (No changes.)
     → an edit "in the UI" (through the API) → plan (shows the drift) → apply → plan (No changes.)
+    → health: is every metric measuring something? (a guarded rollout's metric whose event stopped, a metric
+      never seen, one no code sends...; --strict exits 1; the HTML catalogue page)
     → a pull request changes what order-value measures → the PR comment (plan --format markdown) warns
       that a running experiment's results change → with --protect-running, plan refuses it
 and stops the emulator. Exits non-zero if any step does not behave as expected.
@@ -87,6 +89,10 @@ def main() -> int:
             run("plan", "--detailed-exitcode", env=env, expect=2, cwd=shop)
             run("apply", "--auto-approve", env=env, expect=0, cwd=shop)
             run("plan", "--detailed-exitcode", env=env, expect=0, cwd=shop)
+            # Is every metric measuring something? The seed's events say when LaunchDarkly last saw each one.
+            run("health", "--code", "app", env=env, expect=0, cwd=shop)
+            run("health", "--code", "app", "--strict", env=env, expect=1, cwd=shop)
+            run("health", "--code", "app", "--format", "html", "--out", "catalogue.html", env=env, expect=0, cwd=shop)
             pull_request(shop)
             run("plan", "--format", "markdown", env=env, expect=0, cwd=shop)
             run("plan", "--protect-running", env=env, expect=1, cwd=shop)

@@ -52,7 +52,7 @@ def test_third_party_libraries_have_one_owner() -> None:
 # The layers, lowest first: a package imports only from packages of a lower layer (or its own). The emulator
 # stands apart (it imports nothing from the rest, below).
 LAYERS = {"core": 0, "coderefs": 1, "definitions": 2, "launchdarkly": 2, "planning": 3, "doctor": 3, "apply": 4,
-          "export": 4, "output": 5, "cli": 6, "__main__": 7}
+          "export": 4, "health": 4, "output": 5, "cli": 6, "__main__": 7}
 
 
 def _layer_of(path: Path) -> str:

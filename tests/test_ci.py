@@ -435,3 +435,65 @@ def test_the_gitlab_jobs_read_the_same_paths_and_apply_on_the_default_branch() -
     install = "\n".join(pipeline[".metrics-sync"]["before_script"])
     assert "--require-hashes --only-binary :all: -r /tmp/metrics-sync-src/requirements.lock" in install
     assert "--no-deps --no-build-isolation /tmp/metrics-sync-src" in install
+
+
+# --- the nightly drift and health workflow ------------------------------------------------------------------
+
+NIGHTLY = ROOT / "examples" / "github" / "metrics-health.yml"
+
+
+def test_the_nightly_workflow_follows_githubs_schema_and_zizmor_finds_nothing(tmp_path: Path) -> None:
+    result = schema_check("github-workflows", NIGHTLY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    path = tmp_path / ".github" / "workflows" / "metrics-health.yml"
+    path.parent.mkdir(parents=True)
+    path.write_text(NIGHTLY.read_text().replace(PLACEHOLDER, FILLED_IN))
+    checked = zizmor(path, cwd=tmp_path)
+    assert checked.returncode == 0 and "No findings to report" in checked.stdout, checked.stdout + checked.stderr
+    # Not vacuous: a step that pastes an expression into its script is a finding.
+    careless = tmp_path / "careless" / ".github" / "workflows" / "metrics-health.yml"
+    careless.parent.mkdir(parents=True)
+    careless.write_text(path.read_text().replace("const marker = '<!-- metrics-sync nightly -->';",
+                                                 "const marker = '${{ github.event.inputs.marker }}';"))
+    assert zizmor(careless, cwd=tmp_path).returncode != 0
+
+
+def test_the_nightly_workflow_pins_every_action() -> None:
+    uses = re.findall(r"uses: (\S+)(.*)", NIGHTLY.read_text())
+    assert uses
+    for action, comment in uses:
+        if action != PLACEHOLDER:
+            assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", action), action
+            assert re.fullmatch(r"\s+# v\d+\.\d+\.\d+", comment), f"{action}: the version in a comment"
+    job = load(NIGHTLY)["jobs"]["nightly"]
+    checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["persist-credentials"] is False
+
+
+def test_the_nightly_workflow_checks_drift_and_health_and_keeps_one_issue_and_the_page() -> None:
+    flow = load(NIGHTLY)
+    assert "schedule" in flow[True] and "workflow_dispatch" in flow[True]  # (YAML 1.1 reads `on` as True)
+    job = flow["jobs"]["nightly"]
+    assert job["permissions"] == {"contents": "read", "issues": "write"}
+    drift, health, page = steps_using_the_action(job)
+    assert drift["with"]["command"] == "plan" and "--detailed-exitcode" in drift["with"]["args"]
+    assert drift["with"]["ok-exit-codes"] == "0 2"
+    assert health["with"]["command"] == "health" and health["with"]["format"] == "markdown"
+    assert health["with"]["output-file"] == "health.md"
+    assert page["with"]["command"] == "health" and page["with"]["format"] == "html"
+    assert page["with"]["args"].startswith("--out metrics-catalogue.html")
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["path"] == "metrics-catalogue.html"
+    issue = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/github-script@"))
+    script = issue["with"]["script"]
+    assert "issues.update" in script and "issues.create" in script and "marker" in script
+    assert "${{" not in script  # the outcomes come in through the environment
+    # The read-only token, only in the steps that call LaunchDarkly.
+    for step in job["steps"]:
+        token = (step.get("env") or {}).get("LD_ACCESS_TOKEN")
+        assert (token == "${{ secrets.LD_READ_TOKEN }}") == (step in (drift, health, page)), step.get("name")
+
+
+def test_the_action_runs_health() -> None:
+    text = ACTION.read_text()
+    assert "validate|plan|apply|show|refs|health|export|doctor) ;;" in text

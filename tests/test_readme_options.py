@@ -79,7 +79,8 @@ def test_the_emulator_takes_the_common_options_as_the_readme_says() -> None:
             result = run_cli(*argv)
             assert result.code == 1
             assert result.err.startswith(f"error: {refused[0].split('=')[0]} is only for commands that call "
-                                         "LaunchDarkly (plan, apply, export, doctor), not `emulator`"), result.err
+                                         "LaunchDarkly (plan, apply, export, health, doctor), not `emulator`"), \
+                result.err
 
 
 def test_every_option_the_readme_mentions_exists() -> None:

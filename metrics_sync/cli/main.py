@@ -20,14 +20,14 @@ from typing import IO, Any, NoReturn
 
 from metrics_sync import __version__
 from metrics_sync.cli import signals
-from metrics_sync.cli.commands import apply, doctor, emulator, export, plan, refs, schema, show, validate
+from metrics_sync.cli.commands import apply, doctor, emulator, export, health, plan, refs, schema, show, validate
 from metrics_sync.core.errors import MetricsSyncError, UsageError, redact
 from metrics_sync.core.runtime import Runtime
 from metrics_sync.output.escape import shown
 
 COMMANDS: dict[str, ModuleType] = {
     "validate": validate, "plan": plan, "apply": apply, "show": show, "export": export, "refs": refs,
-    "doctor": doctor, "schema": schema, "emulator": emulator,
+    "health": health, "doctor": doctor, "schema": schema, "emulator": emulator,
 }
 # The common options: accepted before or after the command, so they are parsed with SUPPRESS defaults
 # (absent unless given) and filled in from here afterwards.
@@ -134,8 +134,8 @@ def parse(argv: Sequence[str], runtime: Runtime) -> argparse.Namespace:
         own = getattr(COMMANDS[args.command], "OWN_COMMON_OPTIONS", ())  # the emulator's -v is its own
         given = [flag for dest, flag in API_OPTIONS.items() if hasattr(args, dest) and dest not in own]
         if given:
-            raise UsageError(f"{given[0]} is only for commands that call LaunchDarkly (plan, apply, export, doctor), "
-                             f"not `{args.command}`")
+            raise UsageError(f"{given[0]} is only for commands that call LaunchDarkly (plan, apply, export, "
+                             f"health, doctor), not `{args.command}`")
     for name, value in DEFAULTS.items():
         if not hasattr(args, name):
             setattr(args, name, value)

@@ -125,6 +125,7 @@ class _Doctor:
                            "present" if has else "absent", True,
                            "yes: plan reads each metric it may archive on its own, with expansions",
                            reading="included" if has else "omitted"))
+            self.add(last_seen_check(items))
         try:
             units = self.client.experiment_units(self.project)
             self.add(Check("A12", "the project's experimentation settings list the context kinds available for "
@@ -385,6 +386,29 @@ def _another_member(client: Client) -> Callable[[], str | None]:
         return None
 
     return find
+
+
+def last_seen_check(items: list[Any]) -> Check:
+    """A50: what `lastSeen` is, from the first page of the list. Two metrics counting the same event key with
+    different `lastSeen` show it is kept per metric; equal values fit per event key (not proof: both may have
+    seen the same last event). Without such a pair it cannot be told from a read."""
+    assumption = "a metric's lastSeen is when LaunchDarkly last saw its event key (shared by metrics counting it)"
+    copes = "yes: health judges each metric by its own lastSeen, which is right under both readings"
+    by_event: dict[str, set[Any]] = {}
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("eventKey"), str) and not item.get("archived"):
+            by_event.setdefault(item["eventKey"], set()).add(item.get("lastSeen"))
+    differing = sorted(event for event, seen in by_event.items() if len(seen) > 1)
+    if differing:
+        return Check("A50", assumption, f"metrics counting `{differing[0]}` have different lastSeen values", True,
+                     copes, reading="metric")
+    pairs = [event for event in by_event if sum(1 for i in items if isinstance(i, dict)
+                                                and i.get("eventKey") == event and not i.get("archived")) > 1]
+    if pairs:
+        return Check("A50", assumption, f"metrics counting `{sorted(pairs)[0]}` share their lastSeen", True, copes,
+                     reading="event_key")
+    return Check("A50", assumption, "not observable (no two metrics on the first page count the same event key)",
+                 True, copes)
 
 
 def examine(client: Client, project: str, *, write: bool) -> Report:

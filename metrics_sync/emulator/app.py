@@ -19,8 +19,10 @@ Endpoints (LaunchDarkly REST API v2):
     GET    /api/v2/projects/{projectKey}/environments/{env}/holdouts   seeded holdouts (limit, offset)
     GET    /api/v2/projects/{projectKey}/environments/{env}/holdouts/{key}   one, with its base experiment
     GET    /api/v2/projects/{projectKey}/release-policies[/{key}]      seeded release policies (beta)
-and, outside LaunchDarkly's namespace, GET /_emulator/stats (request counts, for tests and benchmarks) and
-GET /_emulator/audit (the comments PATCH requests carried, as LaunchDarkly's audit log would show them).
+and, outside LaunchDarkly's namespace, GET /_emulator/stats (request counts, for tests and benchmarks),
+GET /_emulator/audit (the comments PATCH requests carried, as LaunchDarkly's audit log would show them),
+POST /_emulator/clock (`{"advance": seconds}`: time passes) and POST /_emulator/events (`{"project", "eventKey"}`:
+an event arrives, which sets the `lastSeen` of the metrics counting it; emulator/observed.py).
 Where LaunchDarkly's behaviour is unconfirmed, `Readings` (readings.py) chooses it.
 
 Errors use LaunchDarkly's body `{"code", "message", "id"}` and status codes. Stdlib only.
@@ -207,6 +209,9 @@ class EmulatorApp:
                 with self._lock:
                     body = self.stats.as_json() if path.endswith("stats") else {"items": list(self.audit)}
                     return 200, body, headers
+            if path in ("/_emulator/clock", "/_emulator/events") and method == "POST":
+                self._authorize(environ, method)
+                return 200, self._control(path, _json_body(environ)), headers
             with self._lock:
                 self.stats.total += 1
             match = self._route(method, path)
@@ -228,6 +233,26 @@ class EmulatorApp:
         except ApiProblem as problem:
             self._count(problem.status, route_id)
             return problem.status, _error(problem.code, problem.message), headers + problem.headers
+
+    def _control(self, path: str, body: Any) -> dict[str, Any]:
+        """The test controls: `{"advance": seconds}` moves the clock ahead; `{"project", "eventKey", "at"?}`
+        is an event LaunchDarkly receives (now, or at `at`: epoch ms or "-3d"), which sets `lastSeen`."""
+        if not isinstance(body, dict):
+            raise ApiProblem(400, "invalid_request", "expected a JSON object")
+        try:
+            if path.endswith("clock"):
+                advance = body.get("advance", 0)
+                if not isinstance(advance, int | float) or isinstance(advance, bool):
+                    raise ValueError("advance must be a number of seconds")
+                return {"now": self.store.advance(float(advance))}
+            project, event = body.get("project"), body.get("eventKey")
+            if not isinstance(project, str) or not isinstance(event, str) or not event:
+                raise ValueError("give the event's `project` and `eventKey`")
+            return {"eventKey": event, "seen": self.store.record_event(project, event, body.get("at"))}
+        except NotFound as exc:
+            raise ApiProblem(404, "not_found", str(exc)) from None
+        except ValueError as exc:
+            raise ApiProblem(400, "invalid_request", str(exc)) from None
 
     def _count(self, status: int, route_id: str) -> None:
         with self._lock:
@@ -669,7 +694,8 @@ _DETAIL_ONLY = ("isActive",)
 _WRITE_ONLY = ("valueColumn",)
 # `expand` of the single-metric GET (the spec); `guardedRollouts` have no declared shape: the emulator returns
 # what a seed gave (DependentMeasuredRolloutRep-like items).
-_EXPANDABLE = ("experimentCount", "metricGroupCount", "experiments", "metricGroups", "guardedRollouts")
+_EXPANDABLE = ("experimentCount", "metricGroupCount", "experiments", "metricGroups", "guardedRollouts",
+               "lastUsedInExperiment", "lastUsedInGuardedRollout")
 
 
 def representation(project: str, record: dict[str, Any], *, detail: bool, expand: set[str]) -> dict[str, Any]:

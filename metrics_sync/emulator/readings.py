@@ -52,6 +52,10 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     # or the metric as it is now? The environment releases API pins a release's analysis settings to the version
     # of its start; for experiments no source says (A48).
     "iteration_versions": ("pinned", "latest"),
+    # What a metric's `lastSeen` is: when LaunchDarkly last saw an event of its event key (metrics sharing a key
+    # share it) or an event credited to this metric (events before it existed do not count). The spec says only
+    # "int64" (A50).
+    "last_seen": ("event_key", "metric"),
 }
 
 
@@ -71,6 +75,7 @@ class Readings:
     filter_order: str = "kept"
     metric_versions: str = "new"
     iteration_versions: str = "pinned"
+    last_seen: str = "event_key"
 
     def __post_init__(self) -> None:
         for f in fields(self):

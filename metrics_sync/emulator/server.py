@@ -221,6 +221,7 @@ def build_parser() -> _Parser:
         "filter_order": "whether LaunchDarkly keeps the order of an event filter's values and conditions",
         "metric_versions": "whether a PATCH that changes a metric gives it a new _versionId",
         "iteration_versions": "whether a running experiment iteration measures the metric version it started with",
+        "last_seen": "whether a metric's lastSeen is its event key's (shared) or its own (events since it existed)",
     }
     for name, choices in CHOICES.items():
         readings.add_argument(f"--{name.replace('_', '-')}", choices=[str(c) for c in choices],

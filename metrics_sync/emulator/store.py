@@ -35,6 +35,7 @@ from metrics_sync.emulator.groups import (
 )
 from metrics_sync.emulator.holders import DEFAULT_ENVIRONMENTS, names, seed_holdout, seed_policy
 from metrics_sync.emulator.jsonpatch import apply_patch
+from metrics_sync.emulator.observed import event_of, last_seen, latest_experiment, latest_rollout, moment
 from metrics_sync.emulator.readings import Readings
 from metrics_sync.emulator.rules import EDITABLE_FIELDS, RuleError, check_metric, stored_denominator
 
@@ -103,6 +104,10 @@ class Store:
         # the reading where an update makes a new version (A47). The current version is the record itself.
         self.old_versions: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self._usage: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}  # per project, rebuilt on change
+        # Per project: event key -> when LaunchDarkly last saw it (epoch ms; seeded, or POST /_emulator/events).
+        # Not persisted: a seed gives them again at each start.
+        self.seen: dict[str, dict[str, int]] = {}
+        self._offset_ms = 0  # how far tests moved the emulator's clock ahead (POST /_emulator/clock)
         self._journal: IO[bytes] | None = None
         self._journal_lines = 0
         if state_file is not None:
@@ -217,10 +222,32 @@ class Store:
     # --- helpers ---------------------------------------------------------------------------------
 
     def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
+        return int(self._clock() * 1000) + self._offset_ms
+
+    def advance(self, seconds: float) -> int:
+        """Move the emulator's clock ahead (for tests of what time makes stale); returns the new now, epoch ms."""
+        if not 0 <= seconds <= 10 * 365 * 86_400:
+            raise ValueError("advance must be between 0 and ten years, in seconds")
+        with self._lock:
+            self._offset_ms += int(seconds * 1000)
+            return self._now_ms()
+
+    def record_event(self, project: str, event: str, at: Any = None) -> int:
+        """LaunchDarkly receives an `event` (now, or at a seed's time): under the per-metric reading of `lastSeen`
+        (A50) it is credited to the unarchived metrics that count it now."""
+        with self._lock:
+            self.project(project)
+            when = self._now_ms() if at is None else moment(at, self._now_ms())
+            seen = self.seen.setdefault(project, {})
+            seen[event] = max(when, seen.get(event, 0))
+            if self.readings.last_seen == "metric":
+                for record in self.projects[project].values():
+                    if not record.get("archived") and event_of(record) == event:
+                        record["lastSeen"] = max(when, record.get("lastSeen") or 0)
+            return when
 
     def _modified(self) -> dict[str, str]:
-        moment = datetime.fromtimestamp(self._clock(), tz=UTC)
+        moment = datetime.fromtimestamp(self._now_ms() / 1000, tz=UTC)
         return {"date": moment.isoformat(timespec="microseconds").replace("+00:00", "Z")}
 
     def _hex(self, n: int) -> str:
@@ -259,6 +286,8 @@ class Store:
                     for field in (*CONNECTION_FIELDS, *SERVER_SET_FIELDS, "_version", "_creationDate", "archived"):
                         if field in metric:
                             record[field] = copy.deepcopy(metric[field])
+                    if "lastSeen" in metric:
+                        record["lastSeen"] = moment(metric["lastSeen"], self._now_ms())
                     if record["archived"]:
                         record["archivedAt"] = self._now_ms()
                     self.projects[project][record["key"]] = record
@@ -278,6 +307,9 @@ class Store:
                      "metricGroups": list(r.get("metricGroups", []))} for r in rollouts)
                 self._usage.pop(project, None)
             self._seed_holders(data)
+            for project, events in data.get("events", {}).items():  # {project: {event key: when}} (observed.py)
+                for event, when in events.items():
+                    self.record_event(project, str(event), when)
             if self.state_file is not None:
                 self.compact()
         return added
@@ -308,7 +340,8 @@ class Store:
         record = {"_id": self._hex(24), "key": str(experiment["key"]), "name": str(experiment.get("name")
                                                                                     or experiment["key"]),
                   "environmentKey": str(experiment.get("environmentKey", "production")),
-                  "environmentId": self._hex(24), "_creationDate": self._now_ms(), "status": status,
+                  "environmentId": self._hex(24), "status": status,
+                  "_creationDate": moment(experiment.get("creationDate", "-0s"), self._now_ms()),
                   "metrics": list(experiment.get("metrics", [])),
                   "metricGroups": list(experiment.get("metricGroups", [])),
                   "maintainerId": TOKEN_MEMBER_ID}
@@ -597,6 +630,8 @@ class Store:
         """`record` with what uses it added to the counts and lists a seed may have preloaded (a new dict when
         anything is added; the stored record is never changed)."""
         with self._lock:
+            if resource == "metric":
+                record = self._observed(project, record)
             if not (self.groups.get(project) or self.experiments.get(project) or self.rollouts.get(project)
                     or self.holdouts.get(project)):
                 return record
@@ -613,7 +648,24 @@ class Store:
             if resource == "metric":
                 out["metricGroupCount"] = (record.get("metricGroupCount") or 0) + len(used["groups"])
                 out["metricGroups"] = [*(record.get("metricGroups") or []), *used["groups"]]
+                last_experiment, last_rollout = latest_experiment(out["experiments"]), latest_rollout(used["rollouts"])
+                if last_experiment is not None:
+                    out.setdefault("lastUsedInExperiment", last_experiment)
+                if last_rollout is not None:
+                    out.setdefault("lastUsedInGuardedRollout", last_rollout)
             return out
+
+    def _observed(self, project: str, record: dict[str, Any]) -> dict[str, Any]:
+        """`record` with its `lastSeen` as the `last_seen` reading has it (a new dict when it differs)."""
+        seen = last_seen(record, self.seen.get(project, {}), self.readings.last_seen)
+        if seen == record.get("lastSeen"):
+            return record
+        out = dict(record)
+        if seen is None:
+            out.pop("lastSeen", None)
+        else:
+            out["lastSeen"] = seen
+        return out
 
     def _named_by_policy(self, project: str, resource: str, key: str) -> bool:
         return any(key in names(policy, resource) for policy in self.policies.get(project, []))

@@ -65,6 +65,11 @@ class Client:
         return f"Client(base_url={self.base_url!r}, token={REDACTED!r})"
 
     @property
+    def calls(self) -> int:
+        """How many requests this client has sent so far (each retry counts)."""
+        return self.session.calls
+
+    @property
     def host(self) -> str:
         """Host (and port) of the LaunchDarkly instance, as plans record it."""
         return urlsplit(self.base_url).netloc

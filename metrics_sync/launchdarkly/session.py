@@ -144,6 +144,7 @@ class Session:
         self._clock, self._sleep = clock, None if sleep is time.sleep else sleep
         self._rng = rng or random.Random()
         self._waited, self._waited_lock = 0.0, threading.Lock()
+        self.calls, self._calls_lock = 0, threading.Lock()  # HTTP exchanges sent, retries included (health says it)
         self._gate = RateGate(clock, self._sleep_for, self._rng, max_wait=self._retry.max_rate_limit_wait,
                               announce=notice, reserve=self._reserve)
         # The environment is read here, from the environment given (never httpx's own reading of os.environ), so
@@ -215,6 +216,8 @@ class Session:
                 raise self._spent(method, path, spent, "before sending it") from None
             started = self._clock()
             reply: Reply | None = None
+            with self._calls_lock:
+                self.calls += 1
             try:
                 reply = self._exchange(method, path, params, content, headers)
             except httpx.TransportError as exc:

@@ -1,6 +1,6 @@
 """The one place that picks how a result is shown for `--format`: a mapping from each format to its view.
 
-Plans (plan, show), apply runs, code references and definition problems each have one mapping; a command
+Plans (plan, show), apply runs, code references, health runs and definition problems each have one mapping; a command
 looks its view up by the format it was given and never branches on the format itself. The commands'
 `--format` choices are these mappings' keys (tests/cli holds the two together). Pure: every view returns text.
 """
@@ -13,8 +13,9 @@ from typing import Protocol
 
 from metrics_sync.coderefs.report import Report
 from metrics_sync.core.model import ApplyResult, ChangeResult, Plan
+from metrics_sync.health.model import Health
+from metrics_sync.output import health, health_page, problems, refs, results
 from metrics_sync.output import plan as plan_output
-from metrics_sync.output import problems, refs, results
 from metrics_sync.planning import planfile
 
 
@@ -102,5 +103,15 @@ class ApplyJson:
 APPLY: Mapping[str, Callable[[bool], ApplyView]] = {"text": ApplyText, "json": ApplyJson}  # called with `color`
 
 REFS: Mapping[str, Callable[[Report], str]] = {"text": refs.text, "json": refs.json_text}
+
+
+class HealthView(Protocol):
+    """A health run as text: the same findings (code, subject, message) in every format."""
+
+    def __call__(self, health: Health, *, color: bool) -> str: ...
+
+
+HEALTH: Mapping[str, HealthView] = {"text": health.text, "json": health.json_text, "markdown": health.markdown,
+                                    "html": health_page.page}
 
 PROBLEMS = problems.RENDERERS  # validate's formats: text, json, GitHub workflow annotations

@@ -38,7 +38,7 @@ def test_api_options_only_on_commands_that_call_launchdarkly(repo: Path) -> None
     refused = run_cli("-v", "validate", cwd=repo)
     assert refused.code == 1
     assert refused.err == ("error: --verbose is only for commands that call LaunchDarkly "
-                           "(plan, apply, export, doctor), not `validate`\n")
+                           "(plan, apply, export, health, doctor), not `validate`\n")
     assert run_cli("validate", "-v", cwd=repo).code == 1  # not an option of validate at all
     assert "--verbose" not in run_cli("validate", "--help").out
     assert "--verbose" in run_cli("plan", "--help").out

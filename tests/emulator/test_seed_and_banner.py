@@ -34,7 +34,10 @@ def test_the_example_seed_holds_metrics_groups_experiments_and_a_guarded_rollout
         holdout = client.get("/api/v2/projects/shop/environments/production/holdouts/growth-holdout",
                              headers={"Authorization": "t"}).json()
         policies = client.get("/api/v2/projects/shop/release-policies", headers=beta).json()
-    assert sorted(m["key"] for m in metrics["items"]) == ["newsletter-signup", "signup-completed"]
+    # The third: a managed metric whose definition was deleted (health's `undefined` finding).
+    assert sorted(m["key"] for m in metrics["items"]) == ["newsletter-signup", "signup-completed", "wishlist-added"]
+    # The events LaunchDarkly has seen give the metrics their lastSeen (A50).
+    assert all(isinstance(m.get("lastSeen"), int) for m in metrics["items"])
     assert [g["key"] for g in groups["items"]] == ["growth-guardrails"]
     assert [e["key"] for e in group["experiments"]] == ["signup-flow"]
     assert [h["key"] for h in holdouts["items"]] == ["growth-holdout"] and holdouts["total_count"] == 1

@@ -35,9 +35,10 @@ def arguments(namespace: argparse.Namespace) -> EmulatorArguments:
             break
         option = word.split("=", 1)[0]
         if option in NOT_HERE:
-            raise UsageError(f"{option} is only for commands that call LaunchDarkly (plan, apply, export, doctor), "
-                             "not `emulator`", "the emulator listens at --host and --port; give the other commands "
-                             "its address with --base-url")
+            raise UsageError(f"{option} is only for commands that call LaunchDarkly (plan, apply, export, health, "
+                             "doctor), not `emulator`",
+                             "the emulator listens at --host and --port; give the other commands its address with "
+                             "--base-url")
     verbose = ("--verbose",) if namespace.verbose else ()  # given before `emulator`
     return EmulatorArguments(rest=(*verbose, *namespace.rest))
 
