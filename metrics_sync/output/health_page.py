@@ -145,7 +145,9 @@ def _uses(uses: Sequence[Use]) -> str:
 
 def _attrs(search: Iterable[str], codes: Iterable[str], tags: Sequence[str], kind: str) -> str:
     text = " ".join(search).lower()
-    return (f'data-search="{e(text)}" data-findings="{" ".join(codes)}" data-tags="{e(chr(10).join(tags))}" '
+    # Each tag escaped on its own, joined by a real line break: the script splits on it (escaping the joined text
+    # would turn the break into a visible `\n`, and a card with several tags would match none of them).
+    return (f'data-search="{e(text)}" data-findings="{" ".join(codes)}" data-tags="{chr(10).join(e(t) for t in tags)}" '
             f'data-kind="{e(kind)}"')
 
 

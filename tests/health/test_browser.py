@@ -206,6 +206,22 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
+def test_a_tag_filter_shows_every_card_with_the_tag_among_several(page: Path, browser: Browser) -> None:
+    browser.navigate(page.as_uri())
+    # What the page says each card's tags are (its embedded data), to check what the filter shows against.
+    data = browser.evaluate("JSON.parse(document.getElementById('health-data').textContent)")
+    tagged = {row["key"] for row in (*data["metrics"], *data["groups"]) if "checkout" in row["tags"]}
+    assert any(len(row["tags"]) > 1 for row in data["metrics"] if row["key"] in tagged)  # several tags on one
+    browser.click("#search")
+    browser.key("Tab", "Tab", 9)
+    browser.key("Tab", "Tab", 9)
+    assert browser.evaluate("document.activeElement.id") == "tag"
+    choose(browser, "checkout")
+    assert browser.evaluate("document.getElementById('tag').value") == "checkout"
+    assert set(visible(browser)) == tagged
+    assert problems(browser) == []
+
+
 def test_the_page_renders_a_screenshot(page: Path, browser: Browser, tmp_path: Path) -> None:
     browser.navigate(page.as_uri())
     shot = browser.screenshot()
