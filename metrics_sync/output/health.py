@@ -110,7 +110,8 @@ def finding_json(flag: Flag) -> dict[str, Any]:
 
 
 def _metric_json(row: MetricRow) -> dict[str, Any]:
-    return {"project": row.project, "key": row.key, "name": row.name, "kind": row.kind, "eventKey": row.event,
+    return {"project": row.project, "key": row.key, "name": row.name, "kind": row.kind, "type": row.type,
+            "eventKey": row.event,
             "description": row.description, "tags": list(row.tags), "definedAt": row.defined_at,
             "inLaunchDarkly": row.in_launchdarkly, "managed": row.managed, "archived": row.archived,
             "lastSeen": _iso(row.last_seen),

@@ -152,7 +152,7 @@ def _attrs(search: Iterable[str], codes: Iterable[str], tags: Sequence[str], kin
 
 
 def _metric(row: MetricRow, anchor: str, group_anchors: dict[tuple[str, str], str]) -> str:
-    facts = [("project", f"<code>{e(row.project)}</code>"), ("type", e(row.kind or "?")),
+    facts = [("project", f"<code>{e(row.project)}</code>"), ("type", e(row.type)),
              ("event key", f"<code>{e(row.event)}</code>" if row.event else '<span class="empty">none</span>'),
              ("defined at", f"<code>{e(row.defined_at)}</code>" if row.defined_at else '<span class="empty">not '
               'defined</span>'),
