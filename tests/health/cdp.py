@@ -54,7 +54,8 @@ class Browser:
             _, ready, _ = select.select([], [self._out], [], max(deadline - time.monotonic(), 0))
             if not ready:
                 raise CdpError("the browser did not take a command in time")
-            data = data[os.write(self._out, data):]
+            with suppress(BlockingIOError):  # the pipe filled up between select and write: wait again
+                data = data[os.write(self._out, data):]
 
     def _receive(self, deadline: float) -> dict[str, Any]:
         while b"\0" not in self._buffer:
@@ -213,6 +214,7 @@ def open_browser(executable: str, *, width: int = 1280, height: int = 900) -> It
         for fd in (commands_read, replies_write, child_in, child_out):  # the browser's ends: the parent lets go
             os.close(fd)
             ends.remove(fd)
+        os.set_blocking(commands_write, False)  # a write takes what fits and returns: `_send` stays bounded
         browser = Browser(process, commands_write, replies_read)
         browser.attach()
         yield browser
