@@ -17,6 +17,7 @@ from typing import Any
 from metrics_sync.coderefs.report import Report
 from metrics_sync.core.findings import Finding, Severity, code
 from metrics_sync.core.model import Definitions, DesiredGroup, DesiredMetric, Use
+from metrics_sync.core.resources import METRIC
 from metrics_sync.health.model import (
     ARCHIVE_CANDIDATE,
     CODES,
@@ -154,7 +155,8 @@ def _metric_row(project: str, metric: DesiredMetric | None, rep: Mapping[str, An
     in_groups = list(dict.fromkeys([*groups, *(groups_of(rep) if rep is not None else [])]))
     seen = (rep or {}).get("lastSeen")
     return MetricRow(
-        project, key, _text(fields.get("name")) or key, _text(fields.get("kind")), event,
+        project, key, _text(fields.get("name")) or key, _text(fields.get("kind")), METRIC.describe(
+            METRIC.canonical(fields)), event,
         _text(fields.get("description")), _tags(fields.get("tags")),
         str(metric.source) if metric is not None else None, rep is not None,
         rep is not None and tag in _tags(rep.get("tags")), bool((rep or {}).get("archived")),

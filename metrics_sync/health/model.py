@@ -66,6 +66,7 @@ class MetricRow:
     key: str
     name: str
     kind: str  # custom, pageview, click (as defined, else as LaunchDarkly has it)
+    type: str  # as LaunchDarkly's UI names it: "custom conversion count", "custom numeric, P95", "pageview ..."
     event: str | None  # a custom metric's eventKey
     description: str
     tags: tuple[str, ...]

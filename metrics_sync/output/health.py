@@ -9,7 +9,7 @@ made them; Markdown quotes their code spans as code). Every outside string is es
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,12 @@ from metrics_sync.health.model import CODES, Flag, GroupRow, Health, LastUse, Me
 from metrics_sync.output.escape import compact, markdown_code, markdown_inline, markdown_text, shown
 
 FORMAT_VERSION = 1
-MARKDOWN_ROWS = 200  # metric rows in the Markdown table (an issue body is limited to 65,536 characters)
+# An issue body is limited to 65,536 characters, and the nightly workflow puts the drift report in the same issue
+# (it keeps the first 30,000 characters of this output): the findings list and the table stop whole lines short
+# of these, worst first, and say how many more the JSON and HTML outputs list.
+MARKDOWN_ROWS = 200  # metric rows in the Markdown table
+MARKDOWN_FINDINGS_CHARS = 16_000
+MARKDOWN_TABLE_CHARS = 10_000
 LABELS = {"running-without-events": "running without events", "never-seen": "never seen",
           "not-seen-recently": "not seen recently", "not-sent-by-code": "not sent by code",
           "unmeasured-event": "unmeasured event", "archive-candidate": "archive candidate", "undefined": "undefined"}
@@ -110,7 +115,8 @@ def finding_json(flag: Flag) -> dict[str, Any]:
 
 
 def _metric_json(row: MetricRow) -> dict[str, Any]:
-    return {"project": row.project, "key": row.key, "name": row.name, "kind": row.kind, "eventKey": row.event,
+    return {"project": row.project, "key": row.key, "name": row.name, "kind": row.kind, "type": row.type,
+            "eventKey": row.event,
             "description": row.description, "tags": list(row.tags), "definedAt": row.defined_at,
             "inLaunchDarkly": row.in_launchdarkly, "managed": row.managed, "archived": row.archived,
             "lastSeen": _iso(row.last_seen),
@@ -151,25 +157,42 @@ def finding_markdown(flag: Flag) -> str:
     return f"- **{flag.code}** {markdown_text(f.subject)}: {markdown_text(f.message)}{where}{hint}"
 
 
+def _within(lines: Iterable[str], budget: int) -> list[str]:
+    """The first lines whose total length (with their line breaks) stays within `budget` characters."""
+    kept: list[str] = []
+    for line in lines:
+        budget -= len(line) + 1
+        if budget < 0:
+            break
+        kept.append(line)
+    return kept
+
+
 def markdown(health: Health, *, color: bool = False) -> str:
     several = len({r.project for r in health.metrics}) > 1
     lines = ["## metrics-sync health", "", markdown_inline(summary(health)) + f" (at {when(health.generated_at)}, "
              f"stale after {health.stale_days} days).", ""]
     if health.flags:
-        lines += ["### Findings", "", *(finding_markdown(f) for f in health.flags), ""]
+        listed = _within(map(finding_markdown, health.flags), MARKDOWN_FINDINGS_CHARS)
+        lines += ["### Findings", "", *listed]
+        if len(listed) < len(health.flags):
+            lines.append(f"\n… and {len(health.flags) - len(listed)} more findings (the JSON and HTML outputs list "
+                         "all).")
+        lines.append("")
     else:
         lines += ["Every metric is measuring something.", ""]
     flagged = [r for r in health.metrics if r.flags]
     if flagged:
         lines += ["### Metrics with findings", "", "| Metric | Findings | Defined | Last seen | Used by |",
                   "| --- | --- | --- | --- | --- |"]
-        for row in flagged[:MARKDOWN_ROWS]:
-            lines.append(f"| {markdown_code(_label(row, several), table=True)} | "
-                         f"{', '.join(f.code for f in row.flags)} | "
-                         f"{markdown_code(row.defined_at, table=True) if row.defined_at else '-'} | "
-                         f"{when(row.last_seen) if row.in_launchdarkly else '-'} | {_used(row.uses)} |")
-        if len(flagged) > MARKDOWN_ROWS:
-            lines.append(f"\n… and {len(flagged) - MARKDOWN_ROWS} more (the JSON and HTML outputs list all).")
+        rows = _within((f"| {markdown_code(_label(row, several), table=True)} | "
+                        f"{', '.join(f.code for f in row.flags)} | "
+                        f"{markdown_code(row.defined_at, table=True) if row.defined_at else '-'} | "
+                        f"{when(row.last_seen) if row.in_launchdarkly else '-'} | {_used(row.uses)} |"
+                        for row in flagged[:MARKDOWN_ROWS]), MARKDOWN_TABLE_CHARS)
+        lines += rows
+        if len(flagged) > len(rows):
+            lines.append(f"\n… and {len(flagged) - len(rows)} more (the JSON and HTML outputs list all).")
         lines.append("")
     lines += [f"> note: {markdown_inline(n)}" for n in health.notes]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 
 from metrics_sync.core.model import Use
 from metrics_sync.health.model import CODES, Flag, GroupRow, Health, MetricRow
-from metrics_sync.output.escape import shown
+from metrics_sync.output.escape import lines_shown, shown
 from metrics_sync.output.health import LABELS, as_json, summary, when
 
 STYLE = """
@@ -40,6 +40,7 @@ h2{margin:12px 0 0;font-size:16px}
 .card h3{margin:0;font-size:15px;display:flex;flex-wrap:wrap;gap:6px;align-items:center}
 .card h3 .key{font-family:ui-monospace,monospace;font-weight:400;color:var(--muted)}
 .card p{margin:6px 0}
+.card p.description{white-space:pre-line}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:8px 0 0}
 dt{color:var(--muted)}
 dd{margin:0}
@@ -112,6 +113,12 @@ def e(text: str) -> str:
     return html.escape(shown(text), quote=True)
 
 
+def lines(text: str) -> str:
+    """A multi-line outside string (a description) for HTML text: each line as `e`, the line breaks kept (the
+    description's style shows them)."""
+    return html.escape(lines_shown(text), quote=True)
+
+
 def script_json(data: object) -> str:
     """JSON safe inside a <script> element: no `</script>`, no `<!--`, no HTML entity, no JavaScript line break."""
     text = json.dumps(data, allow_nan=False)
@@ -145,12 +152,14 @@ def _uses(uses: Sequence[Use]) -> str:
 
 def _attrs(search: Iterable[str], codes: Iterable[str], tags: Sequence[str], kind: str) -> str:
     text = " ".join(search).lower()
-    return (f'data-search="{e(text)}" data-findings="{" ".join(codes)}" data-tags="{e(chr(10).join(tags))}" '
+    # Each tag escaped on its own, joined by a real line break: the script splits on it (escaping the joined text
+    # would turn the break into a visible `\n`, and a card with several tags would match none of them).
+    return (f'data-search="{e(text)}" data-findings="{" ".join(codes)}" data-tags="{chr(10).join(e(t) for t in tags)}" '
             f'data-kind="{e(kind)}"')
 
 
 def _metric(row: MetricRow, anchor: str, group_anchors: dict[tuple[str, str], str]) -> str:
-    facts = [("project", f"<code>{e(row.project)}</code>"), ("type", e(row.kind or "?")),
+    facts = [("project", f"<code>{e(row.project)}</code>"), ("type", e(row.type)),
              ("event key", f"<code>{e(row.event)}</code>" if row.event else '<span class="empty">none</span>'),
              ("defined at", f"<code>{e(row.defined_at)}</code>" if row.defined_at else '<span class="empty">not '
               'defined</span>'),
@@ -172,7 +181,7 @@ def _metric(row: MetricRow, anchor: str, group_anchors: dict[tuple[str, str], st
     if row.tags:
         facts.append(("tags", " ".join(f"<code>{e(t)}</code>" for t in row.tags)))
     findings = ('<ul class="findings">' + "".join(_finding(f) for f in row.flags) + "</ul>") if row.flags else ""
-    description = f'<p class="description">{e(row.description)}</p>' if row.description else ""
+    description = f'<p class="description">{lines(row.description)}</p>' if row.description else ""
     attrs = _attrs((row.key, row.name, row.event or "", row.description, *row.tags, row.project),
                    [f.code for f in row.flags] or ["ok"], row.tags, row.kind)
     return (f'<article class="card metric" id="{anchor}" {attrs}><h3><span class="name">{e(row.name)}</span> '
@@ -192,7 +201,7 @@ def _group(row: GroupRow, anchor: str, metric_anchors: dict[tuple[str, str], str
              ("used by", _uses(row.uses))]
     if row.tags:
         facts.append(("tags", " ".join(f"<code>{e(t)}</code>" for t in row.tags)))
-    description = f'<p class="description">{e(row.description)}</p>' if row.description else ""
+    description = f'<p class="description">{lines(row.description)}</p>' if row.description else ""
     attrs = _attrs((row.key, row.name, row.description, *row.tags, *row.metrics, row.project), ["ok"], row.tags,
                    row.kind)
     return (f'<article class="card group" id="{anchor}" {attrs}><h3><span class="name">{e(row.name)}</span> '

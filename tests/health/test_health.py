@@ -108,6 +108,20 @@ def test_rows_join_definitions_code_and_launchdarkly(catalogue: Catalogue) -> No
                                            "archive-candidate", "undefined"}
 
 
+def test_a_rows_type_is_the_metric_type_launchdarklys_ui_names(catalogue: Catalogue) -> None:
+    types = {m["key"]: m["type"] for m in catalogue.health()["metrics"]}
+    assert types["order-placed"] == "custom conversion binary"
+    assert types["add-to-cart-count"] == "custom conversion count"
+    assert types["order-value"] == "custom numeric"
+    assert types["checkout-latency-p95"] == "custom numeric, P95"
+    assert types["confirmation-page-viewed"] == "pageview conversion binary"
+    assert types["place-order-clicked"] == "click conversion binary"
+    assert types["signup-completed"] == "custom conversion binary"  # only in LaunchDarkly: its representation's type
+    page = catalogue.run("health", "--format", "html").out
+    card = page[page.index('<span class="key">order-value</span>'):]
+    assert card[:card.index("</article>")].count("<dt>type</dt><dd>custom numeric</dd>") == 1
+
+
 def test_strict_fails_on_a_running_metric_without_events_or_a_metric_never_seen(catalogue: Catalogue) -> None:
     assert catalogue.run("health").code == 0
     strict = catalogue.run("health", "--strict")

@@ -40,6 +40,15 @@ def test_outside_text_is_escaped_for_text_and_attributes() -> None:
     assert e("bell\x07") == "bell\\x07"  # control characters made visible, as on the terminal
 
 
+def test_a_description_keeps_its_line_breaks_and_escapes_each_line(catalogue: Catalogue) -> None:
+    catalogue.store.seed({"projects": {"shop": [
+        {"key": "two-lines", "name": "Two lines", "kind": "custom", "eventKey": "two", "isNumeric": False,
+         "description": "First <b>line</b>\nsecond\x07 line", "tags": ["growth"]}]}})
+    page = catalogue.run("health", "--format", "html").out
+    assert '<p class="description">First &lt;b&gt;line&lt;/b&gt;\nsecond\\x07 line</p>' in page
+    assert ".card p.description{white-space:pre-line}" in STYLE  # the page shows the break
+
+
 def test_the_page_allows_only_its_own_style_and_script(catalogue: Catalogue) -> None:
     catalogue.store.seed({"projects": {"shop": [
         {"key": "hostile", "name": HOSTILE, "kind": "custom", "eventKey": HOSTILE, "isNumeric": False,
