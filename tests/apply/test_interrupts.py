@@ -149,7 +149,12 @@ def test_a_killed_emulator_keeps_every_write_it_answered(tmp_path: Path) -> None
         workers = [threading.Thread(target=hammer, args=(n,)) for n in range(3)]
         for worker in workers:
             worker.start()
-        time.sleep(0.3 + 0.1 * round_)
+        # Kill only once this round has had a write answered: on a busy machine the emulator may need longer than
+        # any fixed pause to start answering, and a kill before the first answer proves nothing.
+        deadline = time.monotonic() + 30
+        while not any(key.startswith(f"r{round_}-") for key in list(answered)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1 * round_)
         proc.send_signal(signal.SIGKILL)  # mid-write, most likely: every request appends to the journal
         proc.wait(timeout=10)
         stop.set()
