@@ -198,8 +198,10 @@ def _nothing_after(rest: str, start: int) -> None:
         raise Decline
 
 
-def read_block_yaml(text: str, plain: PlainScalar,
-                    is_text_key: Callable[[str], bool]) -> tuple[Any, dict[Path_, Position], dict[Path_, Position]] | None:
+Read = tuple[Any, dict[Path_, Position], dict[Path_, Position]]
+
+
+def read_block_yaml(text: str, plain: PlainScalar, is_text_key: Callable[[str], bool]) -> Read | None:
     """(data, value positions, key positions) of `text`, or None when this reader does not take it.
     `plain` turns a plain scalar into its value (and may decline); `is_text_key` says whether YAML reads a
     plain key as text."""

@@ -253,7 +253,7 @@ def _plain_reading(text: str) -> tuple[Any] | None:
     `.inf`, `=`): the fast path declines those and PyYAML reads the file."""
     if text in _PLAIN_READINGS:
         return _PLAIN_READINGS[text]
-    tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
+    tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
     reading: tuple[Any] | None = None
     if tag in _FAST_TAGS:
         value = yaml.constructor.SafeConstructor().construct_object(yaml.ScalarNode(tag, text))
