@@ -33,6 +33,8 @@ Position = tuple[int, int]
 _TAKEN_TEXT = re.compile("[\n\x20-\x7e\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*")
 # A plain key (`unitAggregationType:`), then a space or the end of the line.
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?: +|$)")
+# The same, and when the whole value is a double-quoted text without escapes (the commonest line), that text.
+_KEY_QUOTED = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*):(?: +|$)(?:"([^"\\]*)"(?: +#.*)?$)?')
 # One item of a one-line flow sequence: a plain word or a double-quoted text without escapes or separators.
 _FLOW_ITEM = re.compile(r'"[^"\\,\[\]{}]*"|[A-Za-z0-9_][A-Za-z0-9_./-]*')
 # Characters that start something other than a plain scalar (or a plain scalar this reader leaves to PyYAML).
@@ -66,6 +68,7 @@ class _Reader:
         self.is_text_key = is_text_key
         self.positions: dict[Path_, Position] = {}
         self.key_positions: dict[Path_, Position] = {}
+        self.keys: dict[str, str] = {}  # each key already read as text, interned
 
     def document(self) -> Any:
         if not self.lines or self.lines[0][0] != 0 or _is_entry(self.lines[0][1]):
@@ -83,23 +86,33 @@ class _Reader:
     def mapping(self, indent: int, path: Path_, depth: int) -> dict[str, Any]:
         if depth > _MAX_DEPTH:
             raise Decline
-        lines, count = self.lines, len(self.lines)
+        # The loop of every line: locals, and the commonest line (`key: "text"`) read by one expression.
+        lines, count, keys, positions, key_positions = self.lines, len(self.lines), self.keys, self.positions, \
+            self.key_positions
         _, content, number = lines[self.i]
-        self.positions[path] = (number, indent + 1)
+        positions[path] = (number, indent + 1)
         result: dict[str, Any] = {}
         while True:
-            match = _KEY.match(content)
+            match = _KEY_QUOTED.match(content)
             if match is None:
                 raise Decline
-            key = match.group(1)
-            if key in result or not self.is_text_key(key):
-                raise Decline  # a duplicate, or `yes:` / `null:`: yaml_reader reports those
-            key = sys.intern(key)
+            written, quoted = match.groups()
+            key = keys.get(written)
+            if key is None:
+                if not self.is_text_key(written):
+                    raise Decline  # `yes:` / `null:`: yaml_reader reports those
+                key = keys[written] = sys.intern(written)
+            if key in result:
+                raise Decline  # a duplicate: yaml_reader reports it
             child = (*path, key)
-            self.key_positions[child] = (number, indent + 1)
-            rest = content[match.end():]
+            key_positions[child] = (number, indent + 1)
             self.i += 1
-            if rest and rest[0] != "#":
+            if quoted is not None:
+                positions[child] = (number, indent + match.start(2))  # the opening quote, 1-based
+                result[key] = sys.intern(quoted) if len(quoted) <= 32 else quoted
+                if self.i < count and lines[self.i][0] > indent:
+                    raise Decline
+            elif (rest := content[match.end():]) and rest[0] != "#":
                 result[key] = self.inline(rest, indent + match.end(), number, child)
                 if self.i < count and lines[self.i][0] > indent:
                     raise Decline  # a multi-line scalar, or a mistake
