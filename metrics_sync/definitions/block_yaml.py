@@ -31,10 +31,11 @@ Position = tuple[int, int]
 # The characters this reader takes: printable ASCII, line feeds, and the Basic Multilingual Plane without
 # the C1 controls, U+2028/U+2029 (line breaks for YAML), the byte-order mark and the surrogates.
 _TAKEN_TEXT = re.compile("[\n\x20-\x7e\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*")
-# A plain key (`unitAggregationType:`), then a space or the end of the line.
-_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?: +|$)")
+# A plain key (`unitAggregationType:`), then a space or the end of the line. At most 128 characters: libyaml
+# refuses a key longer than 1,024.
+_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_-]{0,127}):(?: +|$)")
 # The same, and when the whole value is a double-quoted text without escapes (the commonest line), that text.
-_KEY_QUOTED = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*):(?: +|$)(?:"([^"\\]*)"(?: +#.*)?$)?')
+_KEY_QUOTED = re.compile(r'([A-Za-z_][A-Za-z0-9_-]{0,127}):(?: +|$)(?:"([^"\\]*)"(?: +#.*)?$)?')
 # One item of a one-line flow sequence: a plain word or a double-quoted text without escapes or separators.
 _FLOW_ITEM = re.compile(r'"[^"\\,\[\]{}]*"|[A-Za-z0-9_][A-Za-z0-9_./-]*')
 # Characters that start something other than a plain scalar (or a plain scalar this reader leaves to PyYAML).

@@ -126,13 +126,13 @@ def damaged(draw: st.DrawFn) -> str:
     return text
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents())
 def test_generated_documents_read_as_pyyaml_reads_them(text: str) -> None:
     check_same(text)
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(damaged())
 def test_damaged_documents_read_as_pyyaml_reads_them_or_are_declined(text: str) -> None:
     check_same(text)
@@ -169,6 +169,8 @@ def test_the_fast_path_takes_the_files_definitions_are_usually_written_as(tmp_pa
     "a:\n  b:\n    - x\n    -  y: 1\n       z: ~\n",
     "# c\n\nk: 'it'\nn: \"çé 日本\"\no: off\np: 1e3\nq: 0x1F\n",
     "k:    [ a ,b ]   # c\n",
+    'k: ["çé日本", x, "ｏ"]\nl:\n- "日本" # c\n- x\n',
+    "k" * 128 + ": 1\n",
 ])
 def test_small_documents_are_taken_and_agree(text: str) -> None:
     assert check_same(text)
@@ -178,7 +180,7 @@ def test_small_documents_are_taken_and_agree(text: str) -> None:
     "", "# nothing\n", "- a\n", "  a: 1\n", "a:\n", "a: 1\na: 2\n", "yes: 1\n", "a: b\n  c\n", "a: |\n  x\n",
     "a: &x 1\nb: *x\n", "a: !!str 1\n", "a: \"x\\ty\"\n", "a: 'it''s'\n", "a: {b: 1}\n", "a: .inf\n",
     "a: 2024-01-01\n", "a:\tb\n", "a: b\r\n", "---\na: 1\n", "a: b: c\n", "<<: {a: 1}\n", "a: [b, [c]]\n",
-    "a:\n  - - b\n", "a:\n  -\n    b: 1\n", "a: \ufeffb\n", "a: 😀\n",
+    "a:\n  - - b\n", "a:\n  -\n    b: 1\n", "a: \ufeffb\n", "a: 😀\n", "k" * 129 + ": 1\n", "k" * 1100 + ": 1\n",
 ])
 def test_what_the_fast_path_declines(text: str) -> None:
     assert read_fast(text, "f.yaml") is None
