@@ -58,12 +58,17 @@ def _text(value: str) -> str:
 
 def _is_entry(content: str) -> bool:
     """Whether a line's content is a block sequence entry (`-` then a space, or `-` alone)."""
-    return content[0] == "-" and (len(content) == 1 or content[1] == " ")
+    return content[:2] in _ENTRY
+
+
+_ENTRY = ("- ", "-")
+# After the last line: an indent below every block's, so each ends there without a bounds check.
+_END = (-1, "", 0)
 
 
 class _Reader:
     def __init__(self, lines: list[tuple[int, str, int]], plain: PlainScalar, is_text_key: Callable[[str], bool]):
-        self.lines = lines  # (indent, content without indent or trailing spaces, 1-based line number)
+        self.lines = lines  # (indent, content without indent or trailing spaces, 1-based line number), then _END
         self.i = 0
         self.plain = plain
         self.is_text_key = is_text_key
@@ -72,10 +77,10 @@ class _Reader:
         self.keys: dict[str, str] = {}  # each key already read as text, interned
 
     def document(self) -> Any:
-        if not self.lines or self.lines[0][0] != 0 or _is_entry(self.lines[0][1]):
+        if self.lines[0][0] != 0 or _is_entry(self.lines[0][1]):
             raise Decline  # an empty file, an indented or a list root: PyYAML says what is wrong
         data = self.mapping(0, (), 0)
-        if self.i != len(self.lines):
+        if self.i != len(self.lines) - 1:
             raise Decline
         return data
 
@@ -85,13 +90,15 @@ class _Reader:
         return self.mapping(indent, path, depth)
 
     def mapping(self, indent: int, path: Path_, depth: int) -> dict[str, Any]:
+        """The mapping whose first key is on line `self.i`, at `indent`; leaves `self.i` on the line after it."""
         if depth > _MAX_DEPTH:
             raise Decline
         # The loop of every line: locals, and the commonest line (`key: "text"`) read by one expression.
-        lines, count, keys, positions, key_positions = self.lines, len(self.lines), self.keys, self.positions, \
-            self.key_positions
-        _, content, number = lines[self.i]
-        positions[path] = (number, indent + 1)
+        lines, keys, positions, key_positions = self.lines, self.keys, self.positions, self.key_positions
+        i = self.i
+        _, content, number = lines[i]
+        column = indent + 1
+        positions[path] = (number, column)
         result: dict[str, Any] = {}
         while True:
             match = _KEY_QUOTED.match(content)
@@ -106,36 +113,43 @@ class _Reader:
             if key in result:
                 raise Decline  # a duplicate: yaml_reader reports it
             child = (*path, key)
-            key_positions[child] = (number, indent + 1)
-            self.i += 1
+            key_positions[child] = (number, column)
+            i += 1
             if quoted is not None:
                 positions[child] = (number, indent + match.start(2))  # the opening quote, 1-based
                 result[key] = sys.intern(quoted) if len(quoted) <= 32 else quoted
-                if self.i < count and lines[self.i][0] > indent:
-                    raise Decline
+                at, content, number = lines[i]
+                if at > indent:
+                    raise Decline  # a multi-line scalar, or a mistake
             elif (rest := content[match.end():]) and rest[0] != "#":
                 result[key] = self.inline(rest, indent + match.end(), number, child)
-                if self.i < count and lines[self.i][0] > indent:
-                    raise Decline  # a multi-line scalar, or a mistake
-            elif self.i < count and lines[self.i][0] > indent:
-                result[key] = self.block(lines[self.i][0], child, depth + 1)
-            elif self.i < count and lines[self.i][0] == indent and _is_entry(lines[self.i][1]):
-                result[key] = self.sequence(indent, child, depth + 1, indentless=True)
+                at, content, number = lines[i]
+                if at > indent:
+                    raise Decline
             else:
-                raise Decline  # an empty value (null)
-            if self.i == count:
-                return result
-            at, content, number = lines[self.i]
+                self.i = i
+                at, content, _ = lines[i]
+                if at > indent:
+                    result[key] = self.block(at, child, depth + 1)
+                elif at == indent and _is_entry(content):
+                    result[key] = self.sequence(indent, child, depth + 1, indentless=True)
+                else:
+                    raise Decline  # an empty value (null)
+                i = self.i
+                at, content, number = lines[i]
             if at < indent:
+                self.i = i
                 return result
             if at > indent or _is_entry(content):
                 raise Decline
 
     def sequence(self, indent: int, path: Path_, depth: int, *, indentless: bool) -> list[Any]:
+        """The list whose first `-` is on line `self.i`, at `indent`; leaves `self.i` on the line after it."""
         if depth > _MAX_DEPTH:
             raise Decline
-        lines, count = self.lines, len(self.lines)
-        _, content, number = lines[self.i]
+        lines = self.lines
+        i = self.i
+        _, content, number = lines[i]
         self.positions[path] = (number, indent + 1)
         items: list[Any] = []
         while True:
@@ -145,22 +159,24 @@ class _Reader:
                 raise Decline  # a nested block on the next lines, or a list in a list: PyYAML
             column = indent + len(content) - len(rest)
             if _KEY.match(rest):
-                lines[self.i] = (column, rest, number)  # the item's mapping starts where its first key does
+                lines[i] = (column, rest, number)  # the item's mapping starts where its first key does
+                self.i = i
                 items.append(self.mapping(column, child, depth + 1))
+                i = self.i
             else:
                 items.append(self.inline(rest, column, number, child))
-                self.i += 1
-                if self.i < count and lines[self.i][0] > indent:
+                i += 1
+                if lines[i][0] > indent:
                     raise Decline
-            if self.i == count:
-                return items
-            at, content, number = lines[self.i]
+            at, content, number = lines[i]
             if at < indent:
+                self.i = i
                 return items
             if at > indent:
                 raise Decline
             if not _is_entry(content):
                 if indentless:
+                    self.i = i
                     return items  # the next key of the mapping this list is a value of
                 raise Decline
 
@@ -226,6 +242,7 @@ def read_block_yaml(text: str, plain: PlainScalar, is_text_key: Callable[[str], 
         content = line.lstrip(" ")
         if content and content[0] != "#":
             lines.append((len(line) - len(content), content.rstrip(" "), number))
+    lines.append(_END)
     reader = _Reader(lines, plain, is_text_key)
     try:
         data = reader.document()
