@@ -6,6 +6,10 @@ builds Python data from the composed node tree itself, because PyYAML's own cons
   * forgets where each value came from (we report problems as file:line:col),
   * expands aliases without limit ("billion laughs").
 Parse failures are returned as `Problem` values, never raised, so one bad file never hides the others.
+
+Plain block-style text (nearly every definitions file) is first offered to block_yaml.py, which builds the
+same document in one pass over the lines, asking PyYAML's own resolver and constructor what each plain scalar
+is; whatever it declines is read here as before.
 """
 
 from __future__ import annotations
