@@ -186,9 +186,9 @@ class _Reader:
         first = rest[0]
         if first == '"' or first == "'":
             end = rest.find(first, 1)
-            if end < 0 or (first == '"' and "\\" in rest[1:end]) or rest[end + 1:end + 2] == first:
+            if end < 0 or (first == '"' and "\\" in rest[1:end]):
                 raise Decline
-            _nothing_after(rest, end + 1)
+            _nothing_after(rest, end + 1)  # also declines `'it''s'` (a doubled quote is one quote in YAML)
             return _text(rest[1:end])
         if first == "[":
             return self.flow(rest, column, number, path)
