@@ -33,10 +33,11 @@ from metrics_sync.definitions.yaml_reader import (
 )
 
 DEPRECATED_UNITS_HINT = "rename `randomizationUnits` to `analysisUnits` (LaunchDarkly deprecated the old name)"
-# Reading YAML is CPU-bound; above this much of it, worker processes pay for their start. Measured on 2 CPUs
-# (docs/performance.md): 10,000 metrics (2.5 MB) take as long in one process as in two; 50,000 (12 MB) take
-# 4.5 s in one and 3.7 s in two.
-PARALLEL_MIN_BYTES = 5_000_000
+# Reading YAML is CPU-bound, but a worker's results come back pickled, which costs about as much as making them
+# since the fast YAML reader (block_yaml.py). Measured on 2 CPUs (docs/performance.md, issue 25): 50,000 metrics
+# (12 MB) take 1.7 s of CPU in one process and 3.4 s in two, 100,000 (24 MB) 3.3 s and 7.4 s, and longer in wall
+# time too. So one process well beyond the sizes measured; the pool only for far bigger inputs.
+PARALLEL_MIN_BYTES = 64_000_000
 PARALLEL_MIN_FILES = 4
 
 # (project, where the project is named, metrics, metric groups, problems)
@@ -99,8 +100,7 @@ def _check_all(files: list[tuple[Path, str]], default_project: str | None, max_f
                 total += path.stat().st_size
         parallel = workers >= 2 and len(files) >= PARALLEL_MIN_FILES and total >= PARALLEL_MIN_BYTES
     if not parallel or workers < 2:
-        with gc_paused():  # once for all the files, not once per file: each resumption costs a collection
-            return [check_file(*job) for job in jobs]
+        return [check_file(*job) for job in jobs]
     # `spawn` exists on every platform (`fork` does not on Windows, and forking a process that runs other
     # threads can copy a held lock); workers import this module and build their own schema validator.
     import multiprocessing
@@ -128,6 +128,15 @@ def load_definitions(
     problem is an error. `parallel=None` lets large inputs be checked in worker processes; that starts new
     interpreters (`spawn`), so only a program's entry point should ask for it (the CLI does).
     """
+    # The collector is paused once for the whole load (each resumption costs a collection): reading, checking
+    # and merging make millions of objects that form no cycles, and a collection in the middle walks them all.
+    with gc_paused():
+        return _load(paths, default_project, max_file_bytes, base, parallel, default_project_source, paths_source)
+
+
+def _load(paths: Sequence[str], default_project: str | None, max_file_bytes: int, base: Path | None,
+          parallel: bool | None, default_project_source: str,
+          paths_source: str | None) -> tuple[Definitions, list[Problem]]:
     files, problems = find_definition_files(paths, base, paths_source=paths_source)
     metrics: dict[str, list[DesiredMetric]] = {}
     groups: dict[str, list[DesiredGroup]] = {}
@@ -280,6 +289,14 @@ def _first(values: dict[str, Any], names: tuple[str, ...]) -> Any:
     return None
 
 
+def _written(values: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    """The first of `names` (a field and its aliases) that `values` holds."""
+    for name in names:  # a loop, not a generator: this runs for every metric
+        if name in values:
+            return name
+    return None
+
+
 def _field_sources(doc: YamlDocument, path: tuple[str | int, ...], raw: dict[str, Any],
                    fields: dict[str, Any]) -> dict[str, SourceRef]:
     """Where each located field of a metric is written: its own key (or alias), else the `defaults` it inherits."""
@@ -288,8 +305,8 @@ def _field_sources(doc: YamlDocument, path: tuple[str | int, ...], raw: dict[str
     for name, names in LOCATED:
         if name not in fields:
             continue
-        own = next((n for n in names if n in raw), None)
-        at = (*path, own) if own else ("defaults", next((n for n in names if n in defaults), name))
+        own = _written(raw, names)
+        at = (*path, own) if own else ("defaults", _written(defaults, names) or name)
         line, col = doc.position(at)
         sources[name] = SourceRef(doc.file, line, col)
     return sources

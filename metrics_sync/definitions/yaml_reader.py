@@ -6,6 +6,10 @@ builds Python data from the composed node tree itself, because PyYAML's own cons
   * forgets where each value came from (we report problems as file:line:col),
   * expands aliases without limit ("billion laughs").
 Parse failures are returned as `Problem` values, never raised, so one bad file never hides the others.
+
+Plain block-style text (nearly every definitions file) is first offered to block_yaml.py, which builds the
+same document in one pass over the lines, asking PyYAML's own resolver and constructor what each plain scalar
+is; whatever it declines is read here as before.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import yaml
 
 from metrics_sync.core.model import Problem
+from metrics_sync.definitions.block_yaml import Decline, read_block_yaml
 
 # libyaml's C parser is several times faster and keeps marks (line/column) on nodes.
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -157,9 +162,7 @@ class _Builder:
         return value
 
     def _compare_with_yaml12(self, source: str, value: Any, path: Path_) -> None:
-        other = yaml12_reading(source)
-        if type(other) is not type(value) or other != value:
-            self.doc.yaml12_differences[path] = (source, value, other)
+        _compare_with_yaml12(self.doc, source, value, path)
 
     def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -229,6 +232,82 @@ class _Builder:
             hint=f'YAML 1.1 gives unquoted `{key_node.value}` a type; quote it: "{key_node.value}"',
         )
         return None
+
+
+def _compare_with_yaml12(doc: YamlDocument, source: str, value: Any, path: Path_) -> None:
+    other = yaml12_reading(source)
+    if type(other) is not type(value) or other != value:
+        doc.yaml12_differences[path] = (source, value, other)
+
+
+# The fast path (block_yaml.py) for plain block-style text: what PyYAML's resolver and constructor make of a
+# plain scalar, asked once per distinct text. A text whose first character starts no implicit type is text.
+_RESOLVER = yaml.resolver.Resolver()
+# (A resolver for every first character, keyed None, would make every text a candidate: none is registered.)
+_TYPED_STARTS = frozenset(_RESOLVER.yaml_implicit_resolvers) if None not in _RESOLVER.yaml_implicit_resolvers \
+    else frozenset(chr(c) for c in range(0x10000))
+_FAST_TAGS = frozenset({"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+                        "tag:yaml.org,2002:null"})
+_PLAIN_READINGS: dict[str, tuple[Any] | None] = {}
+_PLAIN_READINGS_MAX = 10_000
+
+
+def _plain_reading(text: str) -> tuple[Any] | None:
+    """(value,) of a plain scalar YAML reads as a boolean, number or null; None for any other type (a date,
+    `.inf`, `=`): the fast path declines those and PyYAML reads the file."""
+    if text in _PLAIN_READINGS:
+        return _PLAIN_READINGS[text]
+    tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    reading: tuple[Any] | None = None
+    if tag in _FAST_TAGS:
+        value = yaml.constructor.SafeConstructor().construct_object(yaml.ScalarNode(tag, text))
+        if not (isinstance(value, float) and not math.isfinite(value)):
+            reading = (value,)
+    elif tag == _STR:
+        reading = (text,)
+    if len(_PLAIN_READINGS) >= _PLAIN_READINGS_MAX:
+        _PLAIN_READINGS.clear()
+    _PLAIN_READINGS[text] = reading
+    return reading
+
+
+def _is_text_key(text: str) -> bool:
+    if text[0] not in _TYPED_STARTS:
+        return True
+    reading = _plain_reading(text)
+    return reading is not None and type(reading[0]) is str
+
+
+def read_fast(text: str, name: str) -> YamlDocument | None:
+    """The document of plain block-style text read by block_yaml.py, exactly as the builder below would
+    make it from PyYAML's nodes (values, positions, resolved scalars, YAML 1.2 differences); None when that
+    reader does not take the text."""
+    doc = YamlDocument(file=name, data=None)
+    resolved, typed_starts, maybe_typed = doc.resolved_scalars, _TYPED_STARTS, _MAYBE_TYPED
+
+    def plain(source: str, path: Path_) -> Any:
+        if source[0] not in typed_starts:
+            if maybe_typed.match(source):
+                _compare_with_yaml12(doc, source, source, path)
+            return sys.intern(source) if len(source) <= 32 else source
+        reading = _plain_reading(source)
+        if reading is None:
+            raise Decline
+        value = reading[0]
+        if type(value) is str:
+            if maybe_typed.match(source):
+                _compare_with_yaml12(doc, source, source, path)
+            return sys.intern(source) if len(source) <= 32 else source
+        resolved[path] = source
+        if isinstance(value, (int, float)):  # bool included, as in the builder
+            _compare_with_yaml12(doc, source, value, path)
+        return value
+
+    read = read_block_yaml(text, plain, _is_text_key)
+    if read is None:
+        return None
+    doc.data, doc.positions, doc.key_positions = read
+    return doc
 
 
 # A plain scalar that YAML 1.2's core schema might read as something other than text starts like this.
@@ -382,7 +461,12 @@ def parse_yaml_bytes(raw: bytes, name: str, *,
     return parse_yaml_text(text, name)
 
 
-def parse_yaml_text(text: str, name: str) -> tuple[YamlDocument | None, list[Problem]]:
+def parse_yaml_text(text: str, name: str, *, fast: bool = True) -> tuple[YamlDocument | None, list[Problem]]:
+    """Parse one file's text. `fast=False` skips the fast path (block_yaml.py): tests compare the two."""
+    if fast:
+        doc = read_fast(text, name)
+        if doc is not None:
+            return doc, []
     loader = _Loader(text)
     try:
         root = loader.get_single_node()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from metrics_sync.cli.commands import common
 from metrics_sync.core.errors import redact
+from metrics_sync.core.gc_tuning import gc_frozen, gc_paused
 from metrics_sync.core.runtime import Runtime
 
 HELP = "check definitions offline against the schema and rules"
@@ -46,11 +48,17 @@ def run(arguments: ValidateArguments, runtime: Runtime) -> int:
     cfg = common.config(runtime, arguments.config)
     if arguments.strict_refs and not (arguments.code or cfg.code_refs.paths):
         raise UsageError("--strict-refs needs the application code", "give --code DIR, or codeRefs.paths in the config")
-    definitions, problems = common.read_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
-    report = common.code_report(runtime, cfg, definitions, code=arguments.code)
-    runtime.cancel.check("validating")  # Ctrl-C during a long scan: no verdict from a run the user stopped
-    if report is not None:
-        problems = [*problems, *unsent_problems(report, strict=arguments.strict_refs)]
-    # Problem lines quote values from the files: a definitions folder could hold a link to a secret.
-    runtime.out(redact(views.PROBLEMS[arguments.format](problems, definitions), runtime.environ))
-    return 1 if any(p.severity == "error" for p in problems) else 0
+    with ExitStack() as scope:
+        with gc_paused():
+            definitions, problems = common.read_definitions(runtime, cfg, paths=arguments.paths,
+                                                            project=arguments.project)
+            # The definitions live to the end of the command: out of the collector's sight before it resumes,
+            # or its next collections walk every one of them (a second of 100,000 metrics).
+            scope.enter_context(gc_frozen())
+        report = common.code_report(runtime, cfg, definitions, code=arguments.code)
+        runtime.cancel.check("validating")  # Ctrl-C during a long scan: no verdict from a run the user stopped
+        if report is not None:
+            problems = [*problems, *unsent_problems(report, strict=arguments.strict_refs)]
+        # Problem lines quote values from the files: a definitions folder could hold a link to a secret.
+        runtime.out(redact(views.PROBLEMS[arguments.format](problems, definitions), runtime.environ))
+        return 1 if any(p.severity == "error" for p in problems) else 0
