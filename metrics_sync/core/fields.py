@@ -48,6 +48,9 @@ class Wire:
     check: Callable[[Any], bool | str]
     says: str
     shaped: bool = False
+    # A value of exactly this type passes without `check` (text is `str`, a flag `bool`): most values of every
+    # listed item are checked by one type test (launchdarkly/wire.py).
+    plain: type | None = None
 
 
 def _is_number(value: Any) -> bool:
@@ -68,11 +71,11 @@ def _is_objects(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, dict) for v in value)
 
 
-TEXT = Wire(lambda v: isinstance(v, str), "is not text")
-FLAG = Wire(lambda v: isinstance(v, bool), "is not true or false")
+TEXT = Wire(lambda v: isinstance(v, str), "is not text", plain=str)
+FLAG = Wire(lambda v: isinstance(v, bool), "is not true or false", plain=bool)
 NUMBER = Wire(_is_number, "is not a number we can use")
 COUNT = Wire(_is_count, "is not a whole number")
-INTEGER = Wire(lambda v: isinstance(v, int) and not isinstance(v, bool), "is not a whole number")
+INTEGER = Wire(lambda v: isinstance(v, int) and not isinstance(v, bool), "is not a whole number", plain=int)
 TEXTS = Wire(lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v), "is not a list of text", True)
 OBJECTS = Wire(_is_objects, "is not a list of objects")
 MEMBER = Wire(lambda v: isinstance(v, dict) and isinstance(v.get("_id", ""), str), "is not a member")
@@ -184,6 +187,17 @@ class Resource:
         """What each field LaunchDarkly sends must be: the table's fields (and their aliases) and the server's."""
         rules = {name: f.wire for f in self.fields if f.wire is not None for name in (f.name, *f.aliases)}
         return {**rules, **{f.name: f.wire for f in self.server if f.wire is not None}}
+
+    @functools.cached_property
+    def left_open(self) -> frozenset[str]:
+        """Fields `compared` passes over when the definitions leave them out: LaunchDarkly's choice (assigned by
+        the server) and what it never reads back."""
+        return frozenset(f.name for f in self.fields if f.assigned_by_server or not f.read_back)
+
+    @functools.cached_property
+    def required_with_default(self) -> tuple[Field, ...]:
+        """Fields the schema requires that have a default: LaunchDarkly may leave them out (diffing.py)."""
+        return tuple(f for f in self.fields if f.required is not None and f.default is not NO_DEFAULT)
 
     @functools.cached_property
     def aliases(self) -> frozenset[str]:
