@@ -138,6 +138,18 @@ class Field:
         return self.default(so_far) if callable(self.default) else self.default
 
 
+# A field as `Resource.canonical` reads it: name, when, read, assigned by the server, default (None when it has
+# none), whether the default is computed, normalize, whether it compares as a set.
+_Step = tuple[str, "Condition | None", "Callable[[Fields], Any] | None", bool, Any, bool,
+              "Callable[[Any, Fields], Any] | None", bool]
+
+
+def _step(f: Field) -> _Step:
+    default = None if f.default is NO_DEFAULT else f.default
+    return (f.name, f.when, f.read, f.assigned_by_server, default, callable(default), f.normalize,
+            f.compare == "set")
+
+
 @dataclass(frozen=True)
 class ServerField:
     """A representation field LaunchDarkly owns: never sent, compared or exported."""
@@ -269,18 +281,52 @@ class Resource:
         return f.to_api(value, canonical_form) if f.to_api is not None and value is not None else value
 
     @functools.cached_property
-    def _fields_of_kind(self) -> dict[str, tuple[Field, ...]]:
-        """For each kind the table names, the fields it uses: canonical forms skip the others without a look (a
-        metric uses about half of the table). `kind` is a plain field, so the raw kind is the canonical one."""
+    def _steps_of_kind(self) -> dict[str, tuple[_Step, ...]]:
+        """For each kind the table names, the steps of its canonical form: the fields it uses (a metric uses about
+        half of the table), each with what `canonical` reads of it laid out flat. `kind` is a plain field, so
+        the raw kind is the canonical one; a field for some kinds placed before `kind` never applies."""
         kinds = {k for f in self.fields if f.kinds is not None for k in f.kinds}
-        return {k: tuple(f for f in self.fields if f.kinds is None or k in f.kinds) for k in kinds}
+        steps: dict[str, tuple[_Step, ...]] = {}
+        for k in kinds:
+            fields, seen_kind = [], False
+            for f in self.fields:
+                if f.kinds is None or (seen_kind and k in f.kinds):
+                    fields.append(_step(f))
+                seen_kind = seen_kind or f.name == "kind"
+            steps[k] = tuple(fields)
+        return steps
 
     def canonical(self, raw: Fields) -> dict[str, Any]:
         """The canonical form of `raw` (YAML fields or an API representation). Runs for every metric of a plan,
-        both sides: `Field.applies` and `_number` are inlined here."""
-        out: dict[str, Any] = {}
+        both sides (for each listed metric, once): for a kind the table names it runs the kind's steps, with
+        `Field.applies`, `default_for` and `_number` inlined; otherwise the whole table."""
         kind = raw.get("kind")
-        for f in self._fields_of_kind.get(kind, self.fields) if isinstance(kind, str) else self.fields:
+        steps = self._steps_of_kind.get(kind) if isinstance(kind, str) else None
+        if steps is None:
+            return self._canonical_any(raw)
+        out: dict[str, Any] = {}
+        for name, when, read, open_, default, computed, normalize, is_set in steps:
+            if when is not None and not when(out):
+                continue
+            value = read(raw) if read is not None else raw.get(name)
+            if value is None or value == "" or value == []:
+                if open_:
+                    continue  # left open: LaunchDarkly's choice is not compared
+                value = default(out) if computed else default
+            if normalize is not None:
+                value = normalize(value, out)
+            elif is_set:
+                value = sorted({str(v) for v in value or []})
+            elif type(value) is float and value.is_integer():  # 1.0 and 1 are the same JSON number
+                value = int(value)
+            out[name] = value
+        return out
+
+    def _canonical_any(self, raw: Fields) -> dict[str, Any]:
+        """`canonical` of a representation of no known kind: every field of the table, each asked whether it
+        applies."""
+        out: dict[str, Any] = {}
+        for f in self.fields:
             if f.kinds is not None and out.get("kind") not in f.kinds:
                 continue
             if f.when is not None and not f.when(out):
