@@ -307,8 +307,9 @@ def prerendered(report: Report, out: Path, runs: int, sizes: list[int], latency_
             finally:
                 stand_in.close()
             wall = statistics.median(run[0] for run in far)
+            target = "≤ 2.5 s" if n == 10_000 else ""
             report.add("prerendered", f"plan {n:,} in sync, pre-rendered, {latency_ms} ms per request",
-                       f"{wall:.2f} s", "≤ 2.5 s", _ok(wall <= 2.5), shown(plan_args))
+                       f"{wall:.2f} s", target, _ok(wall <= 2.5) if target else "", shown(plan_args))
     return times
 
 

@@ -89,6 +89,19 @@ class _NoDefault:
 NO_DEFAULT: Any = _NoDefault()
 
 
+def _first_given(names: tuple[str, ...]) -> Callable[[Fields], Any]:
+    """A field's reader that takes the first of its names given a value (a plain loop: it runs for every metric
+    on both sides of a plan)."""
+    def read(raw: Fields) -> Any:
+        for name in names:
+            value = raw.get(name)
+            if value:
+                return value
+        return None
+
+    return read
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -126,8 +139,7 @@ class Field:
 
     def __post_init__(self) -> None:
         if self.aliases and self.read is None:
-            names = (self.name, *self.aliases)
-            object.__setattr__(self, "read", lambda raw: next((raw[n] for n in names if raw.get(n)), None))
+            object.__setattr__(self, "read", _first_given((self.name, *self.aliases)))
 
     def applies(self, so_far: Fields) -> bool:
         if self.kinds is not None and so_far.get("kind") not in self.kinds:
