@@ -58,9 +58,9 @@ def decode(content: bytes, *, walk: bool = True) -> Any:
     deep.
 
     Each key once: outside strings, a colon only ever follows an object's key, so the body has one colon per
-    pair plus those inside its strings (written as `:` or escaped as `\u003a`); the value decoded, encoded
+    pair plus those inside its strings (written as `:` or escaped as `\\u003a`); the value decoded, encoded
     again, has one per pair kept plus the same string colons. The counts are equal exactly when no pair was
-    dropped, i.e. no key was given twice. (A counted `\u003a` that is not an escape, after `\\`, only
+    dropped, i.e. no key was given twice. (A counted `\\u003a` that is not an escape, after `\\`, only
     sends the body to the strict reader.)"""
     try:
         data = _FAST.decode(content)
