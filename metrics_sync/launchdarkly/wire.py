@@ -49,6 +49,14 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 _FAST = msgspec.json.Decoder()
 _ENCODE = msgspec.json.Encoder().encode
+# Both readers stop at the interpreter's recursion limit, counted from where they run: the compiled one is
+# called this many calls deeper than the strict one (which `decode` reaches through its own calls), so that it
+# never takes a body nested more deeply than the strict reader would, whatever the caller's stack.
+_HEADROOM = 8
+
+
+def _fast_decode(content: bytes, levels: int = _HEADROOM) -> Any:
+    return _fast_decode(content, levels - 1) if levels else _FAST.decode(content)
 
 
 def decode(content: bytes, *, walk: bool = True) -> Any:
@@ -63,7 +71,7 @@ def decode(content: bytes, *, walk: bool = True) -> Any:
     dropped, i.e. no key was given twice. (A counted `\\u003a` that is not an escape, after `\\`, only
     sends the body to the strict reader.)"""
     try:
-        data = _FAST.decode(content)
+        data = _fast_decode(content)
     except (msgspec.DecodeError, RecursionError):
         return strict_decode(content, walk=walk)
     colons = content.count(b":")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any
 
 import pytest
@@ -123,3 +124,25 @@ def test_a_key_given_twice_deep_in_a_page_is_refused_by_name() -> None:
     body = page(3).replace(b'"href": "/api/v2/metrics/p/m1"', b'"href": "/a", "href": "/b"')
     with pytest.raises(BadJson, match="it gives the key `href` twice in one object"):
         decode(body)
+
+
+def test_near_the_recursion_limit_the_verdict_is_the_strict_readers() -> None:
+    """Both readers stop at the interpreter's recursion limit, which depends on the caller's stack: the compiled
+    reader never takes a body nested more deeply than the strict reader, called where `decode` calls it, would."""
+    def strict_as_decode_calls_it(content: bytes, *, walk: bool) -> Any:
+        return strict_decode(content, walk=walk)
+
+    def outcome(read: Any, content: bytes) -> str:
+        try:
+            read(content, walk=False)  # a value this deep is not compared: walking it would need the recursion
+            return "taken"
+        except BadJson as exc:
+            return str(exc)
+
+    limit = sys.getrecursionlimit()
+    outcomes = set()
+    for nesting in range(limit - 120, limit + 5):
+        body = b'{"items": [], "x": ' + b"[" * nesting + b"]" * nesting + b"}"
+        outcomes.add(outcome(decode, body))
+        assert outcome(decode, body) == outcome(strict_as_decode_calls_it, body), nesting
+    assert outcomes == {"taken", f"it is nested deeper than {MAX_DEPTH} levels"}  # the band spans the limit
