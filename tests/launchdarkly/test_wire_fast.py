@@ -146,3 +146,12 @@ def test_near_the_recursion_limit_the_verdict_is_the_strict_readers() -> None:
         outcomes.add(outcome(decode, body))
         assert outcome(decode, body) == outcome(strict_as_decode_calls_it, body), nesting
     assert outcomes == {"taken", f"it is nested deeper than {MAX_DEPTH} levels"}  # the band spans the limit
+
+
+@SETTINGS
+@given(st.lists(st.from_regex(r"-?(0|[1-9][0-9]{0,25})(\.[0-9]{1,25})?([eE][+-]?[0-9]{1,3})?", fullmatch=True),
+                min_size=1, max_size=8))
+@example(["1.7976931348623157e308", "1.7976931348623159e308", "2.2250738585072011e-308", "4.9e-324", "2e-324",
+          "0.30000000000000004", "9007199254740993", "9007199254740993.0", "-0.0", "1e23", "8.98846567431158e307"])
+def test_numbers_written_any_way_read_as_the_strict_reader_reads_them(numbers: list[str]) -> None:
+    same_verdict(("[" + ",".join(numbers) + "]").encode())
