@@ -11,6 +11,9 @@ wait4). Request counts come from the emulator's own `/_emulator/stats`, not from
   plan          plan of N metrics already in sync (same N), with list/per-metric request counts
   latency       plan of N metrics in sync against an emulator answering after 150 ms (a LaunchDarkly an ocean
                 away), against the ⌈N/50⌉ × 150 ms of a sequential paged reader
+  prerendered   plan of 10,000 and 100,000 metrics in sync against a stand-in answering from pre-rendered bytes
+                (prerendered.py): wall, the client's CPU (user + sys from wait4) per listed metric, peak RSS; and
+                validate of the same files in the same run (plan ≤ 1.25× validate); and at 150 ms per request
   big           plan of 100,000 metrics in sync (loopback): time and peak RSS
   apply-par     apply of 1,000 creates with --latency-ms 20, --parallelism 1 vs 4, against the floor
                 (creates ÷ parallelism × latency)
@@ -51,6 +54,7 @@ sys.path.insert(0, str(HERE))
 from code_tree import write as write_code_tree  # noqa: E402  (benchmarks/ is a folder of scripts)
 from eppo_repo import write as write_eppo_repo  # noqa: E402
 from generate import generate, seed_metrics  # noqa: E402
+from prerendered import StandIn  # noqa: E402
 
 PY = sys.executable
 CLI = [PY, "-m", "metrics_sync"]
@@ -85,6 +89,15 @@ def run_measured(args: list[str], *, cwd: Path, env: dict[str, str] | None = Non
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
     return elapsed, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+def run_usage(args: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float, float, int]:
+    """(wall seconds, CPU seconds (user + system), peak RSS in MB, exit code) of one run of the child."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
 
 
 def median_run(args: list[str], runs: int, *, cwd: Path, env: dict[str, str] | None = None,
@@ -235,6 +248,69 @@ def plan_big(report: Report, out: Path, runs: int, n: int = 100_000) -> tuple[fl
                _ok(seconds <= 10), shown(args))
     report.add("big", f"  peak RSS, {n:,} metrics", f"{peak:.0f} MB", "≤ 300 MB", _ok(peak <= 300))
     return seconds, peak
+
+
+def prerendered(report: Report, out: Path, runs: int, sizes: list[int], latency_ms: int = 150) -> dict[int, float]:
+    """plan of N metrics in sync against a stand-in that answers from pre-rendered bytes (prerendered.py): the
+    client's own cost, wall and CPU, per listed metric; and, run by run in turn, validate of the same files
+    (the ratio target). Then plan against the same stand-in answering after `latency_ms`."""
+    times = {}
+    for n in sizes:
+        folder, metrics = repo(out, n)
+        write_seed(folder / "seed.json", "bench", seed_metrics(metrics, 100, OWNER))
+        plan_args = [*CLI, "plan", "metrics", "--detailed-exitcode"]
+        validate_args = [*CLI, "validate", "metrics"]
+        # Rate-limit headers as LaunchDarkly sends them, with a budget the recording never uses up.
+        with emulator("--project", "bench", "--seed", str(folder / "seed.json"), "--rate-limit", "10000000") as emu:
+            stand_in = StandIn(emu.url)
+            _, _, _, code = run_usage(plan_args, cwd=folder, env={**emu.env(), "LD_BASE_URL": stand_in.url})
+            stand_in.freeze()
+        if code != 0:
+            raise SystemExit(f"bench: recording `{shown(plan_args)}` exited {code}")
+        env = {**os.environ, "LD_BASE_URL": stand_in.url, "LD_ACCESS_TOKEN": TOKEN, "NO_COLOR": "1"}
+        plans, validates = [], []
+        try:
+            for _ in range(runs):  # interleaved: both see the same machine
+                if n <= 10_000:
+                    validates.append(run_usage(validate_args, cwd=folder))
+                plans.append(run_usage(plan_args, cwd=folder, env=env))
+            if stand_in.misses:
+                raise SystemExit(f"bench: the plan asked for what was not recorded: {stand_in.misses[:3]}")
+            if any(run[3] != 0 for run in plans + validates):
+                raise SystemExit("bench: a run against the pre-rendered pages failed")
+        finally:
+            stand_in.close()
+        wall, cpu, peak = (statistics.median(run[i] for run in plans) for i in range(3))
+        times[n] = wall
+        target = "≤ 8 s" if n >= 100_000 else ""
+        report.add("prerendered", f"plan {n:,} in sync, pre-rendered pages", f"{wall:.3f} s", target,
+                   _ok(wall <= 8) if target else "", shown(plan_args))
+        report.add("prerendered", "  client CPU (user + sys)", f"{cpu:.3f} s")
+        report.add("prerendered", "  client CPU per listed metric", f"{cpu / n * 1e6:.0f} µs")
+        report.add("prerendered", f"  peak RSS, {n:,} metrics", f"{peak:.0f} MB", "≤ 250 MB" if target else "",
+                   _ok(peak <= 250) if target else "")
+        if validates:
+            v_wall, v_cpu = (statistics.median(run[i] for run in validates) for i in range(2))
+            report.add("prerendered", f"  validate {n:,} (same run): wall / CPU", f"{v_wall:.3f} / {v_cpu:.3f} s",
+                       command=shown(validate_args))
+            report.add("prerendered", "  plan / validate, wall", f"{wall / v_wall:.2f}×", "≤ 1.25×",
+                       _ok(wall / v_wall <= 1.25))
+        if n <= 10_000 and latency_ms:
+            with emulator("--project", "bench", "--seed", str(folder / "seed.json"), "--rate-limit",
+                          "10000000") as emu:
+                stand_in = StandIn(emu.url, latency_ms=latency_ms)
+                run_usage(plan_args, cwd=folder, env={**emu.env(), "LD_BASE_URL": stand_in.url})
+                stand_in.freeze()
+            env = {**env, "LD_BASE_URL": stand_in.url}
+            try:
+                far = [run_usage(plan_args, cwd=folder, env=env) for _ in range(runs)]
+            finally:
+                stand_in.close()
+            wall = statistics.median(run[0] for run in far)
+            target = "≤ 2.5 s" if n == 10_000 else ""
+            report.add("prerendered", f"plan {n:,} in sync, pre-rendered, {latency_ms} ms per request",
+                       f"{wall:.2f} s", target, _ok(wall <= 2.5) if target else "", shown(plan_args))
+    return times
 
 
 def state_file(report: Report, out: Path, runs: int, n: int = 2000) -> None:
@@ -426,8 +502,8 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
-SCENARIOS = ("startup", "validate", "plan", "latency", "big", "apply-par", "state", "apply-rate", "read-pattern",
-             "eppo", "refs")
+SCENARIOS = ("startup", "validate", "plan", "latency", "prerendered", "big", "apply-par", "state", "apply-rate",
+             "read-pattern", "eppo", "refs")
 
 
 def main() -> int:
@@ -454,6 +530,8 @@ def main() -> int:
         scaling["plan"] = plan(report, args.out, runs, sizes)
     if "latency" in args.only:
         scaling["plan_latency"] = plan_latency(report, args.out, runs, [200] if args.quick else [1_000, 2_000, 10_000])
+    if "prerendered" in args.only:
+        scaling["plan_prerendered"] = prerendered(report, args.out, runs, [1_000] if args.quick else [10_000, 100_000])
     if "big" in args.only:
         n = 5_000 if args.quick else 100_000
         scaling.setdefault("plan", {})[n] = plan_big(report, args.out, 1 if args.quick else min(runs, 3), n)[0]

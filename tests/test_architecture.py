@@ -11,7 +11,7 @@ PACKAGE = ROOT / "metrics_sync"
 OWNERS = {"httpx": {"transport.py", "session.py"}, "httpcore": {"transport.py"}, "yaml": {"yaml_reader.py"},
           "jsonschema": {"schema.py"},
           "jsonschema_rs": {"schema.py"},
-          "deepdiff": {"diffing.py"}}
+          "deepdiff": {"diffing.py"}, "msgspec": {"wire.py"}}
 
 
 def _typing_only(tree: ast.Module) -> set[int]:

@@ -48,6 +48,9 @@ class Wire:
     check: Callable[[Any], bool | str]
     says: str
     shaped: bool = False
+    # A value of exactly this type passes without `check` (text is `str`, a flag `bool`): most values of every
+    # listed item are checked by one type test (launchdarkly/wire.py).
+    plain: type | None = None
 
 
 def _is_number(value: Any) -> bool:
@@ -68,11 +71,11 @@ def _is_objects(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, dict) for v in value)
 
 
-TEXT = Wire(lambda v: isinstance(v, str), "is not text")
-FLAG = Wire(lambda v: isinstance(v, bool), "is not true or false")
+TEXT = Wire(lambda v: isinstance(v, str), "is not text", plain=str)
+FLAG = Wire(lambda v: isinstance(v, bool), "is not true or false", plain=bool)
 NUMBER = Wire(_is_number, "is not a number we can use")
 COUNT = Wire(_is_count, "is not a whole number")
-INTEGER = Wire(lambda v: isinstance(v, int) and not isinstance(v, bool), "is not a whole number")
+INTEGER = Wire(lambda v: isinstance(v, int) and not isinstance(v, bool), "is not a whole number", plain=int)
 TEXTS = Wire(lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v), "is not a list of text", True)
 OBJECTS = Wire(_is_objects, "is not a list of objects")
 MEMBER = Wire(lambda v: isinstance(v, dict) and isinstance(v.get("_id", ""), str), "is not a member")
@@ -84,6 +87,19 @@ class _NoDefault:
 
 
 NO_DEFAULT: Any = _NoDefault()
+
+
+def _first_given(names: tuple[str, ...]) -> Callable[[Fields], Any]:
+    """A field's reader that takes the first of its names given a value (a plain loop: it runs for every metric
+    on both sides of a plan)."""
+    def read(raw: Fields) -> Any:
+        for name in names:
+            value = raw.get(name)
+            if value:
+                return value
+        return None
+
+    return read
 
 
 @dataclass(frozen=True)
@@ -123,8 +139,7 @@ class Field:
 
     def __post_init__(self) -> None:
         if self.aliases and self.read is None:
-            names = (self.name, *self.aliases)
-            object.__setattr__(self, "read", lambda raw: next((raw[n] for n in names if raw.get(n)), None))
+            object.__setattr__(self, "read", _first_given((self.name, *self.aliases)))
 
     def applies(self, so_far: Fields) -> bool:
         if self.kinds is not None and so_far.get("kind") not in self.kinds:
@@ -133,6 +148,18 @@ class Field:
 
     def default_for(self, so_far: Fields) -> Any:
         return self.default(so_far) if callable(self.default) else self.default
+
+
+# A field as `Resource.canonical` reads it: name, when, read, assigned by the server, default (None when it has
+# none), whether the default is computed, normalize, whether it compares as a set.
+_Step = tuple[str, "Condition | None", "Callable[[Fields], Any] | None", bool, Any, bool,
+              "Callable[[Any, Fields], Any] | None", bool]
+
+
+def _step(f: Field) -> _Step:
+    default = None if f.default is NO_DEFAULT else f.default
+    return (f.name, f.when, f.read, f.assigned_by_server, default, callable(default), f.normalize,
+            f.compare == "set")
 
 
 @dataclass(frozen=True)
@@ -184,6 +211,17 @@ class Resource:
         """What each field LaunchDarkly sends must be: the table's fields (and their aliases) and the server's."""
         rules = {name: f.wire for f in self.fields if f.wire is not None for name in (f.name, *f.aliases)}
         return {**rules, **{f.name: f.wire for f in self.server if f.wire is not None}}
+
+    @functools.cached_property
+    def left_open(self) -> frozenset[str]:
+        """Fields `compared` passes over when the definitions leave them out: LaunchDarkly's choice (assigned by
+        the server) and what it never reads back."""
+        return frozenset(f.name for f in self.fields if f.assigned_by_server or not f.read_back)
+
+    @functools.cached_property
+    def required_with_default(self) -> tuple[Field, ...]:
+        """Fields the schema requires that have a default: LaunchDarkly may leave them out (diffing.py)."""
+        return tuple(f for f in self.fields if f.required is not None and f.default is not NO_DEFAULT)
 
     @functools.cached_property
     def aliases(self) -> frozenset[str]:
@@ -255,18 +293,52 @@ class Resource:
         return f.to_api(value, canonical_form) if f.to_api is not None and value is not None else value
 
     @functools.cached_property
-    def _fields_of_kind(self) -> dict[str, tuple[Field, ...]]:
-        """For each kind the table names, the fields it uses: canonical forms skip the others without a look (a
-        metric uses about half of the table). `kind` is a plain field, so the raw kind is the canonical one."""
+    def _steps_of_kind(self) -> dict[str, tuple[_Step, ...]]:
+        """For each kind the table names, the steps of its canonical form: the fields it uses (a metric uses about
+        half of the table), each with what `canonical` reads of it laid out flat. `kind` is a plain field, so
+        the raw kind is the canonical one; a field for some kinds placed before `kind` never applies."""
         kinds = {k for f in self.fields if f.kinds is not None for k in f.kinds}
-        return {k: tuple(f for f in self.fields if f.kinds is None or k in f.kinds) for k in kinds}
+        steps: dict[str, tuple[_Step, ...]] = {}
+        for k in kinds:
+            fields, seen_kind = [], False
+            for f in self.fields:
+                if f.kinds is None or (seen_kind and k in f.kinds):
+                    fields.append(_step(f))
+                seen_kind = seen_kind or f.name == "kind"
+            steps[k] = tuple(fields)
+        return steps
 
     def canonical(self, raw: Fields) -> dict[str, Any]:
         """The canonical form of `raw` (YAML fields or an API representation). Runs for every metric of a plan,
-        both sides: `Field.applies` and `_number` are inlined here."""
-        out: dict[str, Any] = {}
+        both sides (for each listed metric, once): for a kind the table names it runs the kind's steps, with
+        `Field.applies`, `default_for` and `_number` inlined; otherwise the whole table."""
         kind = raw.get("kind")
-        for f in self._fields_of_kind.get(kind, self.fields) if isinstance(kind, str) else self.fields:
+        steps = self._steps_of_kind.get(kind) if isinstance(kind, str) else None
+        if steps is None:
+            return self._canonical_any(raw)
+        out: dict[str, Any] = {}
+        for name, when, read, open_, default, computed, normalize, is_set in steps:
+            if when is not None and not when(out):
+                continue
+            value = read(raw) if read is not None else raw.get(name)
+            if value is None or value == "" or value == []:
+                if open_:
+                    continue  # left open: LaunchDarkly's choice is not compared
+                value = default(out) if computed else default
+            if normalize is not None:
+                value = normalize(value, out)
+            elif is_set:
+                value = sorted({str(v) for v in value or []})
+            elif type(value) is float and value.is_integer():  # 1.0 and 1 are the same JSON number
+                value = int(value)
+            out[name] = value
+        return out
+
+    def _canonical_any(self, raw: Fields) -> dict[str, Any]:
+        """`canonical` of a representation of no known kind: every field of the table, each asked whether it
+        applies."""
+        out: dict[str, Any] = {}
+        for f in self.fields:
             if f.kinds is not None and out.get("kind") not in f.kinds:
                 continue
             if f.when is not None and not f.when(out):

@@ -1,7 +1,11 @@
 """What LaunchDarkly sends is outside input: parse it strictly and check its shape before anything uses it.
 
-* JSON: no NaN or Infinity (not JSON), nesting at most `MAX_DEPTH` deep (a deeply nested answer would
-  otherwise exhaust recursion in any code that walks it);
+* JSON: no NaN or Infinity (not JSON), each key once per object, nesting at most `MAX_DEPTH` deep (a deeply
+  nested answer would otherwise exhaust recursion in any code that walks it). Read by msgspec's compiled
+  decoder, which refuses NaN, Infinity, numbers a double cannot hold, byte-order marks and bad UTF-8 itself
+  but keeps the last of a key given twice: a count of the colons (below) tells whether any pair was dropped.
+  Whatever the compiled reader refuses or cannot vouch for is read again by the strict reader (`strict_decode`,
+  the standard library's parser refusing duplicates pair by pair), whose verdict and message stand;
 * a representation of a resource: a mapping whose `key` follows LaunchDarkly's key pattern (so a key can never
   be `.` or `..`, which would change the meaning of a URL path) and whose fields have the types the resource's
   tables give them (core/resources.py). An item of the wrong shape is an error naming it, never a skipped
@@ -14,6 +18,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+
+import msgspec
 
 from metrics_sync.core.fields import KEY, Resource
 
@@ -41,11 +47,46 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
+_FAST = msgspec.json.Decoder()
+_ENCODE = msgspec.json.Encoder().encode
+# Both readers stop at the interpreter's recursion limit, counted from where they run: the compiled one is
+# called this many calls deeper than the strict one (which `decode` reaches through its own calls), so that it
+# never takes a body nested more deeply than the strict reader would, whatever the caller's stack.
+_HEADROOM = 8
+
+
+def _fast_decode(content: bytes, levels: int = _HEADROOM) -> Any:
+    return _fast_decode(content, levels - 1) if levels else _FAST.decode(content)
+
+
 def decode(content: bytes, *, walk: bool = True) -> Any:
     """Parse an answer's body: standard JSON only, each key once per object, nested at most MAX_DEPTH deep. With
     `walk=False` the depth is left to the caller (a page of the list checks each item it keeps: walking whole
     pages cost more than parsing them); the parser's own recursion guard still stops an answer nested thousands
-    deep."""
+    deep.
+
+    Each key once: outside strings, a colon only ever follows an object's key, so the body has one colon per
+    pair plus those inside its strings (written as `:` or escaped as `\\u003a`); the value decoded, encoded
+    again, has one per pair kept plus the same string colons. The counts are equal exactly when no pair was
+    dropped, i.e. no key was given twice. (A counted `\\u003a` that is not an escape, after `\\`, only
+    sends the body to the strict reader.)"""
+    try:
+        data = _fast_decode(content)
+    except (msgspec.DecodeError, RecursionError):
+        return strict_decode(content, walk=walk)
+    colons = content.count(b":")
+    if content.find(b"\\") >= 0:
+        colons += content.count(b"\\u003a") + content.count(b"\\u003A")
+    if colons != _ENCODE(data).count(b":"):
+        return strict_decode(content, walk=walk)
+    if walk and depth(data) > MAX_DEPTH:
+        raise BadJson(f"it is nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def strict_decode(content: bytes, *, walk: bool = True) -> Any:
+    """`decode` by the standard library's parser, refusing a duplicate key as each object is built: slower, but
+    its verdict on any body is the reference (the compiled reader defers to it, and tests compare the two)."""
     try:
         data = json.loads(content, parse_constant=_no_constants, object_pairs_hook=_unique)
     except RecursionError:
@@ -97,7 +138,7 @@ def problem(resource: Resource, item: Any) -> str | None:
     rules = resource.wire_rules
     for name, value in item.items():
         rule = rules.get(name)
-        if rule is not None and value is not None:
+        if rule is not None and value is not None and type(value) is not rule.plain:
             verdict = rule.check(value)
             if verdict is not True:
                 return verdict if isinstance(verdict, str) else f"`{name}` {rule.says}"

@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from metrics_sync.core.fields import NO_DEFAULT, Resource
+from metrics_sync.core.fields import Resource
 from metrics_sync.core.model import FieldChange
 from metrics_sync.core.resources import METRIC
 
@@ -37,9 +37,10 @@ class Comparison:
 
 
 def compare(resource: Resource, after: Mapping[str, Any], rep: Mapping[str, Any], *, adopt: bool,
-            tag: str) -> Comparison:
-    """The one decision for an item both sides have (a kind change, an update, or nothing to do)."""
-    before = resource.canonical(rep)
+            tag: str, before: dict[str, Any] | None = None) -> Comparison:
+    """The one decision for an item both sides have (a kind change, an update, or nothing to do). `before`:
+    the canonical form of `rep`, when the caller has it."""
+    before = resource.canonical(rep) if before is None else before
     owned = dict(after)
     if tag not in before.get("tags", ()) and not adopt:  # `adopt: false`: update it, but leave it unowned
         owned["tags"] = [t for t in owned.get("tags", ()) if t != tag]
@@ -47,6 +48,20 @@ def compare(resource: Resource, after: Mapping[str, Any], rep: Mapping[str, Any]
         return Comparison(before, owned, [])
     fields = differences(owned, before, resource) + missing_required(owned, rep, before, resource)
     return Comparison(before, owned, fields, tag in owned.get("tags", ()) and tag not in before.get("tags", ()))
+
+
+def in_sync(resource: Resource, after: Mapping[str, Any], rep: Mapping[str, Any], *, adopt: bool, tag: str) -> bool:
+    """`compare(...).in_sync`, decided without building the comparison when the item is plainly equal (as
+    nearly every item of a project in sync is): each field of the definition's form has the same value in the
+    representation's (kind and tags included, the tags carrying the ownership tag), what only the
+    representation has is None or not compared (LaunchDarkly's choice left open, or never read back), and no
+    required field is missing. Anything else gets the whole comparison."""
+    before = resource.canonical(rep)
+    if after.items() <= before.items() and tag in before.get("tags", ()) and \
+            all(before[name] is None or name in resource.left_open for name in before.keys() - after.keys()) and \
+            not missing_required(after, rep, before, resource):
+        return True
+    return compare(resource, after, rep, adopt=adopt, tag=tag, before=before).in_sync
 
 
 def diff(after: Mapping[str, Any], rep: Mapping[str, Any],
@@ -63,9 +78,10 @@ def missing_required(after: Mapping[str, Any], rep: Mapping[str, Any], before: M
     """Fields the definitions require (`Field.required`) whose default compares equal to what LaunchDarkly
     sends, yet LaunchDarkly sends none: it requires them present. A conversion made numeric needs
     `successCriteria` even when the default value already compares equal."""
-    return [FieldChange(f.name, None, after[f.name]) for f in resource.fields
-            if f.required is not None and f.default is not NO_DEFAULT and after.get(f.name) is not None
-            and f.name not in rep and after[f.name] == before.get(f.name) and f.required(after)]
+    return [FieldChange(f.name, None, after[f.name]) for f in resource.required_with_default
+            if after.get(f.name) is not None
+            and f.name not in rep and after[f.name] == before.get(f.name) and f.required is not None
+            and f.required(after)]
 
 
 def differences(after: Mapping[str, Any], before: Mapping[str, Any],

@@ -388,20 +388,24 @@ def definitions_hash(desired: Desired) -> str:
     """A stable hash of a project's definitions (canonical, so formatting changes do not matter): the SHA-256 of
     the JSON list of (key, item) sorted by key, fed to the hash item by item (the whole text of 100,000 metrics
     would be tens of MB at once)."""
-    items: list[tuple[str, dict[str, Any]]] = []
-    for resource in ORDER:
-        prefix, label = HASH_LABELS[resource.kind]
-        forms = desired[resource.kind]
+    # What each item is hashed as is built a chunk at a time: the whole list for 100,000 metrics at once would
+    # be a copy of every canonical form, the peak of a big plan's memory.
+    entries = sorted(((HASH_LABELS[resource.kind][0] + key, resource.kind, key) for resource in ORDER
+                      for key in desired[resource.kind].items), key=lambda entry: entry[0])
+
+    def hashed(kind: str, key: str) -> dict[str, Any]:
         # Fields a definition leaves out are left out of the hash (optional fields added to the table later must
         # not change the hash of definitions that do not use them).
-        items += [(prefix + key, {label: {k: v for k, v in form.items() if v is not None},
-                                  "adopt": forms.items[key].adopt}) for key, form in forms.all().items()]
-    items.sort(key=lambda item: item[0])
+        forms = desired[kind]
+        return {HASH_LABELS[kind][1]: {k: v for k, v in forms[key].items() if v is not None},
+                "adopt": forms.items[key].adopt}
+
     digest = hashlib.sha256(b"[")
-    for start in range(0, len(items), HASH_CHUNK):  # `[a,b]` is `[` + `a` + `,` + `b` + `]`: same bytes
+    for start in range(0, len(entries), HASH_CHUNK):  # `[a,b]` is `[` + `a` + `,` + `b` + `]`: same bytes
         if start:
             digest.update(b",")
-        chunk = json.dumps(items[start:start + HASH_CHUNK], sort_keys=True, separators=(",", ":"))
+        chunk = json.dumps([(name, hashed(kind, key)) for name, kind, key in entries[start:start + HASH_CHUNK]],
+                           sort_keys=True, separators=(",", ":"))
         digest.update(chunk[1:-1].encode())
     digest.update(b"]")
     return "sha256:" + digest.hexdigest()

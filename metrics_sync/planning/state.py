@@ -6,7 +6,7 @@ when definitions set analysis units) and the groups; then, only for what may be 
 `Resource.usage_expansions` (only that read says for certain what uses it), and the project's holdouts and
 release policies (`read_holders`); only when a new group needs a default maintainer, the token's member. An
 in-sync project costs list calls only: what the listing keeps of an item equal to its definition is a marker
-(`IN_SYNC`), decided by the same `compare` reconcile uses.
+(`IN_SYNC`), decided by `in_sync`: the same decision as the `compare` reconcile uses.
 Every pool here starts no new read once the run is cancelled (`CancelSignal`).
 """
 
@@ -26,7 +26,7 @@ from metrics_sync.core.model import Definitions
 from metrics_sync.core.resources import METRIC, METRIC_GROUP, RESOURCES
 from metrics_sync.launchdarkly.wire import problem
 from metrics_sync.planning.desired import Desired, Forms
-from metrics_sync.planning.diffing import compare
+from metrics_sync.planning.diffing import in_sync
 from metrics_sync.planning.usage import Holders, groups_of, holders_from, running_status, statuses_needed
 
 Rep = dict[str, Any]
@@ -113,7 +113,7 @@ def keeper(forms: Forms) -> Keep:
         key = str(slim.get("key"))
         after = forms.get(key)
         if after is not None and problem(resource, slim) is None and \
-                compare(resource, after, slim, adopt=forms.items[key].adopt, tag=forms.tag).in_sync:
+                in_sync(resource, after, slim, adopt=forms.items[key].adopt, tag=forms.tag):
             return {"key": slim["key"], "_version": slim.get("_version"), IN_SYNC: True}
         return slim
 

@@ -19,6 +19,7 @@ from metrics_sync.definitions.yaml_reader import YamlDocument
 from metrics_sync.emulator import EmulatorApp, Store
 from metrics_sync.planning import planfile
 from metrics_sync.planning.desired import Desired
+from metrics_sync.planning.diffing import compare, in_sync
 from metrics_sync.planning.make import make_plan
 from metrics_sync.planning.reconcile import Options, plan, plan_project
 from metrics_sync.planning.state import IN_SYNC, Listed, ProjectState, read_state
@@ -225,3 +226,18 @@ def test_plan_apply_plan_is_empty(case: tuple[list[dict[str, Any]], list[dict[st
     assert again.changes == [], [(c.action, c.key, c.fields) for _, c in again.changes]
     if prune:
         assert again.projects[0].would_archive == []
+
+
+@SETTINGS
+@given(world(), st.booleans())
+def test_in_sync_decides_as_the_whole_comparison(case: tuple[list[dict[str, Any]], list[dict[str, Any]], bool],
+                                                 adopt: bool) -> None:
+    """diffing.in_sync (its shortcut for items plainly equal) against compare(...).in_sync, on every metric both
+    sides have, as LaunchDarkly lists it and as plan keeps it."""
+    desired, remote_bodies, _ = case
+    forms = Desired(definitions_of(desired), "shop", OWNER)["metric"]
+    for rep in listed_whole(seeded(remote_bodies)).items("metric"):
+        after = forms.get(str(rep["key"]))
+        for seen in ([rep, METRIC.kept(rep)] if after is not None else []):
+            assert in_sync(METRIC, after, seen, adopt=adopt, tag=OWNER) == \
+                compare(METRIC, after, seen, adopt=adopt, tag=OWNER).in_sync
