@@ -16,9 +16,10 @@ client's session ends their requests by then) and SLACK, and one still in flight
 from __future__ import annotations
 
 import math
+import queue
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -181,6 +182,19 @@ def _after_rejected_patch(w: _Write, error: ApiError) -> ChangeResult:
     return w.result("failed", str(error))
 
 
+def _taken(finished: queue.SimpleQueue[Future[ChangeResult]], timeout: float) -> list[Future[ChangeResult]]:
+    """The changes done by now: waits up to `timeout` for the first, then takes those already there."""
+    try:
+        taken = [finished.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            taken.append(finished.get_nowait())
+        except queue.Empty:
+            return taken
+
+
 def apply_plan(plan: Plan, api: ItemsApi, *, parallelism: int = 4, progress: Progress | None = None,
                on_result: Callable[[ChangeResult], None] | None = None, cancel: CancelSignal = NEVER,
                comment: str | None = None) -> ApplyResult:
@@ -222,15 +236,21 @@ def apply_plan(plan: Plan, api: ItemsApi, *, parallelism: int = 4, progress: Pro
     try:
         for phase in range(len(PHASES)):
             pending: dict[Future[ChangeResult], int] = {}
+            # Each change says when it is done (a queue), so taking one costs the same with 10 or 10,000 queued:
+            # `wait` on all of them would register with every pending future at each completion, and that work in
+            # this thread holds the GIL the writers need.
+            done: queue.SimpleQueue[Future[ChangeResult]] = queue.SimpleQueue()
             for i in (i for i, (_, change) in enumerate(work) if phase_of(change) == phase):
                 if why_not(i) is None:
-                    pending[pool.submit(run, i)] = i
+                    future = pool.submit(run, i)
+                    pending[future] = i
+                    future.add_done_callback(done.put)
                 else:
                     record(i, run(i))  # reported as not started, at once
             while pending and not cancel.is_set():
-                finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    record(pending.pop(future), future.result())
+                for future in _taken(done, timeout=0.2):
+                    if future in pending:  # not one cancelled below, already reported
+                        record(pending.pop(future), future.result())
                 if progress:
                     progress(len(results), len(work))
             if not pending:

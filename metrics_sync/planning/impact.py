@@ -23,19 +23,35 @@ from metrics_sync.planning.usage import groups_of, uses_of
 NOT_COMPARABLE = "results before and after the change will not be comparable"
 
 
-def touched(plan: Plan) -> list[ItemId]:
-    """The items whose users a plan names: every update, archive and delete, and every item blocked from being
-    archived or deleted (read already, with the project: naming its users costs no request of its own)."""
+def touched(plan: Plan, *, updates: bool = True) -> list[ItemId]:
+    """The items whose users a plan names: every update (unless `updates` is False), archive and delete, and every
+    item blocked from being archived or deleted (read already, with the project: naming its users costs no request
+    of its own)."""
+    actions = ("update", "archive", "delete") if updates else ("archive", "delete")
     changed: list[ItemId] = [(p.project, c.resource, c.key) for p in plan.projects for c in p.changes
-                             if c.action in ("update", "archive", "delete")]
+                             if c.action in actions]
     return changed + [(p.project, b.resource, b.key) for p in plan.projects for b in p.blocked]
 
 
-def annotate(plan: Plan, reads: Reads, *, protect: bool) -> Plan:
+def annotate(plan: Plan, reads: Reads, *, protect: bool, update_uses: bool = True) -> Plan:
     """The plan with every update, archive and delete naming what uses it, an alert for each change of a field
     that changes results (fields.py `changes_results`) of something a running experiment or guarded rollout
-    uses, and, with `protect`, such changes refused."""
-    return replace(plan, projects=[_annotate_project(p, reads, protect) for p in plan.projects])
+    uses, and, with `protect`, such changes refused. `update_uses` False: the updates' users were not read
+    (make.py `uses_needed`); a note says so where an update changes results."""
+    projects = [_annotate_project(p, reads, protect) for p in plan.projects]
+    return replace(plan, projects=projects if update_uses else [_unread_note(p) for p in projects])
+
+
+def _unread_note(p: ProjectPlan) -> ProjectPlan:
+    """One note per project for the updates that change results, whose users apply did not read."""
+    keys = [c.key for c in p.changes if c.action == "update" and results_fields(c)]
+    if not keys:
+        return p
+    shown = ", ".join(f"`{k}`" for k in keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+    note = Finding("uses-not-read", "note", f"what uses {shown} (changes that alter results) was not read one by one, "
+                   "so running experiments are not named here", hint="plan names them; apply reads them when it asks "
+                   "for confirmation or with --protect-running", subject=f"project `{p.project}`")
+    return replace(p, findings=[*p.findings, note])
 
 
 def _annotate_project(p: ProjectPlan, reads: Reads, protect: bool) -> ProjectPlan:

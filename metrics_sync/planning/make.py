@@ -23,11 +23,14 @@ MAX_UNSENT_READS = 50  # metrics whose event no code sends, read to learn whethe
 
 def make_plan(api: Api, definitions: Definitions, *, ownership_tag: str, prune: bool = False,
               targets: tuple[str, ...] = (), protect: bool = False, cancel: CancelSignal = NEVER,
-              unsent: Mapping[str, Sequence[UnsentEvent]] | None = None) -> Plan:
+              unsent: Mapping[str, Sequence[UnsentEvent]] | None = None, update_uses: bool = True) -> Plan:
     """Read every project the definitions name and plan it. `protect`: refuse changes to the results of
     running experiments (protectRunningExperiments). `unsent`: by project, the metrics whose event no code sends
     (plan --code); the plan carries them, each naming the running experiments and guarded rollouts that use it
-    (read for at most MAX_UNSENT_READS of them: a metric not in LaunchDarkly yet is used by nothing)."""
+    (read for at most MAX_UNSENT_READS of them: a metric not in LaunchDarkly yet is used by nothing).
+    `update_uses` False: what uses each update is not read one by one (apply, when nobody reviews this plan and
+    no refusal depends on it: `uses_needed`); the listing's counters still warn, and a note says so (impact.py).
+    Retirements are read either way: whether they are blocked depends on it."""
     projects = sorted(definitions.metrics)
     desired = {p: Desired(definitions, p, ownership_tag) for p in projects}
 
@@ -46,12 +49,22 @@ def make_plan(api: Api, definitions: Definitions, *, ownership_tag: str, prune: 
     with gc_paused():
         the_plan = plan(definitions, states, options, desired=desired)
     unsent = unsent or {}
+    update_uses = update_uses or protect  # a refusal never rests on a read that was not made
     unsent_items = [(project, "metric", u.key) for project in sorted(unsent) for u in unsent[project]]
     # One read of each item: a metric both changed and unsent is read once.
-    items = list(dict.fromkeys([*touched(the_plan), *unsent_items[:MAX_UNSENT_READS]]))
+    items = list(dict.fromkeys([*touched(the_plan, updates=update_uses), *unsent_items[:MAX_UNSENT_READS]]))
     reads = read_uses(api, items, states, cancel=cancel)
-    annotated = annotate(the_plan, reads, protect=protect)
+    annotated = annotate(the_plan, reads, protect=protect, update_uses=update_uses)
     return with_unsent(annotated, unsent, reads) if unsent else annotated
+
+
+def uses_needed(*, protect: bool, reviewed: bool) -> bool:
+    """Whether apply's own plan reads what uses each update one by one: only when a refusal depends on it
+    (`protect`: an experiment may have started since any earlier plan, and nothing says that changes the metric's
+    `_version`, docs/launchdarkly-contract.md A51) or a person reviews the plan before confirming it. Otherwise
+    those reads would only name users in a plan nobody reads before the writes, at one request per change out of
+    the same rate-limit budget; the writes stay guarded by `test`s of the values planned against."""
+    return protect or reviewed
 
 
 def check_targets(targets: Sequence[str], states: Mapping[str, ProjectState], definitions: Definitions) -> None:

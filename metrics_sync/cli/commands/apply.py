@@ -85,13 +85,14 @@ def run(arguments: ApplyArguments, runtime: Runtime) -> int:
         if arguments.plan:
             the_plan = _verified_saved_plan(arguments, runtime, cfg, client)
         else:
-            from metrics_sync.planning.make import make_plan
+            from metrics_sync.planning.make import make_plan, uses_needed
 
             definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
             common.check_prune_scope(runtime, cfg, prune=arguments.prune, paths=arguments.paths)
+            protect = arguments.protect_running or cfg.protect_running
             the_plan = make_plan(client, definitions, ownership_tag=cfg.ownership_tag, prune=arguments.prune,
-                                 targets=arguments.targets, protect=arguments.protect_running or cfg.protect_running,
-                                 cancel=runtime.cancel)
+                                 targets=arguments.targets, protect=protect, cancel=runtime.cancel,
+                                 update_uses=uses_needed(protect=protect, reviewed=not arguments.auto_approve))
             runtime.out(view.plan(the_plan))
             if the_plan.refused:
                 return 1
@@ -138,7 +139,7 @@ def _verified_saved_plan(arguments: ApplyArguments, runtime: Runtime, cfg: Confi
     from metrics_sync.core.errors import DefinitionsError, PlanError, redact
     from metrics_sync.output.escape import shown
     from metrics_sync.planning import planfile
-    from metrics_sync.planning.make import make_plan
+    from metrics_sync.planning.make import make_plan, uses_needed
     from metrics_sync.planning.reconcile import definitions_hashes
 
     assert arguments.plan is not None
@@ -155,8 +156,11 @@ def _verified_saved_plan(arguments: ApplyArguments, runtime: Runtime, cfg: Confi
     hashes = definitions_hashes(definitions, saved.ownership_tag)
     check_origin(saved, host=client.host, ownership_tag=cfg.ownership_tag, definitions_hashes=hashes,
                  files=definitions.files)
+    # The saved plan was reviewed with what uses each change; planned afresh, the updates' users are read again only
+    # when --protect-running may refuse them (make.py `uses_needed`).
+    protect = arguments.protect_running or cfg.protect_running
     fresh = make_plan(client, definitions, ownership_tag=cfg.ownership_tag, prune=saved.prune, targets=saved.targets,
-                      protect=arguments.protect_running or cfg.protect_running, cancel=runtime.cancel)
+                      protect=protect, cancel=runtime.cancel, update_uses=uses_needed(protect=protect, reviewed=False))
     verify_saved_plan(saved, fresh)
     if fresh.refused:
         # What the plan refuses now (an experiment that started since the plan, with --protect-running) is refused
