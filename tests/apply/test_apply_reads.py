@@ -71,7 +71,7 @@ def test_a_saved_plan_is_applied_without_reading_users_again(shop: Shop) -> None
 
 
 def test_protect_running_reads_them_and_still_refuses_an_experiment_started_since_the_plan(shop: Shop) -> None:
-    """Nothing says starting an experiment changes the metric's `_version` (docs/launchdarkly-contract.md A50):
+    """Nothing says starting an experiment changes the metric's `_version` (docs/launchdarkly-contract.md A51):
     the emulator's does not, so only a fresh read can see it, and --protect-running makes one."""
     _applied_shop(shop)
     shop.edit_yaml("checkout.yaml", *ORDER_VALUE_EVENT)
