@@ -1,21 +1,30 @@
 """A project's definitions as plan compares them: per resource, the items and their canonical forms. Pure.
 
 Canonical forms are the costly part of planning a big project: each is computed once, when the listing first
-needs it (in the gaps while pages travel, state.py) or when reconcile does, and shared by both.
+needs it (in the gaps while pages travel, state.py) or when reconcile does. The form of an item the listing
+found in sync is not kept (it would be most of a big plan's memory): only what reconcile still reads of it
+(`IN_SYNC_READS`, shared between items) and what the definitions' hash takes of it (`hash_entry`).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from metrics_sync.core.fields import Resource
 from metrics_sync.core.model import Definitions, DesiredGroup, DesiredMetric
-from metrics_sync.core.resources import RESOURCES
+from metrics_sync.core.resources import METRIC, RESOURCES
 
 Item = DesiredMetric | DesiredGroup
 ORDER = tuple(RESOURCES.values())  # metrics first: groups name metrics, and their checks read the metrics' plan
+HASH_LABELS = {"metric": ("", "metric"), "metric-group": ("group:", "group")}  # groups have their own key space
+# What reconcile reads of the form of an item found in sync (reconcile.py): a metric's analysis units (checked
+# against the project's, MetricHooks.refusals) and its write-only fields (noted as never read back). None: the
+# whole form (a group's checks read its metrics; groups are few).
+IN_SYNC_READS: dict[str, tuple[str, ...] | None] = {"metric": ("analysisUnits", *METRIC.write_only),
+                                                      "metric-group": None}
 
 
 def desired_canonical(resource: Resource, item: Item, ownership_tag: str) -> dict[str, Any]:
@@ -23,6 +32,16 @@ def desired_canonical(resource: Resource, item: Item, ownership_tag: str) -> dic
     fields = dict(item.fields)
     fields["tags"] = [*(fields.get("tags") or []), ownership_tag]
     return resource.canonical(fields)
+
+
+def hash_entry(kind: str, item: Item, form: Mapping[str, Any]) -> bytes:
+    """What the definitions' hash takes of one item (reconcile.definitions_hash): the compact JSON of
+    `[name, {kind: form without None values, "adopt": ...}]`, keys sorted. Fields a definition leaves out are
+    left out (optional fields added to the table later must not change the hash of definitions that do not use
+    them)."""
+    label, name = HASH_LABELS[kind]
+    value = {name: {k: v for k, v in form.items() if v is not None}, "adopt": item.adopt}
+    return json.dumps([label + item.key, value], sort_keys=True, separators=(",", ":")).encode()
 
 
 class Forms:
@@ -34,14 +53,53 @@ class Forms:
         self.items = {item.key: item for item in items}
         self.tag = ownership_tag
         self._forms: dict[str, dict[str, Any]] = {}
+        self._reads = IN_SYNC_READS.get(resource.kind)
+        # Of each item found in sync: what reconcile reads of its form (shared: nearly all are equal) and its
+        # entry of the hash. Its form is not kept.
+        self._settled: dict[str, tuple[Mapping[str, Any], bytes]] = {}
+        self._shared: dict[str, Mapping[str, Any]] = {}
         self._lock = threading.Lock()
 
+    def compute(self, key: str) -> dict[str, Any]:
+        """The item's form, without keeping it."""
+        form = self._forms.get(key)
+        return form if form is not None else desired_canonical(self.resource, self.items[key], self.tag)
+
+    def keep(self, key: str, form: dict[str, Any]) -> None:
+        """Keep the form of an item reconcile compares in full."""
+        with self._lock:
+            self._forms.setdefault(key, form)
+
+    def settle(self, key: str, form: dict[str, Any]) -> None:
+        """The item was found in sync: keep only what reconcile and the hash read of its form."""
+        if self._reads is None:
+            self.keep(key, form)
+            return
+        reads = {name: form[name] for name in self._reads if name in form}
+        entry = hash_entry(self.resource.kind, self.items[key], form)
+        with self._lock:
+            shared = self._shared.setdefault(repr(reads), reads)  # equal reads (repr: values are JSON), one copy
+            self._settled[key] = (shared, entry)
+            self._forms.pop(key, None)
+
+    def in_sync_reads(self, key: str) -> Mapping[str, Any]:
+        """What reconcile reads of the form of an item found in sync (`IN_SYNC_READS`)."""
+        settled = self._settled.get(key)
+        return settled[0] if settled is not None else self[key]
+
+    def hash_entry(self, key: str) -> bytes:
+        settled = self._settled.get(key)
+        return settled[1] if settled is not None else hash_entry(self.resource.kind, self.items[key],
+                                                                 self.compute(key))
+
     def get(self, key: str) -> dict[str, Any] | None:
+        """The item's whole form (kept, unless the item was found in sync), or None for a key not defined."""
         form = self._forms.get(key)
         if form is None and key in self.items:
             form = desired_canonical(self.resource, self.items[key], self.tag)
-            with self._lock:
-                form = self._forms.setdefault(key, form)
+            if key not in self._settled:
+                with self._lock:
+                    form = self._forms.setdefault(key, form)
         return form
 
     def __getitem__(self, key: str) -> dict[str, Any]:

@@ -20,7 +20,6 @@ exist. Apply creates metrics before the groups that use them and deletes groups 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -31,7 +30,7 @@ from metrics_sync.core.fields import Resource
 from metrics_sync.core.findings import Finding
 from metrics_sync.core.model import Blocked, Change, Definitions, DesiredGroup, FieldChange, Plan, ProjectPlan
 from metrics_sync.core.resources import METRIC
-from metrics_sync.planning.desired import ORDER, Desired, Forms, Item
+from metrics_sync.planning.desired import HASH_LABELS, ORDER, Desired, Forms, Item
 from metrics_sync.planning.diffing import Comparison, compare, guarded_patch
 from metrics_sync.planning.state import IN_SYNC, ProjectState, selected
 from metrics_sync.planning.usage import Usage, groups_of, usage_of
@@ -102,9 +101,10 @@ def reconcile(ctx: Context, forms: Forms, hooks: Hooks, options: Options) -> Out
     remote = {key: r for key, r in ctx.remote(resource.kind).items() if selected(options.targets, project, key)}
     unread: dict[str, list[str]] = {}  # write-only field -> existing items whose definitions set it
     for key in sorted(k for k in forms.items if selected(options.targets, project, k)):
-        item, after = forms.items[key], forms[key]
-        refusals = hooks.refusals(ctx, item, after)
         rep = remote.get(key)
+        # Of an item found in sync while listed, reconcile reads only part of the form (desired.IN_SYNC_READS).
+        item, after = forms.items[key], forms.in_sync_reads(key) if rep and rep.get(IN_SYNC) else forms[key]
+        refusals = hooks.refusals(ctx, item, after)
         if refusals:
             out.refused.extend(refusals)
         elif rep is None:
@@ -380,33 +380,21 @@ def plan(definitions: Definitions, states: Mapping[str, ProjectState], options: 
 
 # --- the definitions' hash (saved plans record it: its value must not change for the same definitions) -------
 
-HASH_LABELS = {"metric": ("", "metric"), "metric-group": ("group:", "group")}  # groups have their own key space
-HASH_CHUNK = 1000  # items per call of the JSON encoder: its C loop, without a whole project's text at once
+HASH_CHUNK = 1000  # items per update of the hash
 
 
 def definitions_hash(desired: Desired) -> str:
     """A stable hash of a project's definitions (canonical, so formatting changes do not matter): the SHA-256 of
     the JSON list of (key, item) sorted by key, fed to the hash item by item (the whole text of 100,000 metrics
-    would be tens of MB at once)."""
-    # What each item is hashed as is built a chunk at a time: the whole list for 100,000 metrics at once would
-    # be a copy of every canonical form, the peak of a big plan's memory.
+    would be tens of MB at once). Each item's part (`desired.hash_entry`) is taken when the listing finds it in
+    sync (its form is not kept), else from its form."""
     entries = sorted(((HASH_LABELS[resource.kind][0] + key, resource.kind, key) for resource in ORDER
                       for key in desired[resource.kind].items), key=lambda entry: entry[0])
-
-    def hashed(kind: str, key: str) -> dict[str, Any]:
-        # Fields a definition leaves out are left out of the hash (optional fields added to the table later must
-        # not change the hash of definitions that do not use them).
-        forms = desired[kind]
-        return {HASH_LABELS[kind][1]: {k: v for k, v in forms[key].items() if v is not None},
-                "adopt": forms.items[key].adopt}
-
     digest = hashlib.sha256(b"[")
     for start in range(0, len(entries), HASH_CHUNK):  # `[a,b]` is `[` + `a` + `,` + `b` + `]`: same bytes
         if start:
             digest.update(b",")
-        chunk = json.dumps([(name, hashed(kind, key)) for name, kind, key in entries[start:start + HASH_CHUNK]],
-                           sort_keys=True, separators=(",", ":"))
-        digest.update(chunk[1:-1].encode())
+        digest.update(b",".join(desired[kind].hash_entry(key) for _, kind, key in entries[start:start + HASH_CHUNK]))
     digest.update(b"]")
     return "sha256:" + digest.hexdigest()
 

@@ -75,12 +75,14 @@ def _unsent_events(runtime: Runtime, cfg: Config, definitions: Definitions,
 
 
 def run(arguments: PlanArguments, runtime: Runtime) -> int:
+    from metrics_sync.core.gc_tuning import survivors_frozen
     from metrics_sync.output import views
     from metrics_sync.planning import planfile
     from metrics_sync.planning.make import make_plan
 
     cfg = common.config(runtime, arguments.config)
-    definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
+    with survivors_frozen():  # the definitions live to the end of the command (core/gc_tuning.py)
+        definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
     common.check_prune_scope(runtime, cfg, prune=arguments.prune, paths=arguments.paths)
     unsent = _unsent_events(runtime, cfg, definitions, arguments.code)
     with common.client(runtime, cfg, arguments) as client:
