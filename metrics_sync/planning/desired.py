@@ -3,11 +3,13 @@
 Canonical forms are the costly part of planning a big project: each is computed once, when the listing first
 needs it (in the gaps while pages travel, state.py) or when reconcile does. The form of an item the listing
 found in sync is not kept (it would be most of a big plan's memory): only what reconcile still reads of it
-(`IN_SYNC_READS`, shared between items) and what the definitions' hash takes of it (`hash_entry`).
+(`IN_SYNC_READS`, shared between items) and the 32-byte digest the definitions' hash takes of it
+(`item_digest`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Mapping, Sequence
@@ -44,6 +46,11 @@ def hash_entry(kind: str, item: Item, form: Mapping[str, Any]) -> bytes:
     return json.dumps([label + item.key, value], sort_keys=True, separators=(",", ":")).encode()
 
 
+def item_digest(kind: str, item: Item, form: Mapping[str, Any]) -> bytes:
+    """The SHA-256 of the item's `hash_entry`: what the definitions' hash takes of it (reconcile.py)."""
+    return hashlib.sha256(hash_entry(kind, item, form)).digest()
+
+
 class Forms:
     """One resource's items of one project, and their canonical forms, computed as they are first asked for.
     Thread-safe enough: two threads computing the same form compute equal values."""
@@ -54,10 +61,11 @@ class Forms:
         self.tag = ownership_tag
         self._forms: dict[str, dict[str, Any]] = {}
         self._reads = IN_SYNC_READS.get(resource.kind)
-        # Of each item found in sync: what reconcile reads of its form (shared: nearly all are equal) and its
-        # entry of the hash. Its form is not kept.
-        self._settled: dict[str, tuple[Mapping[str, Any], bytes]] = {}
-        self._shared: dict[str, Mapping[str, Any]] = {}
+        # Of each item found in sync: its digest, and what reconcile reads of its form: nearly always the same
+        # for all (`_usual`), else its own (`_reads_of`). Its form is not kept.
+        self._digests: dict[str, bytes] = {}
+        self._usual: Mapping[str, Any] | None = None
+        self._reads_of: dict[str, Mapping[str, Any]] = {}
         self._lock = threading.Lock()
 
     def compute(self, key: str) -> dict[str, Any]:
@@ -76,28 +84,32 @@ class Forms:
             self.keep(key, form)
             return
         reads = {name: form[name] for name in self._reads if name in form}
-        entry = hash_entry(self.resource.kind, self.items[key], form)
+        digest = item_digest(self.resource.kind, self.items[key], form)
         with self._lock:
-            shared = self._shared.setdefault(repr(reads), reads)  # equal reads (repr: values are JSON), one copy
-            self._settled[key] = (shared, entry)
+            if self._usual is None:
+                self._usual = reads
+            if reads != self._usual:
+                self._reads_of[key] = reads
+            self._digests[key] = digest
             self._forms.pop(key, None)
 
     def in_sync_reads(self, key: str) -> Mapping[str, Any]:
         """What reconcile reads of the form of an item found in sync (`IN_SYNC_READS`)."""
-        settled = self._settled.get(key)
-        return settled[0] if settled is not None else self[key]
+        if key not in self._digests:
+            return self[key]
+        return self._reads_of.get(key) or self._usual or {}
 
-    def hash_entry(self, key: str) -> bytes:
-        settled = self._settled.get(key)
-        return settled[1] if settled is not None else hash_entry(self.resource.kind, self.items[key],
-                                                                 self.compute(key))
+    def digest(self, key: str) -> bytes:
+        """The item's `item_digest` (its form is computed for it, not kept, when it is not kept already)."""
+        digest = self._digests.get(key)
+        return digest if digest is not None else item_digest(self.resource.kind, self.items[key], self.compute(key))
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The item's whole form (kept, unless the item was found in sync), or None for a key not defined."""
         form = self._forms.get(key)
         if form is None and key in self.items:
             form = desired_canonical(self.resource, self.items[key], self.tag)
-            if key not in self._settled:
+            if key not in self._digests:
                 with self._lock:
                     form = self._forms.setdefault(key, form)
         return form

@@ -30,7 +30,7 @@ from metrics_sync.core.fields import Resource
 from metrics_sync.core.findings import Finding
 from metrics_sync.core.model import Blocked, Change, Definitions, DesiredGroup, FieldChange, Plan, ProjectPlan
 from metrics_sync.core.resources import METRIC
-from metrics_sync.planning.desired import HASH_LABELS, ORDER, Desired, Forms, Item
+from metrics_sync.planning.desired import HASH_LABELS, ORDER, Desired, Forms, Item, hash_entry
 from metrics_sync.planning.diffing import Comparison, compare, guarded_patch
 from metrics_sync.planning.state import IN_SYNC, ProjectState, selected
 from metrics_sync.planning.usage import Usage, groups_of, usage_of
@@ -380,25 +380,48 @@ def plan(definitions: Definitions, states: Mapping[str, ProjectState], options: 
 
 # --- the definitions' hash (saved plans record it: its value must not change for the same definitions) -------
 
-HASH_CHUNK = 1000  # items per update of the hash
+HASH_CHUNK = 1000  # items per update of the whole-text hash
+ITEMS_HASH = "sha256-items:"  # the hash plans record: of each item's digest, in key order
+TEXT_HASH = "sha256:"  # what plans recorded before: of the whole JSON text (still checked: saved plans carry it)
 
 
 def definitions_hash(desired: Desired) -> str:
     """A stable hash of a project's definitions (canonical, so formatting changes do not matter): the SHA-256 of
-    the JSON list of (key, item) sorted by key, fed to the hash item by item (the whole text of 100,000 metrics
-    would be tens of MB at once). Each item's part (`desired.hash_entry`) is taken when the listing finds it in
-    sync (its form is not kept), else from its form."""
-    entries = sorted(((HASH_LABELS[resource.kind][0] + key, resource.kind, key) for resource in ORDER
-                      for key in desired[resource.kind].items), key=lambda entry: entry[0])
+    the SHA-256 digests of each item's JSON (`desired.item_digest`: its key and canonical form), in key order.
+    Digests, not the whole text: an item the listing finds in sync gives its digest then, and its form is not
+    kept (desired.py); the whole text would need every form to the end."""
+    digest = hashlib.sha256()
+    for _, kind, key in _entries(desired):
+        digest.update(desired[kind].digest(key))
+    return ITEMS_HASH + digest.hexdigest()
+
+
+def text_hash(desired: Desired) -> str:
+    """The hash plans recorded before `definitions_hash`: the SHA-256 of the JSON list of (key, item) sorted by
+    key, fed a chunk of items at a time (the whole text of 100,000 metrics would be tens of MB at once). Kept so
+    that a plan saved then still applies."""
     digest = hashlib.sha256(b"[")
+    entries = _entries(desired)
     for start in range(0, len(entries), HASH_CHUNK):  # `[a,b]` is `[` + `a` + `,` + `b` + `]`: same bytes
         if start:
             digest.update(b",")
-        digest.update(b",".join(desired[kind].hash_entry(key) for _, kind, key in entries[start:start + HASH_CHUNK]))
+        digest.update(b",".join(hash_entry(kind, desired[kind].items[key], desired[kind].compute(key))
+                                for _, kind, key in entries[start:start + HASH_CHUNK]))
     digest.update(b"]")
-    return "sha256:" + digest.hexdigest()
+    return TEXT_HASH + digest.hexdigest()
 
 
-def definitions_hashes(definitions: Definitions, ownership_tag: str) -> dict[str, str]:
-    """Per project, the hash a plan records for its definitions (to refuse a plan the YAML moved away from)."""
-    return {p: definitions_hash(Desired(definitions, p, ownership_tag)) for p in definitions.metrics}
+def _entries(desired: Desired) -> list[tuple[str, str, str]]:
+    """(hashed name, kind, key) of every item, sorted by the name (groups have their own key space)."""
+    return sorted(((HASH_LABELS[resource.kind][0] + key, resource.kind, key) for resource in ORDER
+                   for key in desired[resource.kind].items), key=lambda entry: entry[0])
+
+
+def definitions_hashes(definitions: Definitions, ownership_tag: str,
+                       recorded: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Per project, the hash a plan records for its definitions (to refuse a plan the YAML moved away from).
+    `recorded`: the hashes a saved plan carries, by project; one made the way plans were hashed before
+    (`TEXT_HASH`) is compared with the definitions hashed that way."""
+    recorded = recorded or {}
+    return {p: (text_hash if recorded.get(p, "").startswith(TEXT_HASH) else definitions_hash)(
+        Desired(definitions, p, ownership_tag)) for p in definitions.metrics}
