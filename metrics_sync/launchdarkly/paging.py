@@ -53,7 +53,8 @@ class Pager:
         call takes over the pages read so far). The first page is asked for at once; once it has told
         `totalCount`, the next pages too (at most EARLY_PAGES in all). Nothing is printed or raised here: the
         answers (or the errors) wait for `read`. `close` stops a read never taken over."""
-        early = EarlyRead(lambda offset: self._fetch(resource, path, self._params(params, offset), target),
+        early = EarlyRead(lambda offset, dropped: self._fetch(resource, path, self._params(params, offset), target,
+                                                              dropped),
                           lambda reply: self._session.decode(reply, walk=False),
                           min(EARLY_IN_FLIGHT, self.read_concurrency))
         with self._early_lock:
@@ -161,10 +162,17 @@ class Pager:
                     future.cancel()
                 raise
 
-    def _fetch(self, resource: Resource, path: str, params: Mapping[str, Any], target: Target) -> Reply:
-        """One page's answer, inside the window."""
-        sequence = self.window.acquire(self._session.cancel.check)
+    def _fetch(self, resource: Resource, path: str, params: Mapping[str, Any], target: Target,
+               dropped: Callable[[], bool] = lambda: False) -> Reply:
+        """One page's answer, inside the window. A read `dropped` while it waits for room is not sent."""
+        def check() -> None:
+            self._session.cancel.check()
+            if dropped():
+                raise _Dropped()
+
+        sequence = self.window.acquire(check)
         try:
+            check()
             return self._session.request("GET", path, resource.collection, params=params,
                                          headers=resource.headers, target=target,
                                          observe=lambda status, headers: self.window.observe(sequence, status,
@@ -208,7 +216,8 @@ class EarlyRead:
     not yet decoded into items) until `Pager.read` takes them; errors are held too, and raised there, as that
     read would have raised them. `close` starts nothing more and waits for what is in flight."""
 
-    def __init__(self, fetch: Callable[[int], Reply], decode: Callable[[Reply], Any], concurrency: int) -> None:
+    def __init__(self, fetch: Callable[[int, Callable[[], bool]], Reply], decode: Callable[[Reply], Any],
+                 concurrency: int) -> None:
         self._fetch_page, self._decode, self._concurrency = fetch, decode, concurrency
         self._first: Future[list[int]] = Future()  # the offsets asked for, once the first page is answered
         self._replies: dict[int, Future[Reply]] = {}
@@ -220,9 +229,7 @@ class EarlyRead:
         self._thread.start()
 
     def _fetch(self, offset: int) -> Reply:
-        if self._closed.is_set():
-            raise _Dropped()
-        return self._fetch_page(offset)
+        return self._fetch_page(offset, self._closed.is_set)
 
     def _run(self) -> None:
         first: Future[Reply] = Future()

@@ -112,7 +112,9 @@ def test_the_early_pages_are_taken_over_and_not_read_again(shop: Shop) -> None:
         for i in range(120)]}})  # 3 pages: the first, and two read ahead once it told the count
     shop.transport = threads = Threads(shop.transport)
     result = shop.run("plan", "--verbose")
-    assert len(threads.names) == 3 and all(name.startswith("read-early") for name in threads.names)
+    # The first page was read early; the two others early too, or by the reader when the early read had not
+    # started them yet: each once.
+    assert len(threads.names) == 3 and threads.names[0] == "read-early"
     assert result.code == 0, result.err
     assert shop.app.stats.requests[LIST] == 3
     listed = [line for line in result.err.splitlines() if line.startswith("[api] GET /api/v2/metrics/shop?")]

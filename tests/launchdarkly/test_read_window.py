@@ -177,3 +177,52 @@ def test_429s_narrow_the_window_and_the_pages_are_still_all_read() -> None:
     during = transport.limits[30:50]
     assert max(before) > min(during)  # the burst cut the window
     assert min(during) >= 1
+
+
+class Gate(httpx.BaseTransport):
+    """Holds every request after the first until `opened`; notes each request's thread."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner, self.opened, self.names = inner, threading.Event(), list[str]()
+        self.lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            self.names.append(threading.current_thread().name)
+            first = len(self.names) == 1
+        if not first:
+            assert self.opened.wait(10)
+        return self.inner.handle_request(request)
+
+
+def test_an_early_read_taken_over_leaves_its_pages_not_started_to_the_reader() -> None:
+    transport = Gate(httpx.WSGITransport(app=EmulatorApp(seeded(2500, 7), token=TOKEN)))  # 50 pages
+    with Client("http://127.0.0.1", TOKEN, transport=transport) as client:
+        client.read_ahead(METRIC, "shop")
+        deadline = time.monotonic() + 10
+        while len(transport.names) < 10 and time.monotonic() < deadline:  # the first page, then 9 held
+            time.sleep(0.01)
+        time.sleep(0.1)
+        # The window's start, 8, widened by the first page's answer, are in flight; 7 more of the early read's
+        # 16 threads wait for room.
+        assert len(transport.names) == 1 + START_IN_FLIGHT + 1
+        threading.Timer(0.2, transport.opened.set).start()
+        listed = client.list_items(METRIC, "shop")
+    assert sorted(m["key"] for m in listed) == [metric(i)["key"] for i in range(2500)]
+    assert len(transport.names) == 50  # every page once
+    early = [name for name in transport.names if name.startswith("read-early")]
+    assert len(early) == 17 and len(transport.names) - len(early) == 33  # the rest read by the reader's pool
+    assert client.window.most > START_IN_FLIGHT
+
+
+def test_an_early_read_never_taken_over_is_stopped_by_close_and_reads_nothing_more() -> None:
+    transport = Gate(httpx.WSGITransport(app=EmulatorApp(seeded(2500, 8), token=TOKEN)))
+    client = Client("http://127.0.0.1", TOKEN, transport=transport)
+    client.read_ahead(METRIC, "shop")
+    deadline = time.monotonic() + 10
+    while len(transport.names) < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    threading.Timer(0.2, transport.opened.set).start()
+    client.close()  # waits for the 9 in flight; sends none of the others, even those waiting for room
+    assert len(transport.names) == 1 + START_IN_FLIGHT + 1
+    assert not [t for t in threading.enumerate() if t.name.startswith("read-early")]
