@@ -24,7 +24,7 @@ from metrics_sync.core.fields import KEY, Resource
 from metrics_sync.core.resources import BETA
 from metrics_sync.launchdarkly import holders
 from metrics_sync.launchdarkly.paging import READ_CONCURRENCY, Keep, Pager
-from metrics_sync.launchdarkly.rate_limits import ReadWindow
+from metrics_sync.launchdarkly.rate_limits import START_IN_FLIGHT, ReadWindow
 from metrics_sync.launchdarkly.session import Log, Reply, RetryPolicy, Session, Target
 from metrics_sync.launchdarkly.wire import BadJson, decode
 
@@ -56,7 +56,11 @@ class Client:
                                notice=notice, clock=clock, sleep=sleep, rng=rng, environ=environ, cancel=cancel)
         self._pager = Pager(self.session, read_concurrency)
         self.base_url, self.network = self.session.base_url, self.session.network
-        self.read_concurrency = self._pager.read_concurrency
+        # Plan's reads of single items (what uses each change, holdouts) at once: their pools are not windowed,
+        # and each of their threads waits out a rate-limit window on its own, every wait counted against
+        # --max-wait; so they stay at the window's start (32 of them spent the 300 s in one 10-second window
+        # of a 100-request limit). Page reads go up to `window.cap`.
+        self.read_concurrency = min(START_IN_FLIGHT, self._pager.read_concurrency)
         # LaunchDarkly documents a `{"comment", "patch"}` PATCH body, but the metric endpoint's schema declares
         # only the bare array: when a wrapped patch is refused, the bare one is tried and the wrapper is not sent
         # again for that resource (docs/launchdarkly-contract.md, A10).
