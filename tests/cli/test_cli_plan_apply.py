@@ -182,7 +182,7 @@ def test_invalid_definitions_make_no_api_call(shop: Shop) -> None:
         result = shop.run(*command)
         assert result.code == 1
         assert result.err.splitlines()[-1] == ("error: 1 problem in the metric definitions (listed above); "
-                                               "nothing was sent to LaunchDarkly")
+                                               "nothing was changed in LaunchDarkly")
         assert "metrics/checkout.yaml:39:11: `unit` must be text; got a list (at metrics[2].unit)" in result.err
         assert "[api]" not in result.err and "Traceback" not in result.err
         if command == ("plan",):

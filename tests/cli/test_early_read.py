@@ -20,7 +20,7 @@ from metrics_sync.emulator.server import serve_in_thread
 from tests.conftest import ENV, ROOT, TOKEN, Shop, run_cli
 
 LIST = "GET /api/v2/metrics/{projectKey}"
-BAD_UNIT = ("error: 1 problem in the metric definitions (listed above); nothing was sent to LaunchDarkly")
+BAD_UNIT = ("error: 1 problem in the metric definitions (listed above); nothing was changed in LaunchDarkly")
 
 
 class HeldGets(EmulatorApp):

@@ -40,7 +40,7 @@ def test_bad_input_makes_no_api_call(case: Path, command: str) -> None:
     for line in expected:
         if ": warning: " not in line:
             assert line in result.err.splitlines()
-    assert result.err.splitlines()[-1].endswith("nothing was sent to LaunchDarkly")
+    assert result.err.splitlines()[-1].endswith("nothing was changed in LaunchDarkly")
     assert "[api]" not in result.err
     if command == "apply":
         assert app.stats.total == 0

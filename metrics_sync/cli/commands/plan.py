@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from metrics_sync.cli import early_read
 from metrics_sync.cli.commands import common
 from metrics_sync.core.runtime import Runtime
 from metrics_sync.output.escape import shown
@@ -16,7 +14,6 @@ from metrics_sync.output.escape import shown
 if TYPE_CHECKING:
     from metrics_sync.core.model import Definitions, UnsentEvent
     from metrics_sync.definitions.config import Config
-    from metrics_sync.launchdarkly.client import Client
 
 HELP = "show what apply would change in LaunchDarkly"
 CALLS_API = True
@@ -84,7 +81,7 @@ def run(arguments: PlanArguments, runtime: Runtime) -> int:
     from metrics_sync.planning.make import make_plan
 
     cfg = common.config(runtime, arguments.config)
-    early = _early_read(runtime, cfg, arguments)
+    early = early_read.start(runtime, cfg, arguments)
     try:
         definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
         common.check_prune_scope(runtime, cfg, prune=arguments.prune, paths=arguments.paths)
@@ -113,83 +110,3 @@ def run(arguments: PlanArguments, runtime: Runtime) -> int:
         runtime.err(shown(f"Saved the plan to {arguments.out}; apply it with: metrics-sync apply --plan "
                           f"{arguments.out}"))
     return 2 if arguments.detailed_exitcode and the_plan.has_changes else 0
-
-
-# --- the early read -----------------------------------------------------------------------------------------
-
-_PROJECT_LINE = re.compile(rb"^project:[ \t]*([\"']?)([A-Za-z0-9][A-Za-z0-9._-]{0,99})\1[ \t]*(?:#.*)?\r?$",
-                           re.MULTILINE)
-_PEEK_BYTES = 65_536  # of the first definitions file, where `project:` usually is
-
-
-class _Held:
-    """Lines written while the definitions are read (the early read's --verbose log, a rate-limit notice): held
-    until the run goes on, dropped when the definitions fail, so a failed run says only what it said before."""
-
-    def __init__(self, write: Callable[[str], None]) -> None:
-        self._write, self._lock = write, threading.Lock()
-        self._held: list[str] | None = []
-
-    def __call__(self, line: str) -> None:
-        with self._lock:
-            if self._held is not None:
-                self._held.append(line)
-                return
-        self._write(line)
-
-    def release(self) -> None:
-        with self._lock:
-            lines, self._held = self._held or [], None
-        for line in lines:
-            self._write(line)
-
-
-@dataclass(frozen=True)
-class _Early:
-    client: Client
-    output: _Held
-
-
-def _early_read(runtime: Runtime, cfg: Config, arguments: PlanArguments) -> _Early | None:
-    """The client, with the first pages of the metrics list already asked for, while the definitions are read:
-    at a distance those round trips are then free. The project is guessed from the first definitions file's
-    `project:` line (else --project, else the config's); a wrong guess costs one list read nobody takes. None
-    when the client cannot be made yet (a missing token, a bad option): then it is made after the definitions,
-    and its error comes where it always did."""
-    from metrics_sync.core.errors import MetricsSyncError
-    from metrics_sync.core.resources import METRIC
-
-    if arguments.prune and arguments.paths:  # --prune with PATHs may be refused, before any request
-        return None
-    project = _guess_project(runtime, cfg, arguments)
-    if project is None:
-        return None
-    output = _Held(runtime.err)
-    try:
-        client = common.client(runtime, cfg, arguments, cancel=runtime.cancel.linked(), err=output)
-    except MetricsSyncError:
-        return None
-    client.read_ahead(METRIC, project)
-    return _Early(client, output)
-
-
-def _guess_project(runtime: Runtime, cfg: Config, arguments: PlanArguments) -> str | None:
-    from metrics_sync.definitions.config import default_paths
-    from metrics_sync.definitions.yaml_reader import (
-        FileTooLarge,
-        NotRegularFile,
-        find_definition_files,
-        read_regular_file,
-    )
-
-    try:
-        files, _ = find_definition_files(list(arguments.paths) or list(cfg.paths) or list(default_paths(runtime.cwd)),
-                                         runtime.cwd)
-        if files:
-            # (read_regular_file refuses what is not a regular file: a FIFO would block)
-            found = _PROJECT_LINE.search(read_regular_file(files[0][0], cfg.max_file_bytes)[:_PEEK_BYTES])
-            if found:
-                return found.group(2).decode()
-    except (OSError, NotRegularFile, FileTooLarge):  # a guess: the definitions' own reading reports it
-        return None
-    return arguments.project or cfg.project
