@@ -31,12 +31,26 @@ class CancelSignal:
 
     def __init__(self) -> None:
         self._event = threading.Event()
-        self._at: float | None = None
+        self._until: float | None = None  # the monotonic time requests in flight are cut off
+        self._linked: list[CancelSignal] = []
 
-    def set(self) -> None:
-        if self._at is None:
-            self._at = time.monotonic()
+    def set(self, grace: float | None = None) -> None:
+        """Cancel: nothing new starts, and requests in flight get `grace` seconds more (default GRACE; a read
+        that no one waits for any longer, such as plan's early read when the definitions fail, is given none)."""
+        if self._until is None:
+            self._until = time.monotonic() + (GRACE if grace is None else grace)
         self._event.set()
+        for signal in tuple(self._linked):  # (no lock: this runs in a signal handler)
+            signal.set(grace)
+
+    def linked(self) -> CancelSignal:
+        """A signal set whenever this one is (Ctrl-C), that can also be set on its own (e.g. to give up a
+        client's reads while the run goes on)."""
+        signal = CancelSignal()
+        self._linked.append(signal)
+        if self.is_set():
+            signal.set()
+        return signal
 
     def is_set(self) -> bool:
         return self._event.is_set()
@@ -54,7 +68,7 @@ class CancelSignal:
 
     def deadline(self, own: float) -> float:
         """A request's monotonic deadline, `own`, shortened to the grace period once the run is cancelled."""
-        return own if self._at is None else min(own, self._at + GRACE)
+        return own if self._until is None else min(own, self._until)
 
 
 NEVER = CancelSignal()  # for callers (tests, benchmarks) that never cancel

@@ -87,7 +87,7 @@ class DefinitionsError(MetricsSyncError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         count = len(problems)
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in the metric definitions (listed above); "
-                         "nothing was sent to LaunchDarkly")
+                         "nothing was changed in LaunchDarkly")
         self.problems = list(problems)
 
 

@@ -24,6 +24,7 @@ from metrics_sync.core.fields import KEY, Resource
 from metrics_sync.core.resources import BETA
 from metrics_sync.launchdarkly import holders
 from metrics_sync.launchdarkly.paging import READ_CONCURRENCY, Keep, Pager
+from metrics_sync.launchdarkly.rate_limits import START_IN_FLIGHT, ReadWindow
 from metrics_sync.launchdarkly.session import Log, Reply, RetryPolicy, Session, Target
 from metrics_sync.launchdarkly.wire import BadJson, decode
 
@@ -55,7 +56,11 @@ class Client:
                                notice=notice, clock=clock, sleep=sleep, rng=rng, environ=environ, cancel=cancel)
         self._pager = Pager(self.session, read_concurrency)
         self.base_url, self.network = self.session.base_url, self.session.network
-        self.read_concurrency = self._pager.read_concurrency
+        # Plan's reads of single items (what uses each change, holdouts) at once: their pools are not windowed,
+        # and each of their threads waits out a rate-limit window on its own, every wait counted against
+        # --max-wait; so they stay at the window's start (32 of them spent the 300 s in one 10-second window
+        # of a 100-request limit). Page reads go up to `window.cap`.
+        self.read_concurrency = min(START_IN_FLIGHT, self._pager.read_concurrency)
         # LaunchDarkly documents a `{"comment", "patch"}` PATCH body, but the metric endpoint's schema declares
         # only the bare array: when a wrapped patch is refused, the bare one is tried and the wrapper is not sent
         # again for that resource (docs/launchdarkly-contract.md, A10).
@@ -75,7 +80,22 @@ class Client:
         return urlsplit(self.base_url).netloc
 
     def close(self) -> None:
-        self.session.close()
+        """Wait for the early reads never taken over (`read_ahead`), then close the connections."""
+        try:
+            self._pager.close()
+        finally:
+            self.session.close()
+
+    def abandon(self) -> None:
+        """Give up every read in flight at once (no grace: nobody waits for them), then close: what plan does with
+        its early read when the definitions fail."""
+        self.session.cancel.set(grace=0.0)
+        self.close()
+
+    @property
+    def window(self) -> ReadWindow:
+        """How many page reads may be in flight now (adaptive; see rate_limits.ReadWindow)."""
+        return self._pager.window
 
     def __enter__(self) -> Client:
         return self
@@ -98,6 +118,13 @@ class Client:
             params["filter"] = f"tags contains {json.dumps(list(tags))}"
         return self._pager.read(resource, _path(resource, project), params, Target(resource.name, project),
                                 keep=keep, expected=expected)
+
+    def read_ahead(self, resource: Resource, project: str) -> None:
+        """Start listing `project`'s items now; the `list_items` call for them (without tags) takes the pages
+        over. Nothing is raised or printed here: an error is raised by that call. Plan starts the metrics list so
+        while it reads the definitions (at a distance, the first round trips are then free)."""
+        self._pager.start(resource, _path(resource, project), dict(resource.list_params),
+                          Target(resource.name, project))
 
     def get_item(self, resource: Resource, project: str, key: str, expand: Sequence[str] = (),
                  version_id: str | None = None) -> JSONDict:

@@ -145,3 +145,70 @@ class RateGate:
             b.remaining, b.reset_at = max(int(left), 0), reset_at  # a new window
         elif abs(reset_at - b.reset_at) <= 0.5:
             b.remaining = min(b.remaining, max(int(left), 0))  # answers arrive out of order: keep the lowest
+
+
+# How many list pages may be in flight at once (paging.py). A hard cap: each read in flight holds a thread and a
+# connection (transport.py sizes its pool for it), and on 2 CPUs more in flight only helps the waiting, since
+# pages are decoded in threads that share one interpreter lock.
+START_IN_FLIGHT = 8  # before any answer has said anything about the budget
+MAX_IN_FLIGHT = 32
+_REMAINING = ("x-ratelimit-route-remaining", "x-ratelimit-global-remaining", "x-ratelimit-auth-token-remaining")
+
+
+def remaining_budget(headers: Mapping[str, str]) -> float | None:
+    """The smallest remaining budget an answer reports (route, account-wide, token); None when it reports none.
+    `headers` must look names up case-insensitively (httpx's do)."""
+    values = [value for name in _REMAINING if (value := _finite(headers.get(name))) is not None]
+    return min(values) if values else None
+
+
+class ReadWindow:
+    """An adaptive bound on the reads in flight (TCP's congestion window, for a rate-limited API).
+
+    It starts at `start`; each answer whose rate-limit budget leaves room for twice as many reads as the window
+    (or that reports no budget: the cap is then the only bound) widens it by one, so it doubles per round trip;
+    a budget lower than the window narrows it to that budget; a 429 halves it, once per round (the other 429s
+    of reads sent before the cut say the same thing). It never exceeds `cap` nor falls under 1. The rate gate
+    (RateGate) still decides when each request may go; the window only keeps fewer of them waiting.
+    """
+
+    def __init__(self, start: int = START_IN_FLIGHT, cap: int = MAX_IN_FLIGHT) -> None:
+        self.cap = max(1, cap)
+        self.limit = min(max(1, start), self.cap)
+        self.in_flight = self.most = 0  # `most`: the largest number seen in flight (tests, --verbose)
+        self._sent = self._cut_at = 0  # reads started; how many had started when the window was last cut
+        self._changed = threading.Condition()
+
+    def acquire(self, check: Callable[[], None]) -> int:
+        """Wait for room in the window (calling `check`, which may raise, at least every quarter second); the
+        read's sequence number, for `observe`."""
+        with self._changed:
+            while self.in_flight >= self.limit:
+                check()
+                self._changed.wait(0.25)
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            self._sent += 1
+            return self._sent
+
+    def release(self) -> None:
+        with self._changed:
+            self.in_flight -= 1
+            self._changed.notify_all()
+
+    def observe(self, sequence: int, status: int, headers: Mapping[str, str]) -> None:
+        """One answer to the read numbered `sequence` (429s included: the session retries them)."""
+        with self._changed:
+            if status == 429:
+                if sequence > self._cut_at:
+                    self.limit = max(1, self.limit // 2)
+                    self._cut_at = self._sent
+                return
+            if not 200 <= status < 300:
+                return
+            left = remaining_budget(headers)
+            if left is None or left >= 2 * self.limit:
+                self.limit = min(self.cap, self.limit + 1)
+            elif left < self.limit:
+                self.limit = max(1, int(left))
+            self._changed.notify_all()

@@ -196,12 +196,14 @@ class Session:
 
     def request(self, method: str, path: str, route: str, *, params: Mapping[str, Any] | None = None,
                 json_body: Any = None, retry_failures: bool = True, headers: Mapping[str, str] | None = None,
-                errors_as_answers: bool = False, target: Target | None = None) -> Reply:
+                errors_as_answers: bool = False, target: Target | None = None,
+                observe: Callable[[int, httpx.Headers], None] | None = None) -> Reply:
         """Send one logical request: rate-limit pacing, retries, bounds, and error mapping.
 
         429 is retried for every method (the request was not processed). 5xx, timeouts and connection
         errors are retried only when `retry_failures` (never for POST). `route` (the path's template) names
-        the request's rate-limit bucket.
+        the request's rate-limit bucket. `observe` sees the status and headers of every answer, the retried
+        ones included (the pager's window widens and narrows by them: rate_limits.ReadWindow).
         """
         route_id = f"{method} {route}"
         content = None if json_body is None else json.dumps(json_body, allow_nan=False).encode()
@@ -233,6 +235,8 @@ class Session:
                 self._gate.release(route_id, reply.headers if reply is not None else None)
             self.note(f"{method} {reply.target} -> {reply.status} ({(self._clock() - started) * 1000:.0f} ms)")
             status = reply.status
+            if observe is not None:
+                observe(status, reply.headers)
             if status == 429 and attempt < limits.max_attempts:
                 wait = retry_after({k.lower(): v for k, v in reply.headers.items()}, self._clock())
                 wait = min(limits.base_delay * 4 if wait is None else wait, limits.max_rate_limit_wait)

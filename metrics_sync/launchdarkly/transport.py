@@ -29,6 +29,11 @@ from metrics_sync.core.cancel import CancelSignal
 from metrics_sync.core.errors import ConfigError
 
 SLICE = 0.25  # seconds a read waits before it looks at the deadline (and the cancel signal) again
+# Connections to LaunchDarkly at once, all kept open between requests: the pager's window may put
+# rate_limits.MAX_IN_FLIGHT (32) page reads in flight, beside the other reads of plan and apply's workers
+# (--parallelism, at most 64). Every connection stays open for the next request: at a distance a new one costs
+# round trips (TCP, TLS) before the request is even sent.
+MAX_CONNECTIONS = 64
 
 
 @contextmanager
@@ -158,7 +163,7 @@ class DeadlineTransport(httpx.BaseTransport):
             raise ConfigError(f"cannot use the CA bundle of SSL_CERT_FILE/SSL_CERT_DIR: {exc.strerror or exc}",
                               "point SSL_CERT_FILE at a PEM file of CA certificates, or unset it") from None
         options: dict[str, Any] = {"ssl_context": self.ssl_context, "network_backend": _DeadlineBackend(deadlines),
-                                   "max_connections": 100, "max_keepalive_connections": 20,  # httpx's defaults
+                                   "max_connections": MAX_CONNECTIONS, "max_keepalive_connections": MAX_CONNECTIONS,
                                    "keepalive_expiry": 5.0}
         if settings.proxy:
             proxy = _proxy(settings.proxy)

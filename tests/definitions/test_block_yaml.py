@@ -140,16 +140,22 @@ def test_damaged_documents_read_as_pyyaml_reads_them_or_are_declined(text: str) 
 
 # --- files -------------------------------------------------------------------------------------------------
 
-FILES = sorted([*FIXTURES.rglob("*.yaml"), *FIXTURES.rglob("*.yml"), *(ROOT / "examples").rglob("*.yaml")])
+def _utf8(path: Path) -> bool:
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# (A fixture that is not UTF-8 is refused before any YAML is read: no reader sees it.)
+FILES = sorted(p for p in [*FIXTURES.rglob("*.yaml"), *FIXTURES.rglob("*.yml"), *(ROOT / "examples").rglob("*.yaml")]
+               if _utf8(p))
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_fixture_files_read_as_pyyaml_reads_them(path: Path) -> None:
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        pytest.skip("not UTF-8: refused before any YAML is read")
-    check_same(text)
+    check_same(path.read_bytes().decode("utf-8"))
 
 
 def test_the_fast_path_takes_the_files_definitions_are_usually_written_as(tmp_path: Path) -> None:

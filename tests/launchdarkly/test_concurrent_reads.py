@@ -1,6 +1,6 @@
 """Concurrent page reads: under 429 bursts, 5xx, resets and timeouts nothing is lost or read twice; the
-rate-limit budget the answers report is respected; at most `read_concurrency` requests are in flight; a read
-that meets metrics created meanwhile stays whole. Seeds: METRICS_SYNC_STRESS_SEEDS (default 6)."""
+rate-limit budget the answers report is respected; at most the window's cap (`read_concurrency`) requests are
+in flight; a read that meets metrics created meanwhile stays whole. Seeds: METRICS_SYNC_STRESS_SEEDS (default 6)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def test_pages_read_under_faults_lose_and_repeat_nothing(seed: int) -> None:
     keys = [m["key"] for m in listed]
     assert len(keys) == len(set(keys)) == n
     assert set(keys) == {metric(i)["key"] for i in range(n)}
-    assert transport.most <= client.read_concurrency
+    assert transport.most <= client.window.cap
     assert len(forced) == 1  # the faults did strike (and, at most seeds, the emulator's own too)
     assert app.stats.requests["GET /api/v2/metrics/{projectKey}"] >= -(-n // 50)
 

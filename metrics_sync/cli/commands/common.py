@@ -8,6 +8,7 @@ everything below that works with the value (terraform's `internal/command/argume
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
@@ -17,6 +18,7 @@ from metrics_sync.output.escape import shown
 
 if TYPE_CHECKING:
     from metrics_sync.coderefs.report import Report
+    from metrics_sync.core.cancel import CancelSignal
     from metrics_sync.core.model import Definitions, Problem
     from metrics_sync.definitions.config import Config
     from metrics_sync.launchdarkly.client import Client
@@ -142,8 +144,11 @@ def checked_definitions(runtime: Runtime, cfg: Config, *, paths: tuple[str, ...]
     return definitions
 
 
-def client(runtime: Runtime, cfg: Config, options: ApiArguments) -> Client:
-    """The LaunchDarkly client, as the common options (`options`), the environment and the config say."""
+def client(runtime: Runtime, cfg: Config, options: ApiArguments, *, cancel: CancelSignal | None = None,
+           err: Callable[[str], None] | None = None) -> Client:
+    """The LaunchDarkly client, as the common options (`options`), the environment and the config say; its
+    cancel signal `cancel` (default: the run's), its log lines and notices written with `err` (default: the
+    run's stderr)."""
     from metrics_sync.definitions.config import check_config_base_url
     from metrics_sync.launchdarkly.client import Client
     from metrics_sync.launchdarkly.session import DEFAULT_BASE_URL, RetryPolicy
@@ -160,10 +165,11 @@ def client(runtime: Runtime, cfg: Config, options: ApiArguments) -> Client:
     base_url = options.base_url or runtime.environ.get("LD_BASE_URL") or DEFAULT_BASE_URL
     if not options.base_url and not runtime.environ.get("LD_BASE_URL") and cfg.base_url:
         base_url = check_config_base_url(cfg, runtime.environ)  # the config may be a pull request's
-    log = (lambda line: runtime.err(f"[api] {shown(line)}")) if options.verbose else None
-    return Client(base_url, token, transport=runtime.transport, log=log, notice=lambda line: runtime.err(shown(line)),
+    write = err or runtime.err
+    log = (lambda line: write(f"[api] {shown(line)}")) if options.verbose else None
+    return Client(base_url, token, transport=runtime.transport, log=log, notice=lambda line: write(shown(line)),
                   sleep=runtime.sleep, clock=runtime.clock, timeout=options.timeout, environ=runtime.environ,
-                  cancel=runtime.cancel, retry=RetryPolicy(max_wait_total=options.max_wait))
+                  cancel=cancel or runtime.cancel, retry=RetryPolicy(max_wait_total=options.max_wait))
 
 
 def add_code(parser: argparse.ArgumentParser) -> None:

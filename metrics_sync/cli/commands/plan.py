@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from metrics_sync.cli import early_read
 from metrics_sync.cli.commands import common
 from metrics_sync.core.runtime import Runtime
 from metrics_sync.output.escape import shown
@@ -81,11 +82,22 @@ def run(arguments: PlanArguments, runtime: Runtime) -> int:
     from metrics_sync.planning.make import make_plan
 
     cfg = common.config(runtime, arguments.config)
-    with survivors_frozen():  # the definitions live to the end of the command (core/gc_tuning.py)
-        definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
-    common.check_prune_scope(runtime, cfg, prune=arguments.prune, paths=arguments.paths)
-    unsent = _unsent_events(runtime, cfg, definitions, arguments.code)
-    with common.client(runtime, cfg, arguments) as client:
+    early = early_read.start(runtime, cfg, arguments)
+    try:
+        # The definitions live to the end of the command: out of the collector's sight (core/gc_tuning.py);
+        # make_plan's listing scope (gc_frozen) brings back whatever else was frozen with them.
+        with survivors_frozen():
+            definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
+        common.check_prune_scope(runtime, cfg, prune=arguments.prune, paths=arguments.paths)
+        unsent = _unsent_events(runtime, cfg, definitions, arguments.code)
+        client = early.client if early is not None else common.client(runtime, cfg, arguments)
+    except BaseException:
+        if early is not None:  # nothing of it is shown; its reads are cut off and waited for
+            early.client.abandon()
+        raise
+    if early is not None:
+        early.output.release()  # what the early read logged (--verbose), now that the run goes on
+    with client:
         the_plan = make_plan(client, definitions, ownership_tag=cfg.ownership_tag, prune=arguments.prune,
                              targets=arguments.targets, protect=arguments.protect_running or cfg.protect_running,
                              cancel=runtime.cancel, unsent=unsent)
