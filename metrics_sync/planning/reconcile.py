@@ -103,12 +103,13 @@ def reconcile(ctx: Context, forms: Forms, hooks: Hooks, options: Options) -> Out
     for key in sorted(k for k in forms.items if selected(options.targets, project, k)):
         rep = remote.get(key)
         # Of an item found in sync while listed, reconcile reads only part of the form (desired.IN_SYNC_READS).
-        item, after = forms.items[key], forms.in_sync_reads(key) if rep and rep.get(IN_SYNC) else forms[key]
+        item = forms.items[key]
+        after: Mapping[str, Any] = forms.in_sync_reads(key) if rep and rep.get(IN_SYNC) else forms[key]
         refusals = hooks.refusals(ctx, item, after)
         if refusals:
             out.refused.extend(refusals)
         elif rep is None:
-            _create(ctx, hooks, resource, item, after, out)
+            _create(ctx, hooks, resource, item, forms[key], out)
         elif rep.get(IN_SYNC):
             out.unchanged += 1  # compared while it was listed (state.keeper): equal
         else:
