@@ -20,7 +20,7 @@ from metrics_sync.core import event_filters
 from metrics_sync.core.confusables import CHECKED_FIELDS, lookalike
 from metrics_sync.core.confusables import message as confusable_message
 from metrics_sync.core.gc_tuning import gc_paused
-from metrics_sync.core.model import Definitions, DesiredGroup, DesiredMetric, Problem, SourceRef
+from metrics_sync.core.model import Definitions, DesiredGroup, DesiredMetric, Positions, Problem, SourceRef
 from metrics_sync.core.resources import METRIC
 from metrics_sync.definitions.schema import check_document
 from metrics_sync.definitions.yaml_reader import (
@@ -298,18 +298,17 @@ def _written(values: dict[str, Any], names: tuple[str, ...]) -> str | None:
 
 
 def _field_sources(doc: YamlDocument, path: tuple[str | int, ...], raw: dict[str, Any],
-                   fields: dict[str, Any]) -> dict[str, SourceRef]:
+                   fields: dict[str, Any]) -> Positions:
     """Where each located field of a metric is written: its own key (or alias), else the `defaults` it inherits."""
-    sources = {}
+    places = {}
     defaults = doc.data.get("defaults") or {}
     for name, names in LOCATED:
         if name not in fields:
             continue
         own = _written(raw, names)
         at = (*path, own) if own else ("defaults", _written(defaults, names) or name)
-        line, col = doc.position(at)
-        sources[name] = SourceRef(doc.file, line, col)
-    return sources
+        places[name] = doc.position(at)
+    return Positions(doc.file, places)
 
 
 def _merge_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

@@ -43,7 +43,10 @@ def hash_entry(kind: str, item: Item, form: Mapping[str, Any]) -> bytes:
     them)."""
     label, name = HASH_LABELS[kind]
     value = {name: {k: v for k, v in form.items() if v is not None}, "adopt": item.adopt}
-    return json.dumps([label + item.key, value], sort_keys=True, separators=(",", ":")).encode()
+    return _ENCODER.encode([label + item.key, value]).encode()
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # made once: it runs for every item
 
 
 def item_digest(kind: str, item: Item, form: Mapping[str, Any]) -> bytes:
