@@ -56,7 +56,9 @@ def item_digest(kind: str, item: Item, form: Mapping[str, Any]) -> bytes:
 
 class Forms:
     """One resource's items of one project, and their canonical forms, computed as they are first asked for.
-    Thread-safe enough: two threads computing the same form compute equal values."""
+    Thread-safe enough: the listing's read threads share it through single dict operations (atomic), and two
+    threads computing the same form compute equal values. No lock per item: a thread that loses the GIL while
+    holding it stalls the others."""
 
     def __init__(self, resource: Resource, items: Sequence[Item], ownership_tag: str) -> None:
         self.resource = resource
@@ -78,8 +80,7 @@ class Forms:
 
     def keep(self, key: str, form: dict[str, Any]) -> None:
         """Keep the form of an item reconcile compares in full."""
-        with self._lock:
-            self._forms.setdefault(key, form)
+        self._forms.setdefault(key, form)
 
     def settle(self, key: str, form: dict[str, Any]) -> None:
         """The item was found in sync: keep only what reconcile and the hash read of its form."""
@@ -88,13 +89,16 @@ class Forms:
             return
         reads = {name: form[name] for name in self._reads if name in form}
         digest = item_digest(self.resource.kind, self.items[key], form)
-        with self._lock:
-            if self._usual is None:
-                self._usual = reads
-            if reads != self._usual:
-                self._reads_of[key] = reads
-            self._digests[key] = digest
-            self._forms.pop(key, None)
+        usual = self._usual
+        if usual is None:  # the first item settled (the lock only here: each read thread settles every item)
+            with self._lock:
+                if self._usual is None:
+                    self._usual = reads
+                usual = self._usual
+        if reads != usual:
+            self._reads_of[key] = reads
+        self._digests[key] = digest  # (single dict operations: atomic)
+        self._forms.pop(key, None)
 
     def in_sync_reads(self, key: str) -> Mapping[str, Any]:
         """What reconcile reads of the form of an item found in sync (`IN_SYNC_READS`)."""
@@ -113,8 +117,7 @@ class Forms:
         if form is None and key in self.items:
             form = desired_canonical(self.resource, self.items[key], self.tag)
             if key not in self._digests:
-                with self._lock:
-                    form = self._forms.setdefault(key, form)
+                form = self._forms.setdefault(key, form)
         return form
 
     def __getitem__(self, key: str) -> dict[str, Any]:
