@@ -18,6 +18,7 @@ from typing import Any
 from metrics_sync.core.fields import Resource
 from metrics_sync.core.model import Definitions, DesiredGroup, DesiredMetric
 from metrics_sync.core.resources import METRIC, RESOURCES
+from metrics_sync.launchdarkly.wire import sorted_json
 
 Item = DesiredMetric | DesiredGroup
 ORDER = tuple(RESOURCES.values())  # metrics first: groups name metrics, and their checks read the metrics' plan
@@ -50,8 +51,12 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # made once:
 
 
 def item_digest(kind: str, item: Item, form: Mapping[str, Any]) -> bytes:
-    """The SHA-256 of the item's `hash_entry`: what the definitions' hash takes of it (reconcile.py)."""
-    return hashlib.sha256(hash_entry(kind, item, form)).digest()
+    """What the definitions' hash takes of the item (reconcile.py): the SHA-256 of the value `hash_entry` writes,
+    as compact JSON with sorted keys in UTF-8 (`wire.sorted_json`: the same text as `hash_entry`'s for ASCII, at
+    a ninth of its cost: this runs for every metric of a big plan)."""
+    label, name = HASH_LABELS[kind]
+    value = {name: {k: v for k, v in form.items() if v is not None}, "adopt": item.adopt}
+    return hashlib.sha256(sorted_json([label + item.key, value])).digest()
 
 
 class Forms:
