@@ -8,6 +8,7 @@ import shutil
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from metrics_sync.cli.main import main
 from metrics_sync.core.runtime import Runtime
 from metrics_sync.emulator import EmulatorApp, Store
 from metrics_sync.emulator.readings import Readings
+from metrics_sync.emulator.server import serve_in_thread
 from metrics_sync.launchdarkly.client import Client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +127,18 @@ def make_client(app: Any, **kwargs: Any) -> Client:
     kwargs.setdefault("sleep", lambda s: None)
     kwargs.setdefault("transport", httpx.WSGITransport(app=app))
     return Client("http://127.0.0.1", TOKEN, **kwargs)
+
+
+@contextmanager
+def served(app: EmulatorApp) -> Iterator[str]:
+    """The app on a real loopback socket for the duration (for tests that run the CLI in a subprocess or need
+    real connections); its URL."""
+    server, url = serve_in_thread(app)
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

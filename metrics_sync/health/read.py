@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from metrics_sync.core.cancel import NEVER, CancelSignal
 from metrics_sync.core.errors import ApiError, PlanError
 from metrics_sync.core.resources import METRIC, METRIC_GROUP
-from metrics_sync.planning.state import MAX_EXPERIMENT_READS, Api, read_holders
-from metrics_sync.planning.usage import Holders, Statuses, running_status, statuses_needed, usage_of
+from metrics_sync.planning.state import Api, read_holders, read_statuses
+from metrics_sync.planning.usage import Holders, Statuses, usage_of
 
 MAX_METRIC_READS = 5_000  # single metric reads per project; beyond, the listing alone (uses unnamed)
 LAST_USED = ("lastUsedInExperiment", "lastUsedInGuardedRollout")
@@ -75,22 +75,8 @@ def observe(api: Api, project: str, *, expected: int = 0, cancel: CancelSignal =
         group_details = dict(zip(used_groups, pool.map(group, used_groups), strict=True))
         metrics = {str(r["key"]): details.get(str(r["key"])) or r for r in listed}
         groups = {str(g["key"]): group_details.get(str(g["key"])) or g for g in listed_groups}
-        wanted: list[tuple[str, str, str]] = []
-        for rep in (*(details[k] for k in live if details[k]), *(group_details[k] for k in used_groups
-                                                                if group_details[k])):
-            for environment, experiment in statuses_needed(rep or {}):
-                at = (project, environment, experiment)
-                if at not in wanted and len(wanted) < MAX_EXPERIMENT_READS:
-                    wanted.append(at)
-
-        def status(at: tuple[str, str, str]) -> str | None:
-            cancel.check("reading LaunchDarkly")
-            try:
-                return running_status(api.experiment(*at))
-            except ApiError:
-                return None
-
-        statuses = dict(zip(wanted, pool.map(status, wanted), strict=True))
+        named = [*(details[k] for k in live), *(group_details[k] for k in used_groups)]
+        statuses = read_statuses(api, pool, [(project, rep) for rep in named if rep], cancel)
     holders = read_holders(api, project, cancel)
     if holders.unread:
         notes.append(f"holdouts and release policies: {holders.unread}")

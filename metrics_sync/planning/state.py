@@ -245,6 +245,28 @@ class Reads:
     holders: dict[str, Holders] = field(default_factory=dict)  # project -> its holdouts and release policies
 
 
+def read_statuses(api: Api, pool: ThreadPoolExecutor, reps: Sequence[tuple[str, Mapping[str, Any]]],
+                  cancel: CancelSignal = NEVER) -> dict[tuple[str, str, str], str | None]:
+    """Whether each experiment the representations (of their projects) name without saying is running: at
+    most MAX_EXPERIMENT_READS reads, in the order named (so the cap picks the same ones on every run); an
+    experiment that cannot be read stays unknown (None)."""
+    needed: list[tuple[str, str, str]] = []
+    for project, rep in reps:
+        for environment, experiment in statuses_needed(rep):
+            at = (project, environment, experiment)
+            if at not in needed and len(needed) < MAX_EXPERIMENT_READS:
+                needed.append(at)
+
+    def status(at: tuple[str, str, str]) -> str | None:
+        cancel.check("reading LaunchDarkly")
+        try:
+            return running_status(api.experiment(*at))
+        except ApiError:
+            return None
+
+    return dict(zip(needed, pool.map(status, needed), strict=True))
+
+
 def read_uses(api: Api, items: Sequence[ItemId], states: Mapping[str, ProjectState] | None = None, *,
               cancel: CancelSignal = NEVER) -> Reads:
     """What uses each item: one read with expansions per item (reusing the reads of retire candidates in
@@ -266,13 +288,6 @@ def read_uses(api: Api, items: Sequence[ItemId], states: Mapping[str, ProjectSta
         except ApiError:
             return None  # its experiments stay unnamed; the metric's own are still read
 
-    def status(at: tuple[str, str, str]) -> str | None:
-        cancel.check("reading LaunchDarkly")
-        try:
-            return running_status(api.experiment(*at))
-        except ApiError:
-            return None
-
     reads = Reads()
     # Each read is one round trip: they go at once (the client's rate-limit gate paces them), in the plan's
     # order, and are kept in that order so the caps below pick the same items on every run.
@@ -291,13 +306,8 @@ def read_uses(api: Api, items: Sequence[ItemId], states: Mapping[str, ProjectSta
         for target, group_rep in zip(wanted, pool.map(group, wanted), strict=True):
             if group_rep is not None:
                 reads.reps[target] = group_rep
-        needed: list[tuple[str, str, str]] = []
-        for (project, _, _), rep in list(reads.reps.items()):
-            for environment, experiment in statuses_needed(rep):
-                at = (project, environment, experiment)
-                if at not in needed and len(needed) < MAX_EXPERIMENT_READS:
-                    needed.append(at)
-        reads.statuses.update(zip(needed, pool.map(status, needed), strict=True))
+        reads.statuses.update(read_statuses(api, pool, [(target[0], rep) for target, rep in reads.reps.items()],
+                                            cancel))
     for project in dict.fromkeys(target[0] for target in items):
         state = (states or {}).get(project)
         known = state.holders if state is not None else None

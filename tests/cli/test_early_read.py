@@ -7,8 +7,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,7 @@ import httpx
 import pytest
 
 from metrics_sync.emulator import EmulatorApp, Store
-from metrics_sync.emulator.server import serve_in_thread
-from tests.conftest import ENV, ROOT, TOKEN, Shop, run_cli
+from tests.conftest import ENV, ROOT, TOKEN, Shop, run_cli, served
 
 LIST = "GET /api/v2/metrics/{projectKey}"
 BAD_UNIT = ("error: 1 problem in the metric definitions (listed above); nothing was changed in LaunchDarkly")
@@ -35,16 +33,6 @@ class HeldGets(EmulatorApp):
             self.entered.set()
             time.sleep(self.seconds)
         return super().__call__(environ, start_response)
-
-
-@contextmanager
-def serve(app: EmulatorApp) -> Iterator[str]:
-    server, url = serve_in_thread(app)
-    try:
-        yield url
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def repo(root: Path, extra_metrics: int = 0) -> Path:
@@ -79,7 +67,7 @@ def early_threads() -> list[str]:
 def test_bad_definitions_cut_the_early_read_off_at_once_and_end_the_run_as_before(tmp_path: Path) -> None:
     app = HeldGets(Store(["shop"]), seconds=4.0)
     folder = repo(tmp_path / "repo", extra_metrics=3000)
-    with serve(app) as url:
+    with served(app) as url:
         started = time.monotonic()
         result = run_cli("plan", "--verbose", cwd=folder, env={"LD_ACCESS_TOKEN": TOKEN, "LD_BASE_URL": url},
                          real_time=True)

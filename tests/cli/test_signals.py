@@ -13,8 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,7 @@ from metrics_sync.cli.main import main
 from metrics_sync.core.cancel import Cancelled
 from metrics_sync.core.runtime import Runtime
 from metrics_sync.emulator import EmulatorApp, Store
-from metrics_sync.emulator.server import serve_in_thread
-from tests.conftest import ENV, ROOT, TOKEN, Shop, run_cli
+from tests.conftest import ENV, ROOT, TOKEN, Shop, run_cli, served
 
 FIRST = "Interrupted: starting nothing new; finishing what is in flight (interrupt again to exit now)."
 SECOND = ("Interrupted again: exiting now; what was in flight may or may not have been done (running the command "
@@ -58,16 +56,6 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-@contextmanager
-def serve(app: SlowEmulator) -> Iterator[str]:
-    server, url = serve_in_thread(app)
-    try:
-        yield url
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def start(repo: Path, url: str, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "LD_ACCESS_TOKEN": TOKEN, "LD_BASE_URL": url, "NO_COLOR": "1"}
     env.pop("METRICS_SYNC_DEBUG", None)
@@ -91,7 +79,7 @@ def entered(app: SlowEmulator, proc: subprocess.Popen[str]) -> None:
 def test_one_interrupt_during_apply_finishes_what_is_in_flight_and_reports_the_rest(repo: Path) -> None:
     store = Store(["shop"])
     app = SlowEmulator(store, {"POST", "PATCH"}, seconds=1.0)
-    with serve(app) as url:
+    with served(app) as url:
         proc = start(repo, url, "apply", "--auto-approve")
         entered(app, proc)
         interrupt(proc)
@@ -115,7 +103,7 @@ def test_one_interrupt_during_apply_finishes_what_is_in_flight_and_reports_the_r
 @pytest.mark.slow
 def test_a_second_interrupt_ends_apply_at_once_even_with_requests_in_flight(repo: Path) -> None:
     app = SlowEmulator(Store(["shop"]), {"POST", "PATCH"}, seconds=6.0)  # far longer than the bound below
-    with serve(app) as url:
+    with served(app) as url:
         proc = start(repo, url, "apply", "--auto-approve")
         entered(app, proc)
         interrupt(proc)
@@ -135,7 +123,7 @@ def test_a_second_interrupt_ends_apply_at_once_even_with_requests_in_flight(repo
 @pytest.mark.slow
 def test_an_interrupted_plan_exits_130_with_one_line_and_saves_nothing(repo: Path) -> None:
     app = SlowEmulator(Store(["shop"]), {"GET"}, seconds=1.0)
-    with serve(app) as url:
+    with served(app) as url:
         proc = start(repo, url, "plan", "--out", "saved.json")
         entered(app, proc)
         interrupt(proc)
