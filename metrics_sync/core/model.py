@@ -7,6 +7,8 @@ are never mutated after construction.
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -50,6 +52,44 @@ class SourceRef:
         return f"{self.file}:{self.line}:{self.column or 1}"
 
 
+class Positions(Mapping[str, "SourceRef"]):
+    """Where each located field of one definition is written, as a mapping of field name to `SourceRef`, kept
+    small (a big project has one per metric): the file, the field names (one tuple shared by every definition
+    that locates the same fields) and their lines and columns packed into bytes. Each `SourceRef` is made when
+    asked for."""
+
+    __slots__ = ("_file", "_names", "_places")
+
+    def __init__(self, file: str, places: Mapping[str, tuple[int, int]]) -> None:
+        names = tuple(places)
+        self._file = file
+        self._names = _NAMES.setdefault(names, names)
+        self._places = struct.pack(f"<{2 * len(names)}i", *(n for at in places.values() for n in at))
+
+    def __getitem__(self, name: str) -> SourceRef:
+        try:
+            index = self._names.index(name)
+        except ValueError:
+            raise KeyError(name) from None
+        line, column = struct.unpack_from("<ii", self._places, 8 * index)
+        return SourceRef(self._file, line, column)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (from worker processes: names shared again on arrival)
+        return Positions, (self._file, {name: (ref.line, ref.column) for name, ref in self.items()})
+
+
+_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}  # the field names of `Positions`, one tuple of each
+
+
 @dataclass(frozen=True, slots=True)
 class DesiredMetric:
     """A metric as the YAML defines it, with the file's defaults merged in.
@@ -65,7 +105,7 @@ class DesiredMetric:
     adopt: bool = True  # take ownership (add the tag) when the key exists in LaunchDarkly without it
     # Where each field is written (the metric's own line, or the file's `defaults` for inherited ones),
     # so that errors about a field point at it.
-    field_sources: dict[str, SourceRef] = field(default_factory=dict, compare=False)
+    field_sources: Mapping[str, SourceRef] = field(default_factory=dict, compare=False)  # (often `Positions`)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from metrics_sync.core import event_filters
 from metrics_sync.core.confusables import CHECKED_FIELDS, lookalike
 from metrics_sync.core.confusables import message as confusable_message
 from metrics_sync.core.gc_tuning import gc_paused
-from metrics_sync.core.model import Definitions, DesiredGroup, DesiredMetric, Problem, SourceRef
+from metrics_sync.core.model import Definitions, DesiredGroup, DesiredMetric, Positions, Problem, SourceRef
 from metrics_sync.core.resources import METRIC
 from metrics_sync.definitions.schema import check_document
 from metrics_sync.definitions.yaml_reader import (
@@ -218,6 +218,7 @@ def _desired_metrics(
     defaults: dict[str, Any] = raw_defaults if isinstance(raw_defaults, dict) else {}
     metrics: list[DesiredMetric] = []
     problems: list[Problem] = []
+    shared: dict[str, list[Any]] = {}  # (_merge_defaults)
     if "randomizationUnits" in defaults:
         problems.append(_deprecated(doc, ("defaults", "randomizationUnits")))
     for index, raw in enumerate(data["metrics"]):
@@ -229,7 +230,7 @@ def _desired_metrics(
             problems.append(_deprecated(doc, (*path, "randomizationUnits")))
         problems.extend(_cross_field_problems(doc, path, raw))
         problems.extend(_lookalikes(doc, path, raw))
-        fields = _merge_defaults(raw, defaults)
+        fields = _merge_defaults(raw, defaults, shared)
         adopt = data.get("adopt") is not False
         metrics.append(DesiredMetric(project, raw["key"], fields, SourceRef(doc.file, line, col), adopt,
                                      _field_sources(doc, path, raw, fields)))
@@ -298,23 +299,25 @@ def _written(values: dict[str, Any], names: tuple[str, ...]) -> str | None:
 
 
 def _field_sources(doc: YamlDocument, path: tuple[str | int, ...], raw: dict[str, Any],
-                   fields: dict[str, Any]) -> dict[str, SourceRef]:
+                   fields: dict[str, Any]) -> Positions:
     """Where each located field of a metric is written: its own key (or alias), else the `defaults` it inherits."""
-    sources = {}
+    places = {}
     defaults = doc.data.get("defaults") or {}
     for name, names in LOCATED:
         if name not in fields:
             continue
         own = _written(raw, names)
         at = (*path, own) if own else ("defaults", _written(defaults, names) or name)
-        line, col = doc.position(at)
-        sources[name] = SourceRef(doc.file, line, col)
-    return sources
+        places[name] = doc.position(at)
+    return Positions(doc.file, places)
 
 
-def _merge_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+def _merge_defaults(raw: dict[str, Any], defaults: dict[str, Any],
+                    shared: dict[str, list[Any]] | None = None) -> dict[str, Any]:
     """The metric's fields with the file's defaults merged in (see the schema's `defaults`), aliases folded into
-    the field's own name."""
+    the field's own name. `shared`: lists already made from these defaults (a file's metrics share them)."""
+    if shared is None:
+        shared = {}
     fields = dict(raw)
     for alias in ALIASES:
         fields.pop(alias, None)
@@ -322,7 +325,10 @@ def _merge_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, 
         own = _first(raw, names)
         if how == "union" and isinstance(defaults.get(name), list):
             mine = raw.get(name)
-            fields[name] = list(dict.fromkeys([*defaults[name], *(mine if isinstance(mine, list) else [])]))
+            if isinstance(mine, list):
+                fields[name] = list(dict.fromkeys([*defaults[name], *mine]))
+            else:  # the defaults' list alone: one list for every metric of the file (fields are never mutated)
+                fields[name] = shared.setdefault(name, list(dict.fromkeys(defaults[name])))
         elif own is not None:
             fields[name] = own
         elif how and defaults and (inherited := _first(defaults, names)) is not None:

@@ -49,6 +49,13 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 _FAST = msgspec.json.Decoder()
 _ENCODE = msgspec.json.Encoder().encode
+_SORTED = msgspec.json.Encoder(order="sorted").encode
+
+
+def sorted_json(value: Any) -> bytes:
+    """`value` as compact JSON (UTF-8), every object's keys sorted: the same text for the same value whatever its
+    keys' order (what plan hashes of each definition, planning/desired.py)."""
+    return _SORTED(value)
 # Both readers stop at the interpreter's recursion limit, counted from where they run: the compiled one is
 # called this many calls deeper than the strict one (which `decode` reaches through its own calls), so that it
 # never takes a body nested more deeply than the strict reader would, whatever the caller's stack.

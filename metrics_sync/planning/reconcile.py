@@ -20,8 +20,8 @@ exist. Apply creates metrics before the groups that use them and deletes groups 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Mapping
+import heapq
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,7 +31,7 @@ from metrics_sync.core.fields import Resource
 from metrics_sync.core.findings import Finding
 from metrics_sync.core.model import Blocked, Change, Definitions, DesiredGroup, FieldChange, Plan, ProjectPlan
 from metrics_sync.core.resources import METRIC
-from metrics_sync.planning.desired import ORDER, Desired, Forms, Item
+from metrics_sync.planning.desired import HASH_LABELS, ORDER, Desired, Forms, Item, hash_entry
 from metrics_sync.planning.diffing import Comparison, compare, guarded_patch
 from metrics_sync.planning.state import IN_SYNC, ProjectState, selected
 from metrics_sync.planning.usage import Usage, groups_of, usage_of
@@ -99,16 +99,20 @@ def reconcile(ctx: Context, forms: Forms, hooks: Hooks, options: Options) -> Out
     """One resource of one project: desired items against remote items, by key."""
     resource, project, tag = forms.resource, ctx.project, options.ownership_tag
     out = Outcome()
-    remote = {key: r for key, r in ctx.remote(resource.kind).items() if selected(options.targets, project, key)}
+    listed = ctx.remote(resource.kind)  # (no copy without --target: 100,000 items in a big project)
+    remote = {key: r for key, r in listed.items() if selected(options.targets, project, key)} \
+        if options.targets else listed
     unread: dict[str, list[str]] = {}  # write-only field -> existing items whose definitions set it
     for key in sorted(k for k in forms.items if selected(options.targets, project, k)):
-        item, after = forms.items[key], forms[key]
-        refusals = hooks.refusals(ctx, item, after)
         rep = remote.get(key)
+        # Of an item found in sync while listed, reconcile reads only part of the form (desired.IN_SYNC_READS).
+        item = forms.items[key]
+        after: Mapping[str, Any] = forms.in_sync_reads(key) if rep and rep.get(IN_SYNC) else forms[key]
+        refusals = hooks.refusals(ctx, item, after)
         if refusals:
             out.refused.extend(refusals)
         elif rep is None:
-            _create(ctx, hooks, resource, item, after, out)
+            _create(ctx, hooks, resource, item, forms[key], out)
         elif rep.get(IN_SYNC):
             out.unchanged += 1  # compared while it was listed (state.keeper): equal
         else:
@@ -119,7 +123,7 @@ def reconcile(ctx: Context, forms: Forms, hooks: Hooks, options: Options) -> Out
                     unread.setdefault(name, []).append(key)
     out.refused.extend(_unread(resource, unread))
     details = ctx.state.details(resource.kind)
-    for key in sorted(set(remote) - set(forms.items)):
+    for key in _not_defined(remote, forms):
         rep = remote[key]
         before = resource.canonical(rep)
         if tag not in before["tags"]:
@@ -134,6 +138,11 @@ def reconcile(ctx: Context, forms: Forms, hooks: Hooks, options: Options) -> Out
             out.changes.append(_retire(resource, key, before, rep, usage))
     hooks.finish(ctx, forms, out, remote)
     return out
+
+
+def _not_defined(remote: Mapping[str, Mapping[str, Any]], forms: Forms) -> list[str]:
+    """The listed keys the definitions do not have, sorted (no set of every key of a big project)."""
+    return sorted(key for key in remote if key not in forms.items)
 
 
 def _blocks(ctx: Context, resource: Resource, key: str, usage: Usage, detail: Mapping[str, Any] | None) -> str:
@@ -269,7 +278,7 @@ class MetricHooks(Hooks):
         """A new key beside a managed key that left the definitions, with the same kind and event (or name), looks
         like a rename: say that LaunchDarkly cannot rename a metric's key, and what the plan does instead."""
         unmanaged = set(out.unmanaged)
-        left = [k for k in sorted(set(remote) - set(forms.items)) if k not in unmanaged]
+        left = [k for k in _not_defined(remote, forms) if k not in unmanaged]
         for index, change in enumerate(out.changes):
             if change.action != "create" or change.after is None or not left:
                 continue
@@ -380,37 +389,52 @@ def plan(definitions: Definitions, states: Mapping[str, ProjectState], options: 
 
 # --- the definitions' hash (saved plans record it: its value must not change for the same definitions) -------
 
-HASH_LABELS = {"metric": ("", "metric"), "metric-group": ("group:", "group")}  # groups have their own key space
-HASH_CHUNK = 1000  # items per call of the JSON encoder: its C loop, without a whole project's text at once
+HASH_CHUNK = 1000  # items per update of the whole-text hash
+ITEMS_HASH = "sha256-items:"  # the hash plans record: of each item's digest, in key order
+TEXT_HASH = "sha256:"  # what plans recorded before: of the whole JSON text (still checked: saved plans carry it)
 
 
 def definitions_hash(desired: Desired) -> str:
     """A stable hash of a project's definitions (canonical, so formatting changes do not matter): the SHA-256 of
-    the JSON list of (key, item) sorted by key, fed to the hash item by item (the whole text of 100,000 metrics
-    would be tens of MB at once)."""
-    # What each item is hashed as is built a chunk at a time: the whole list for 100,000 metrics at once would
-    # be a copy of every canonical form, the peak of a big plan's memory.
-    entries = sorted(((HASH_LABELS[resource.kind][0] + key, resource.kind, key) for resource in ORDER
-                      for key in desired[resource.kind].items), key=lambda entry: entry[0])
+    the SHA-256 digests of each item's JSON (`desired.item_digest`: its key and canonical form), in key order.
+    Digests, not the whole text: an item the listing finds in sync gives its digest then, and its form is not
+    kept (desired.py); the whole text would need every form to the end."""
+    digest = hashlib.sha256()
+    for _, kind, key in _entries(desired):
+        digest.update(desired[kind].digest(key))
+    return ITEMS_HASH + digest.hexdigest()
 
-    def hashed(kind: str, key: str) -> dict[str, Any]:
-        # Fields a definition leaves out are left out of the hash (optional fields added to the table later must
-        # not change the hash of definitions that do not use them).
-        forms = desired[kind]
-        return {HASH_LABELS[kind][1]: {k: v for k, v in forms[key].items() if v is not None},
-                "adopt": forms.items[key].adopt}
 
+def text_hash(desired: Desired) -> str:
+    """The hash plans recorded before `definitions_hash`: the SHA-256 of the JSON list of (key, item) sorted by
+    key, fed a chunk of items at a time (the whole text of 100,000 metrics would be tens of MB at once). Kept so
+    that a plan saved then still applies."""
     digest = hashlib.sha256(b"[")
+    entries = list(_entries(desired))
     for start in range(0, len(entries), HASH_CHUNK):  # `[a,b]` is `[` + `a` + `,` + `b` + `]`: same bytes
         if start:
             digest.update(b",")
-        chunk = json.dumps([(name, hashed(kind, key)) for name, kind, key in entries[start:start + HASH_CHUNK]],
-                           sort_keys=True, separators=(",", ":"))
-        digest.update(chunk[1:-1].encode())
+        digest.update(b",".join(hash_entry(kind, desired[kind].items[key], desired[kind].compute(key))
+                                for _, kind, key in entries[start:start + HASH_CHUNK]))
     digest.update(b"]")
-    return "sha256:" + digest.hexdigest()
+    return TEXT_HASH + digest.hexdigest()
 
 
-def definitions_hashes(definitions: Definitions, ownership_tag: str) -> dict[str, str]:
-    """Per project, the hash a plan records for its definitions (to refuse a plan the YAML moved away from)."""
-    return {p: definitions_hash(Desired(definitions, p, ownership_tag)) for p in definitions.metrics}
+def _entries(desired: Desired) -> Iterator[tuple[str, str, str]]:
+    """(hashed name, kind, key) of every item, in the order of the name (groups have their own key space). Each
+    kind's keys are sorted, then merged: no list of 100,000 tuples at the end of a big plan."""
+    def named(kind: str) -> Iterator[tuple[str, str, str]]:
+        label = HASH_LABELS[kind][0]
+        return ((label + key, kind, key) for key in sorted(desired[kind].items))
+
+    return heapq.merge(*(named(resource.kind) for resource in ORDER), key=lambda entry: entry[0])
+
+
+def definitions_hashes(definitions: Definitions, ownership_tag: str,
+                       recorded: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Per project, the hash a plan records for its definitions (to refuse a plan the YAML moved away from).
+    `recorded`: the hashes a saved plan carries, by project; one made the way plans were hashed before
+    (`TEXT_HASH`) is compared with the definitions hashed that way."""
+    recorded = recorded or {}
+    return {p: (text_hash if recorded.get(p, "").startswith(TEXT_HASH) else definitions_hash)(
+        Desired(definitions, p, ownership_tag)) for p in definitions.metrics}

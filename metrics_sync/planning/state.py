@@ -104,17 +104,21 @@ def selected(targets: Sequence[str], project: str, key: str) -> bool:
 
 def keeper(forms: Forms) -> Keep:
     """What plan keeps of each listed item: a marker for one equal to its definition (most of them, in a
-    repository in sync), the fields plan reads of the others. So a big project's plan holds the canonical form of
-    its definitions and little else."""
+    repository in sync), the fields plan reads of the others. So a big project's plan holds little of an item in
+    sync (neither its representation nor its definition's form: `Forms.settle`)."""
     resource = forms.resource
 
     def keep(rep: Mapping[str, Any]) -> Rep:
         slim = resource.kept(rep)
         key = str(slim.get("key"))
-        after = forms.get(key)
-        if after is not None and problem(resource, slim) is None and \
-                in_sync(resource, after, slim, adopt=forms.items[key].adopt, tag=forms.tag):
-            return {"key": slim["key"], "_version": slim.get("_version"), IN_SYNC: True}
+        item = forms.items.get(key)
+        if item is None:
+            return slim
+        after = forms.compute(key)
+        if problem(resource, slim) is None and in_sync(resource, after, slim, adopt=item.adopt, tag=forms.tag):
+            forms.settle(key, after)
+            return {"key": item.key, "_version": slim.get("_version"), IN_SYNC: True}  # the definition's key string
+        forms.keep(key, after)
         return slim
 
     return keep

@@ -74,6 +74,29 @@ def test_saved_plan_is_refused_when_the_definitions_changed(shop: Shop) -> None:
     assert shop.store.snapshot_metrics("shop") == []
 
 
+def test_a_plan_saved_with_the_earlier_whole_text_hash_still_applies(shop: Shop) -> None:
+    """Plans saved before the hash was taken of item digests record `sha256:` and the whole text's hash: apply
+    checks the definitions hashed that way, and still refuses when they changed."""
+    from metrics_sync.definitions.load import load_definitions
+    from metrics_sync.planning.reconcile import definitions_hashes
+
+    definitions, _ = load_definitions([str(shop.root / "metrics")])
+    earlier = definitions_hashes(definitions, "managed-by-metrics-sync", {"shop": "sha256:"})["shop"]
+    assert earlier.startswith("sha256:")
+    shop.run("plan", "--out", "plan.json")
+    document = json.loads((shop.root / "plan.json").read_text())
+    assert document["projects"][0]["definitionsHash"].startswith("sha256-items:")
+    document["projects"][0]["definitionsHash"] = earlier
+    (shop.root / "plan.json").write_text(json.dumps(document))
+    shop.edit_yaml("checkout.yaml", "name: Order placed", "name: Orders placed")
+    refused = shop.run("apply", "--plan", "plan.json", "metrics")
+    assert refused.err == "error: the definitions of project shop changed since the plan (run plan again)\n"
+    shop.edit_yaml("checkout.yaml", "name: Orders placed", "name: Order placed")
+    applied = shop.run("apply", "--plan", "plan.json", "metrics", "--auto-approve")
+    assert applied.code == 0, applied.err
+    assert len(shop.store.snapshot_metrics("shop")) == 8
+
+
 def test_saved_plan_is_refused_for_another_launchdarkly(shop: Shop) -> None:
     shop.run("plan", "--out", "plan.json")
     other = shop.run("apply", "--plan", "plan.json", env={"LD_BASE_URL": "http://127.0.0.1:9999"})

@@ -208,3 +208,21 @@ def test_every_field_has_a_wire_type_and_no_field_is_also_server_owned(resource:
     assert [f.name for f in table.fields if f.wire is None] == []
     assert not set(table.names) & table.server_owned
     assert set(table.wire_rules) >= set(table.names) | set(table.aliases)
+
+
+def test_positions_read_as_the_mapping_of_source_refs_they_pack() -> None:
+    """A metric's located fields are kept packed (`Positions`); read, they are the SourceRefs they were, also
+    after the trip from a worker process (pickle)."""
+    import pickle
+
+    from metrics_sync.core.model import Positions, SourceRef
+
+    places = {"kind": (3, 5), "eventKey": (70_000, 1)}
+    positions = Positions("m.yaml", places)
+    assert positions == {"kind": SourceRef("m.yaml", 3, 5), "eventKey": SourceRef("m.yaml", 70_000, 1)}
+    assert list(positions) == ["kind", "eventKey"] and len(positions) == 2
+    assert positions.get("analysisUnits") is None and "analysisUnits" not in positions
+    assert str(positions.get("eventKey", SourceRef("other.yaml"))) == "m.yaml:70000:1"
+    again = pickle.loads(pickle.dumps(positions))
+    assert again == positions
+    assert again._names is Positions("n.yaml", {"kind": (1, 1), "eventKey": (2, 2)})._names  # one tuple of names

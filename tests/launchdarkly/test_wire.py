@@ -148,3 +148,13 @@ def test_decode_refuses_a_key_given_twice_in_one_object() -> None:
     with pytest.raises(BadJson, match="it gives the key `tags` twice in one object"):
         decode(b'{"items": [{"key": "m", "tags": ["managed-by-metrics-sync"], "tags": []}]}')
     assert decode(b'{"a": {"k": 1}, "b": {"k": 2}}') == {"a": {"k": 1}, "b": {"k": 2}}  # the same key apart is fine
+
+
+def test_sorted_json_is_the_same_text_whatever_the_keys_order() -> None:
+    """What plan hashes of each definition: compact, keys sorted at every depth, UTF-8."""
+    from metrics_sync.launchdarkly.wire import sorted_json
+
+    one = {"b": 1, "a": [{"z": "é", "y": None}], "c": {"k": 1.5, "j": True}}
+    other = {"c": {"j": True, "k": 1.5}, "a": [{"y": None, "z": "é"}], "b": 1}
+    assert sorted_json(one) == sorted_json(other) == '{"a":[{"y":null,"z":"é"}],"b":1,"c":{"j":true,"k":1.5}}'.encode()
+    assert sorted_json(["a", {"b": 2}]) != sorted_json([{"b": 2}, "a"])  # lists keep their order

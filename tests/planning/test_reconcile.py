@@ -180,14 +180,20 @@ def test_one_reading_of_usage_decides_archive_and_delete(rep: dict[str, Any], ar
 
 
 def test_the_definitions_hash_is_the_one_saved_plans_record() -> None:
-    """Saved plans record this hash: the same definitions must always hash the same (the values are those the
-    planner computed before metrics and groups shared one loop)."""
+    """Saved plans record this hash: the same definitions must always hash the same. A plan saved before the
+    hash was taken of item digests recorded the whole text's hash (`sha256:`): given such a hash, the
+    definitions are hashed that way again, to the very values of then (those the planner computed before
+    metrics and groups shared one loop)."""
     definitions = Definitions({"shop": DEFINED}, ["m.yaml"], groups={"shop": [_group("g", ["a", "b"])]})
-    assert definitions_hashes(definitions, TAG) == {
-        "shop": "sha256:4ee2740b63f9eebe40f368c28b6617c6ba73aa837a983819bc50822953504e19"}
     example, _ = load_definitions([str(ROOT / "examples" / "metrics")])
-    assert definitions_hashes(example, TAG) == {
-        "shop": "sha256:0ade01aadb93a6c9115709e818beaafbb2bea78a0cf5dc46bb16f20cbe346c0f"}
+    before = {"shop": "sha256:4ee2740b63f9eebe40f368c28b6617c6ba73aa837a983819bc50822953504e19"}
+    assert definitions_hashes(definitions, TAG, before) == before
+    before_example = {"shop": "sha256:0ade01aadb93a6c9115709e818beaafbb2bea78a0cf5dc46bb16f20cbe346c0f"}
+    assert definitions_hashes(example, TAG, before_example) == before_example
+    assert definitions_hashes(definitions, TAG) == {
+        "shop": "sha256-items:2bc47e97b1dc8167cce6514b4e3de02a009d1507016f53ec3616230aa5afb3df"}
+    assert definitions_hashes(example, TAG) == definitions_hashes(example, TAG, {"shop": "sha256-items:0"}) == {
+        "shop": "sha256-items:d27241b3eb138d69b12de4f2bdd4c70c8f1b8fc49bf2ecd0301d28e629846c1a"}
 
 
 class CancelsWhileListing:

@@ -153,7 +153,8 @@ def _verified_saved_plan(arguments: ApplyArguments, runtime: Runtime, cfg: Confi
     if not definitions.files:
         raise PlanError("apply --plan checks the saved plan against the definitions it was made from, and none "
                         "were found", "pass the PATHs the plan was made from")
-    hashes = definitions_hashes(definitions, saved.ownership_tag)
+    hashes = definitions_hashes(definitions, saved.ownership_tag,
+                                {p.project: p.definitions_hash for p in saved.projects})
     check_origin(saved, host=client.host, ownership_tag=cfg.ownership_tag, definitions_hashes=hashes,
                  files=definitions.files)
     # The saved plan was reviewed with what uses each change; planned afresh, the updates' users are read again only

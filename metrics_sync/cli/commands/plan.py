@@ -76,6 +76,7 @@ def _unsent_events(runtime: Runtime, cfg: Config, definitions: Definitions,
 
 
 def run(arguments: PlanArguments, runtime: Runtime) -> int:
+    from metrics_sync.core.gc_tuning import survivors_frozen
     from metrics_sync.output import views
     from metrics_sync.planning import planfile
     from metrics_sync.planning.make import make_plan
@@ -83,7 +84,10 @@ def run(arguments: PlanArguments, runtime: Runtime) -> int:
     cfg = common.config(runtime, arguments.config)
     early = early_read.start(runtime, cfg, arguments)
     try:
-        definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
+        # The definitions live to the end of the command: out of the collector's sight (core/gc_tuning.py);
+        # make_plan's listing scope (gc_frozen) brings back whatever else was frozen with them.
+        with survivors_frozen():
+            definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
         common.check_prune_scope(runtime, cfg, prune=arguments.prune, paths=arguments.paths)
         unsent = _unsent_events(runtime, cfg, definitions, arguments.code)
         client = early.client if early is not None else common.client(runtime, cfg, arguments)
