@@ -4,19 +4,20 @@ collector"). Both context managers restore the collector's state on exit; nothin
 * `gc_paused()` — while one definitions file is read and checked, and while the (pure) planner runs: both
   build many small objects that form no reference cycles, yet the cyclic collector walks the growing heap
   again and again. Never used around network calls: their objects do form cycles that only the collector
-  frees, and pausing it there lets garbage pile up.
+  frees, and pausing it there lets garbage pile up. (Plan's early read of the metrics list goes on while the
+  definitions are read: it is bounded, cli/early_read.py, so what it leaves for the collector is too.)
 * `gc_frozen()` — while the remote metrics are listed: what exists before (the loaded definitions) lives
   to the end of the command, so collections during the listing skip it and walk only new objects.
 * `survivors_frozen()` — around reading the definitions of a command that keeps them to its end (plan): the
   collector is paused while they are read, and what is alive at the end is out of its sight before it resumes
   (else its first collections walk every definition: a young generation of millions of objects, 0.4 s at
-  100,000 metrics). Until the end of the next `gc_frozen` scope, or of the process.
+  100,000 metrics). Until the end of the next `gc_frozen` scope, or of its own.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -43,9 +44,25 @@ def gc_frozen() -> Iterator[None]:
 
 
 @contextmanager
-def survivors_frozen() -> Iterator[None]:
-    """Pause the cyclic collector for the duration, and freeze what is alive at its end (see the module's
-    docstring: `gc_frozen` ends it)."""
-    with gc_paused():
-        yield
+def survivors_frozen() -> Iterator[Callable[[], None]]:
+    """For a command that keeps what it reads first to its end: the collector is paused until the function this
+    gives is called (once that is read), then resumes with everything alive out of its sight. At the end of
+    the scope, however it ends, everything is back in sight and the collector as it was."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    frozen = False
+
+    def freeze() -> None:
+        nonlocal frozen
         gc.freeze()
+        frozen = True
+        if was_enabled:
+            gc.enable()
+
+    try:
+        yield freeze
+    finally:
+        if frozen:
+            gc.unfreeze()
+        elif was_enabled:
+            gc.enable()

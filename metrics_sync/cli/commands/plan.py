@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,14 @@ def _unsent_events(runtime: Runtime, cfg: Config, definitions: Definitions,
 
 def run(arguments: PlanArguments, runtime: Runtime) -> int:
     from metrics_sync.core.gc_tuning import survivors_frozen
+
+    # The definitions live to the end of the command: out of the collector's sight once read
+    # (core/gc_tuning.py); make_plan's listing scope (gc_frozen) brings back whatever else was frozen with them.
+    with survivors_frozen() as freeze:
+        return _plan(arguments, runtime, freeze)
+
+
+def _plan(arguments: PlanArguments, runtime: Runtime, freeze: Callable[[], None]) -> int:
     from metrics_sync.output import views
     from metrics_sync.planning import planfile
     from metrics_sync.planning.make import make_plan
@@ -84,10 +93,8 @@ def run(arguments: PlanArguments, runtime: Runtime) -> int:
     cfg = common.config(runtime, arguments.config)
     early = early_read.start(runtime, cfg, arguments)
     try:
-        # The definitions live to the end of the command: out of the collector's sight (core/gc_tuning.py);
-        # make_plan's listing scope (gc_frozen) brings back whatever else was frozen with them.
-        with survivors_frozen():
-            definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
+        definitions = common.checked_definitions(runtime, cfg, paths=arguments.paths, project=arguments.project)
+        freeze()
         common.check_prune_scope(runtime, cfg, prune=arguments.prune, paths=arguments.paths)
         unsent = _unsent_events(runtime, cfg, definitions, arguments.code)
         client = early.client if early is not None else common.client(runtime, cfg, arguments)
