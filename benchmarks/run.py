@@ -83,22 +83,43 @@ class Report:
         print(f"  {row.scenario:<13} {row.figure:<52} {row.value:>14}  {row.target:<18} {row.verdict}", flush=True)
 
 
-def run_measured(args: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MB of that process, exit code) of one run."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    return elapsed, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+# The measured command is started by a small launcher process, which reports the command's own figures. Linux's
+# peak RSS (ru_maxrss) of a child started straight from this script would include this script's memory at the
+# fork (the kernel keeps the high-water mark of the address space the child had before exec), and this script
+# holds the generated repositories: with 100,000 metrics generated, every run would read at least ~140 MB.
+_LAUNCHER = """
+import json, os, subprocess, sys, time
+report, args = int(sys.argv[1]), sys.argv[2:]
+started = time.perf_counter()
+proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=())
+_, status, usage = os.wait4(proc.pid, 0)
+elapsed = time.perf_counter() - started
+os.write(report, json.dumps([elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+                             os.waitstatus_to_exitcode(status)]).encode())
+"""
 
 
 def run_usage(args: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float, float, int]:
-    """(wall seconds, CPU seconds (user + system), peak RSS in MB, exit code) of one run of the child."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    """(wall seconds, CPU seconds (user + system), peak RSS in MB, exit code) of one run of the command."""
+    read, write = os.pipe()
+    try:
+        launcher = subprocess.Popen([PY, "-c", _LAUNCHER, str(write), *args], cwd=cwd, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write,))
+    finally:
+        os.close(write)
+    with os.fdopen(read, "rb") as report:
+        figures = report.read()
+    launcher.wait()
+    if not figures:
+        raise SystemExit(f"bench: the launcher of `{shown(args)}` reported nothing (exit {launcher.returncode})")
+    elapsed, cpu, peak, code = json.loads(figures)
+    return float(elapsed), float(cpu), float(peak), int(code)
+
+
+def run_measured(args: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MB of that process, exit code) of one run."""
+    elapsed, _, peak, code = run_usage(args, cwd=cwd, env=env)
+    return elapsed, peak, code
 
 
 def median_run(args: list[str], runs: int, *, cwd: Path, env: dict[str, str] | None = None,
