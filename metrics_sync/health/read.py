@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from metrics_sync.core.cancel import NEVER, CancelSignal
 from metrics_sync.core.errors import ApiError, PlanError
 from metrics_sync.core.resources import METRIC, METRIC_GROUP
-from metrics_sync.planning.state import Api, read_holders, read_statuses
+from metrics_sync.planning.state import Api, attempt, read_holders, read_statuses
 from metrics_sync.planning.usage import Holders, Statuses, usage_of
 
 MAX_METRIC_READS = 5_000  # single metric reads per project; beyond, the listing alone (uses unnamed)
@@ -94,9 +94,7 @@ def _groups(api: Api, project: str, notes: list[str]) -> Sequence[Rep]:
 
 
 def _attempt(cancel: CancelSignal, notes: list[str], what: str, read: Callable[[], T]) -> T | None:
-    cancel.check("reading LaunchDarkly")
-    try:
-        return read()
-    except ApiError as exc:
-        notes.append(f"{what} was not read ({exc.status or 'no answer'}: {exc.api_message})")
-        return None
+    answer, why = attempt(cancel, read)
+    if why is not None:
+        notes.append(f"{what} was not read ({why})")
+    return answer

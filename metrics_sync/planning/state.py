@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from metrics_sync.core.cancel import NEVER, CancelSignal
 from metrics_sync.core.errors import ApiError, PlanError
@@ -30,6 +30,7 @@ from metrics_sync.planning.diffing import in_sync
 from metrics_sync.planning.usage import Holders, groups_of, holders_from, running_status, statuses_needed
 
 Rep = dict[str, Any]
+T = TypeVar("T")
 Keep = Callable[[Mapping[str, Any]], Rep]
 IN_SYNC = "_inSync"  # marks a listed item found equal to its definition while it was read: all plan keeps of it
 MAX_EXPERIMENT_READS = 50  # experiment status reads per plan; beyond, "running or not: unknown"
@@ -200,6 +201,15 @@ def _groups(api: Api, project: str, groups: Forms, notes: list[Finding], cancel:
         return None
 
 
+def attempt(cancel: CancelSignal, read: Callable[[], T]) -> tuple[T | None, str | None]:
+    """One read that may fail without failing the run: its answer, or why there is none ("403: message")."""
+    cancel.check("reading LaunchDarkly")
+    try:
+        return read(), None
+    except ApiError as exc:
+        return None, f"{exc.status or 'no answer'}: {exc.api_message}"
+
+
 def read_holders(api: Api, project: str, cancel: CancelSignal = NEVER) -> Holders:
     """The project's release policies (one list) and holdouts: the environments (one paged list), each
     environment's holdouts, and each holdout on its own (only its detail names its metrics), at most
@@ -207,24 +217,22 @@ def read_holders(api: Api, project: str, cancel: CancelSignal = NEVER) -> Holder
     is blocked (usage.py)."""
     problems: list[str] = []
 
-    def attempt(what: str, read: Callable[[], Any]) -> Any:
-        cancel.check("reading LaunchDarkly")
-        try:
-            return read()
-        except ApiError as exc:
-            problems.append(f"{what}: {exc.status or 'no answer'}: {exc.api_message}")
-            return None
+    def tried(what: str, read: Callable[[], Any]) -> Any:
+        answer, why = attempt(cancel, read)
+        if why is not None:
+            problems.append(f"{what}: {why}")
+        return answer
 
-    policies = attempt("release policies", lambda: api.release_policies(project)) or []
-    environments = attempt("environments", lambda: api.environments(project)) or []
+    policies = tried("release policies", lambda: api.release_policies(project)) or []
+    environments = tried("environments", lambda: api.environments(project)) or []
     with ThreadPoolExecutor(max_workers=api.read_concurrency, thread_name_prefix="holders") as pool:
-        lists = list(pool.map(lambda env: attempt(f"holdouts in {env}", lambda: api.holdouts(project, env)),
+        lists = list(pool.map(lambda env: tried(f"holdouts in {env}", lambda: api.holdouts(project, env)),
                               environments))
         wanted = [(env, item) for env, items in zip(environments, lists, strict=True) for item in items or []]
         if len(wanted) > MAX_HOLDOUT_READS:
             problems.append(f"{len(wanted)} holdouts, more than the {MAX_HOLDOUT_READS} read per plan")
             wanted = wanted[:MAX_HOLDOUT_READS]
-        details = list(pool.map(lambda at: attempt(f"holdout {at[1]['key']}", lambda: api.holdout(
+        details = list(pool.map(lambda at: tried(f"holdout {at[1]['key']}", lambda: api.holdout(
             project, at[0], str(at[1]["key"]))), wanted))
     holdouts = [(env, item, detail) for (env, item), detail in zip(wanted, details, strict=True) if detail]
     return holders_from(holdouts, policies, "; ".join(problems) or None)
@@ -277,10 +285,7 @@ def read_uses(api: Api, items: Sequence[ItemId], states: Mapping[str, ProjectSta
         project, kind, key = target
         state = (states or {}).get(project)
         known = state.details(kind).get(key) if state is not None else None
-        try:
-            return known or _read(api, cancel, RESOURCES[kind], project, key), None
-        except ApiError as exc:
-            return None, f"{exc.status or 'no answer'}: {exc.api_message}"
+        return attempt(cancel, lambda: known or _read(api, cancel, RESOURCES[kind], project, key))
 
     def group(target: ItemId) -> Mapping[str, Any] | None:
         try:
