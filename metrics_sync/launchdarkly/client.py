@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import quote, urlsplit
 
 from metrics_sync.core.cancel import CancelSignal
@@ -23,7 +23,7 @@ from metrics_sync.core.errors import REDACTED, ApiError
 from metrics_sync.core.fields import KEY, Resource
 from metrics_sync.core.resources import BETA
 from metrics_sync.launchdarkly import holders
-from metrics_sync.launchdarkly.paging import READ_CONCURRENCY, Keep, Pager
+from metrics_sync.launchdarkly.paging import READ_CONCURRENCY, Keep, Kept, Pager
 from metrics_sync.launchdarkly.rate_limits import START_IN_FLIGHT, ReadWindow
 from metrics_sync.launchdarkly.session import Log, Reply, RetryPolicy, Session, Target
 from metrics_sync.launchdarkly.wire import BadJson, decode
@@ -105,8 +105,16 @@ class Client:
 
     # --- one API for every resource -----------------------------------------------------------------
 
+    @overload
+    def list_items(self, resource: Resource, project: str, *, keep: None = None, expected: int = 0,
+                   tags: Sequence[str] = ()) -> list[JSONDict]: ...
+
+    @overload
+    def list_items(self, resource: Resource, project: str, *, keep: Keep, expected: int = 0,
+                   tags: Sequence[str] = ()) -> list[Kept]: ...
+
     def list_items(self, resource: Resource, project: str, *, keep: Keep | None = None, expected: int = 0,
-                   tags: Sequence[str] = ()) -> list[JSONDict]:
+                   tags: Sequence[str] = ()) -> list[JSONDict] | list[Kept]:
         """Every item of `project` (having all `tags`, for a resource whose list filters by tag), read with paged
         list calls only (paging.py). With `keep`, what of each item is kept (e.g. `METRIC.kept`: less memory on
         large projects). `expected` (how many the caller expects, e.g. the definitions' count) lets the first

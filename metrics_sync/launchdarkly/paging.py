@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from metrics_sync.core.cancel import Cancelled
 from metrics_sync.core.errors import ApiError
 from metrics_sync.core.fields import Resource
 from metrics_sync.launchdarkly.rate_limits import MAX_IN_FLIGHT, START_IN_FLIGHT, ReadWindow
@@ -33,9 +34,20 @@ EARLY_PAGES = 256  # pages an early read holds (as bytes, ~65 KB each) before th
 # started when the caller takes over are read by the caller, with the whole window.
 EARLY_IN_FLIGHT = 16
 MAX_ITEMS = 250_000  # a totalCount above this is not believed (and bounds what a lying server can make us hold)
-Keep = Callable[[Mapping[str, Any]], dict[str, Any]]  # what of each listed item is kept
 JSONDict = dict[str, Any]
-Page = tuple[list[JSONDict], int]  # its items and the totalCount it reports
+
+
+class Checked(Mapping[str, Any]):
+    """What a `keep` function may return in place of a dict: a value of its own, made from an item it checked
+    (`wire.problem`) and holding only checked values (plan's marker of an item in sync: its key and version).
+    The pager takes it as it is; a dict a `keep` returns is checked here."""
+
+    __slots__ = ()
+
+
+Kept = JSONDict | Checked
+Keep = Callable[[Mapping[str, Any]], Kept]  # what of each listed item is kept
+Page = tuple[list[Kept], int]  # its items and the totalCount it reports
 
 
 class Pager:
@@ -53,10 +65,10 @@ class Pager:
         call takes over the pages read so far). The first page is asked for at once; once it has told
         `totalCount`, the next pages too (at most EARLY_PAGES in all). Nothing is printed or raised here: the
         answers (or the errors) wait for `read`. `close` stops a read never taken over."""
-        early = EarlyRead(lambda offset, dropped: self._fetch(resource, path, self._params(params, offset), target,
-                                                              dropped),
-                          lambda reply: self._session.decode(reply, walk=False),
-                          min(EARLY_IN_FLIGHT, self.read_concurrency))
+        early = EarlyRead(lambda offset, sequence, dropped: self._fetch(resource, path, self._params(params, offset),
+                                                                        target, sequence, dropped),
+                          lambda reply: self._session.decode(reply, walk=False), self.window,
+                          min(EARLY_IN_FLIGHT, self.read_concurrency), self._session.cancel.check)
         with self._early_lock:
             old = self._early.pop(_early_key(path, params), None)
             self._early[_early_key(path, params)] = early
@@ -73,7 +85,7 @@ class Pager:
             read.close()
 
     def read(self, resource: Resource, path: str, params: Mapping[str, Any], target: Target, *,
-             keep: Keep | None = None, expected: int = 0) -> list[JSONDict]:
+             keep: Keep | None = None, expected: int = 0) -> list[Kept]:
         """Every item of a paged list, sorted by creation date so that items created during the read land at
         the end instead of shifting the pages.
 
@@ -92,13 +104,18 @@ class Pager:
         with self._early_lock:
             early = self._early.pop(_early_key(path, params), None)
 
-        def page(offset: int) -> Page:
-            reply = early.take(offset) if early is not None else None
+        def page(offset: int, sequence: int | None) -> Page:
+            """The page at `offset`: read early, or asked for now (in its room in the window, `sequence`, when
+            `_pages` took it)."""
+            reply = early.take(offset) if early is not None and early.holds(offset) else None
             if reply is None:
-                reply = self._fetch(resource, path, self._params(params, offset), target)
+                reply = self._fetch(resource, path, self._params(params, offset), target, sequence)
             return self._parse(resource, path, reply, keep)
 
-        found: dict[str, JSONDict] = {}
+        def read_early(offset: int) -> bool:
+            return early is not None and early.holds(offset)
+
+        found: dict[str, Kept] = {}
 
         def keep_new(offsets: list[int], pages: list[Page], total: int) -> int:
             """Keep the items not seen yet; the largest totalCount the pages report."""
@@ -118,7 +135,7 @@ class Pager:
             else:
                 ahead = min(self.window.limit, math.ceil(expected / PAGE_SIZE)) if expected > PAGE_SIZE else 1
                 offsets = [i * PAGE_SIZE for i in range(ahead)]
-            results = self._pages(page, offsets)
+            results = self._pages(page, offsets, read_early)
             step, total = len(results[0][0]), results[0][1]
             if step != PAGE_SIZE:  # the pages read ahead were read at the wrong offsets
                 offsets, results = offsets[:1], results[:1]
@@ -137,7 +154,7 @@ class Pager:
                 if pages > max_pages:
                     raise ApiError("GET", path, 200, f"LaunchDarkly kept sending pages: {pages} pages for a "
                                    f"totalCount of {total}", hint="nothing was changed; try again later")
-                results = self._pages(page, offsets)
+                results = self._pages(page, offsets, read_early)
         finally:
             if early is not None:
                 early.close()  # pages read early at offsets the read did not ask for (a server paging by 20)
@@ -145,38 +162,52 @@ class Pager:
     def _params(self, params: Mapping[str, Any], offset: int) -> dict[str, Any]:
         return {"limit": PAGE_SIZE, **params, "sort": "createdAt", "offset": offset}
 
-    def _pages(self, page: Callable[[int], Page], offsets: list[int]) -> list[Page]:
+    def _pages(self, page: Callable[[int, int | None], Page], offsets: list[int],
+               read_early: Callable[[int], bool]) -> list[Page]:
         """The pages at `offsets`, read concurrently; in the order asked for. The first failure is raised once
-        the pages in flight have finished. Once the run is cancelled no page read starts (each request checks)."""
+        the pages in flight have finished, and no page starts after it. Once the run is cancelled no page read
+        starts (each request checks)."""
         if len(offsets) == 1 or self.read_concurrency == 1:
-            return [page(offset) for offset in offsets]
+            return [page(offset, None) for offset in offsets]
         self._session.cancel.check()
-        # One thread per page in flight at most: the window (not the pool) decides how many go at once.
+        failed = threading.Event()
+        # A page goes to the pool once the window has room for its request (a page read early needs none): the
+        # pool's threads are the reads in flight and the pages being kept, none of them waiting for room (each
+        # waiting thread costs CPU: rate_limits.READ_WORK).
         with ThreadPoolExecutor(max_workers=min(self.read_concurrency, len(offsets)), thread_name_prefix="read") \
                 as pool:
-            futures = [pool.submit(page, offset) for offset in offsets]
+            futures: list[tuple[Future[Page], int | None]] = []
             try:
-                return [future.result() for future in futures]
+                for offset in offsets:
+                    if failed.is_set():
+                        break  # (its error is raised below, from the page that failed)
+                    sequence = None if read_early(offset) else self.window.acquire(self._session.cancel.check)
+                    future = pool.submit(page, offset, sequence)
+                    future.add_done_callback(lambda done: _note_failure(done, failed))
+                    futures.append((future, sequence))
+                return [future.result() for future, _ in futures]
             except BaseException:
-                for future in futures:
-                    future.cancel()
+                for future, sequence in futures:
+                    if future.cancel() and sequence is not None:
+                        self.window.release()  # (the room taken for a page that never started)
                 raise
 
     def _fetch(self, resource: Resource, path: str, params: Mapping[str, Any], target: Target,
-               dropped: Callable[[], bool] = lambda: False) -> Reply:
-        """One page's answer, inside the window. A read `dropped` while it waits for room is not sent."""
+               sequence: int | None = None, dropped: Callable[[], bool] = lambda: False) -> Reply:
+        """One page's answer, inside the window: in the room `sequence` already taken for it, else once there is
+        room. A read `dropped` while it waits for room is not sent. The room is given back once it is answered."""
         def check() -> None:
             self._session.cancel.check()
             if dropped():
                 raise _Dropped()
 
-        sequence = self.window.acquire(check)
+        room = self.window.acquire(check) if sequence is None else sequence
         try:
             check()
             return self._session.request("GET", path, resource.collection, params=params,
                                          headers=resource.headers, target=target,
-                                         observe=lambda status, headers: self.window.observe(sequence, status,
-                                                                                             headers))
+                                         observe=lambda status, headers, seconds: self.window.observe(
+                                             room, status, headers, seconds))
         finally:
             self.window.release()
 
@@ -193,11 +224,14 @@ class Pager:
         if len(items) > PAGE_SIZE:
             raise ApiError("GET", path, 200, f"a page holds {len(items)} {resource.plural}, more than the "
                            f"{PAGE_SIZE} asked for")
-        kept = []
+        kept: list[Kept] = []
         for item in items:
             # What is not kept is never read: only what is kept is checked (the key is always kept).
             if keep is not None and isinstance(item, Mapping) and "key" in item:
                 item = keep(item)
+                if isinstance(item, Checked):
+                    kept.append(item)
+                    continue
             wrong = problem(resource, item)
             if not wrong and kept_depth(item, resource.shaped) > MAX_DEPTH - 3:  # page → items → item → field
                 wrong = f"it is nested deeper than {MAX_DEPTH} levels"
@@ -216,20 +250,29 @@ class EarlyRead:
     not yet decoded into items) until `Pager.read` takes them; errors are held too, and raised there, as that
     read would have raised them. `close` starts nothing more and waits for what is in flight."""
 
-    def __init__(self, fetch: Callable[[int, Callable[[], bool]], Reply], decode: Callable[[Reply], Any],
-                 concurrency: int) -> None:
-        self._fetch_page, self._decode, self._concurrency = fetch, decode, concurrency
-        self._first: Future[list[int]] = Future()  # the offsets asked for, once the first page is answered
-        self._replies: dict[int, Future[Reply]] = {}
+    def __init__(self, fetch: Callable[[int, int | None, Callable[[], bool]], Reply], decode: Callable[[Reply], Any],
+                 window: ReadWindow, concurrency: int, check_cancel: Callable[[], None]) -> None:
+        self._fetch_page, self._decode, self._window, self._concurrency = fetch, decode, window, concurrency
+        self._check_cancel = check_cancel
+        self._first: Future[list[int]] = Future()  # the offsets planned, once the first page is answered
+        self._replies: dict[int, Future[Reply]] = {}  # the pages asked for
+        self._rooms: dict[int, int] = {}  # offset -> its room in the window, taken before it went to the pool
         self._closed = threading.Event()
+        self._stopped = False  # taken over or closed: no more pages go to the pool
+        self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._thread = threading.Thread(target=self._run, name="read-early", daemon=True)
 
     def begin(self) -> None:
         self._thread.start()
 
-    def _fetch(self, offset: int) -> Reply:
-        return self._fetch_page(offset, self._closed.is_set)
+    def _fetch(self, offset: int, sequence: int | None = None) -> Reply:
+        return self._fetch_page(offset, sequence, self._closed.is_set)
+
+    def _check(self) -> None:
+        self._check_cancel()
+        if self._stopped:
+            raise _Dropped()
 
     def _run(self) -> None:
         first: Future[Reply] = Future()
@@ -252,10 +295,21 @@ class EarlyRead:
             if more:
                 self._pool = ThreadPoolExecutor(max_workers=min(self._concurrency, len(more)),
                                                 thread_name_prefix="read-early")
-                for offset in more:
-                    self._replies[offset] = self._pool.submit(self._fetch, offset)
                 offsets += more
         self._first.set_result(offsets)
+        # Each page goes to the pool once the window has room for it (as in `Pager._pages`), until taken over.
+        for offset in offsets[1:]:
+            try:
+                room = self._window.acquire(self._check)
+            except (_Dropped, Cancelled):
+                return
+            with self._lock:
+                if self._stopped:
+                    self._window.release()
+                    return
+                assert self._pool is not None
+                self._replies[offset] = self._pool.submit(self._fetch, offset, room)
+                self._rooms[offset] = room
 
     def planned(self) -> list[int]:
         """The offsets asked for (the first page, and the next ones when it was a full page); waits for the first
@@ -264,9 +318,21 @@ class EarlyRead:
 
     def take_over(self) -> None:
         """The pages not started yet are left to the caller (its pool reads them with the whole window);
-        `take` answers None for them."""
-        for future in list(self._replies.values()):
-            future.cancel()  # (only a page not yet started is cancelled)
+        `holds` says False of them."""
+        self._stop()
+
+    def _stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            for offset, future in list(self._replies.items()):
+                if offset in self._rooms and future.cancel():  # (only a page not yet started is cancelled)
+                    del self._replies[offset]
+                    self._window.release()  # (the room taken for it)
+
+    def holds(self, offset: int) -> bool:
+        """Whether the page at `offset` was asked for early (after `take_over`, this no longer changes)."""
+        with self._lock:
+            return offset in self._replies
 
     def take(self, offset: int) -> Reply | None:
         """The answer at `offset` (waiting for it), its error raised; None when it was not asked for early."""
@@ -283,6 +349,7 @@ class EarlyRead:
 
     def close(self) -> None:
         self._closed.set()
+        self._stop()
         if self._thread.ident is not None:  # (started)
             self._thread.join()
         if self._pool is not None:
@@ -292,6 +359,11 @@ class EarlyRead:
 
 class _Dropped(Exception):
     """A page of an early read closed before its request started."""
+
+
+def _note_failure(done: Future[Page], failed: threading.Event) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        failed.set()
 
 
 def _early_key(path: str, params: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:

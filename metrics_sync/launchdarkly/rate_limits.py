@@ -152,6 +152,11 @@ class RateGate:
 # pages are decoded in threads that share one interpreter lock.
 START_IN_FLIGHT = 8  # before any answer has said anything about the budget
 MAX_IN_FLIGHT = 32
+# The least work the client does for each page it reads (decoding, checking and keeping 50 items: measured 2.5 to
+# 3 ms). Reads arriving faster than that cannot be taken as they come: with a round trip of R seconds, more than
+# R / READ_WORK + 1 reads in flight only wait for the interpreter lock, and each waiting thread costs CPU (a
+# loopback server: 32 in flight cost 10 % more CPU than 2, docs/performance.md).
+READ_WORK = 0.002
 _REMAINING = ("x-ratelimit-route-remaining", "x-ratelimit-global-remaining", "x-ratelimit-auth-token-remaining")
 
 
@@ -168,8 +173,10 @@ class ReadWindow:
     It starts at `start`; each answer whose rate-limit budget leaves room for twice as many reads as the window
     (or that reports no budget: the cap is then the only bound) widens it by one, so it doubles per round trip;
     a budget lower than the window narrows it to that budget; a 429 halves it, once per round (the other 429s
-    of reads sent before the cut say the same thing). It never exceeds `cap` nor falls under 1. The rate gate
-    (RateGate) still decides when each request may go; the window only keeps fewer of them waiting.
+    of reads sent before the cut say the same thing). It never exceeds `cap` nor falls under 1, nor what the
+    fastest round trip seen makes useful (its `seconds` ÷ READ_WORK, plus one: a nearby server needs two or three
+    reads in flight, LaunchDarkly at 150 ms the whole cap). The rate gate (RateGate) still decides when each
+    request may go; the window only keeps fewer of them waiting.
     """
 
     def __init__(self, start: int = START_IN_FLIGHT, cap: int = MAX_IN_FLIGHT) -> None:
@@ -177,6 +184,7 @@ class ReadWindow:
         self.limit = min(max(1, start), self.cap)
         self.in_flight = self.most = 0  # `most`: the largest number seen in flight (tests, --verbose)
         self._sent = self._cut_at = 0  # reads started; how many had started when the window was last cut
+        self._useful = self.cap  # reads in flight the fastest round trip seen makes useful
         self._changed = threading.Condition()
 
     def acquire(self, check: Callable[[], None]) -> int:
@@ -196,8 +204,9 @@ class ReadWindow:
             self.in_flight -= 1
             self._changed.notify_all()
 
-    def observe(self, sequence: int, status: int, headers: Mapping[str, str]) -> None:
-        """One answer to the read numbered `sequence` (429s included: the session retries them)."""
+    def observe(self, sequence: int, status: int, headers: Mapping[str, str], seconds: float | None = None) -> None:
+        """One answer to the read numbered `sequence` (429s included: the session retries them), `seconds` after
+        it was sent (None, or not a positive number: not known)."""
         with self._changed:
             if status == 429:
                 if sequence > self._cut_at:
@@ -205,10 +214,13 @@ class ReadWindow:
                     self._cut_at = self._sent
                 return
             if not 200 <= status < 300:
-                return
+                return  # (a refusal may come back faster than a page: it says nothing of the round trip)
+            if seconds is not None and 0 < seconds < math.inf:
+                self._useful = min(self._useful, max(1, math.ceil(seconds / READ_WORK) + 1))
+                self.limit = min(self.limit, self._useful)
             left = remaining_budget(headers)
             if left is None or left >= 2 * self.limit:
-                self.limit = min(self.cap, self.limit + 1)
+                self.limit = min(self.cap, self._useful, self.limit + 1)
             elif left < self.limit:
                 self.limit = max(1, int(left))
             self._changed.notify_all()

@@ -197,7 +197,7 @@ class Session:
     def request(self, method: str, path: str, route: str, *, params: Mapping[str, Any] | None = None,
                 json_body: Any = None, retry_failures: bool = True, headers: Mapping[str, str] | None = None,
                 errors_as_answers: bool = False, target: Target | None = None,
-                observe: Callable[[int, httpx.Headers], None] | None = None) -> Reply:
+                observe: Callable[[int, httpx.Headers, float], None] | None = None) -> Reply:
         """Send one logical request: rate-limit pacing, retries, bounds, and error mapping.
 
         429 is retried for every method (the request was not processed). 5xx, timeouts and connection
@@ -236,7 +236,7 @@ class Session:
             self.note(f"{method} {reply.target} -> {reply.status} ({(self._clock() - started) * 1000:.0f} ms)")
             status = reply.status
             if observe is not None:
-                observe(status, reply.headers)
+                observe(status, reply.headers, self._clock() - started)
             if status == 429 and attempt < limits.max_attempts:
                 wait = retry_after({k.lower(): v for k, v in reply.headers.items()}, self._clock())
                 wait = min(limits.base_delay * 4 if wait is None else wait, limits.max_rate_limit_wait)

@@ -12,10 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
+from metrics_sync.core.errors import ApiError
 from metrics_sync.core.resources import METRIC
 from metrics_sync.emulator import EmulatorApp, Faults
 from metrics_sync.launchdarkly.client import Client
 from metrics_sync.launchdarkly.rate_limits import MAX_IN_FLIGHT, START_IN_FLIGHT, ReadWindow, remaining_budget
+from metrics_sync.launchdarkly.session import RetryPolicy
 from metrics_sync.launchdarkly.transport import MAX_CONNECTIONS
 from tests.conftest import TOKEN, FakeClock
 from tests.launchdarkly.test_concurrent_reads import InFlight, metric, seeded
@@ -174,8 +176,8 @@ def test_429s_narrow_the_window_and_the_pages_are_still_all_read() -> None:
     assert sorted(m["key"] for m in listed) == [metric(i)["key"] for i in range(5000)]
     assert transport.count == 100 + len(refused)  # each refused page asked again, nothing skipped
     before = transport.limits[:20]
-    during = transport.limits[30:50]
-    assert max(before) > min(during)  # the burst cut the window
+    during = transport.limits[20:40]
+    assert max(before) > min(during)  # the burst cut the window (each answer after it widens it again by one)
     assert min(during) >= 1
 
 
@@ -197,27 +199,30 @@ class Gate(httpx.BaseTransport):
 
 def test_an_early_read_taken_over_leaves_its_pages_not_started_to_the_reader() -> None:
     transport = Gate(httpx.WSGITransport(app=EmulatorApp(seeded(2500, 7), token=TOKEN)))  # 50 pages
-    with Client("http://127.0.0.1", TOKEN, transport=transport) as client:
+    # (a clock that stands still: the round trips are not known, so the window is not bounded by them)
+    with Client("http://127.0.0.1", TOKEN, transport=transport, clock=FakeClock()) as client:
         client.read_ahead(METRIC, "shop")
         deadline = time.monotonic() + 10
         while len(transport.names) < 10 and time.monotonic() < deadline:  # the first page, then 9 held
             time.sleep(0.01)
         time.sleep(0.1)
-        # The window's start, 8, widened by the first page's answer, are in flight; 7 more of the early read's
-        # 16 threads wait for room.
+        # The window's start, 8, widened by the first page's answer, are in flight; no other page has gone to
+        # the early read's pool (no thread waits for room).
         assert len(transport.names) == 1 + START_IN_FLIGHT + 1
+        assert threading.active_count() < 1 + 1 + START_IN_FLIGHT + 1 + 3
         threading.Timer(0.2, transport.opened.set).start()
         listed = client.list_items(METRIC, "shop")
     assert sorted(m["key"] for m in listed) == [metric(i)["key"] for i in range(2500)]
     assert len(transport.names) == 50  # every page once
     early = [name for name in transport.names if name.startswith("read-early")]
-    assert len(early) == 17 and len(transport.names) - len(early) == 33  # the rest read by the reader's pool
+    # The pages in flight when the reader took over stay the early read's; the rest are read by the reader's pool.
+    assert len(early) == 1 + START_IN_FLIGHT + 1 and len(transport.names) - len(early) == 40
     assert client.window.most > START_IN_FLIGHT
 
 
 def test_an_early_read_never_taken_over_is_stopped_by_close_and_reads_nothing_more() -> None:
     transport = Gate(httpx.WSGITransport(app=EmulatorApp(seeded(2500, 8), token=TOKEN)))
-    client = Client("http://127.0.0.1", TOKEN, transport=transport)
+    client = Client("http://127.0.0.1", TOKEN, transport=transport, clock=FakeClock())
     client.read_ahead(METRIC, "shop")
     deadline = time.monotonic() + 10
     while len(transport.names) < 10 and time.monotonic() < deadline:
@@ -226,3 +231,64 @@ def test_an_early_read_never_taken_over_is_stopped_by_close_and_reads_nothing_mo
     client.close()  # waits for the 9 in flight; sends none of the others, even those waiting for room
     assert len(transport.names) == 1 + START_IN_FLIGHT + 1
     assert not [t for t in threading.enumerate() if t.name.startswith("read-early")]
+
+
+def test_a_fast_round_trip_bounds_the_window_and_a_slow_one_does_not() -> None:
+    near = ReadWindow(start=8, cap=32)
+    near.observe(near.acquire(NO_CHECK), 200, PLENTY, seconds=0.001)  # a server a millisecond away
+    near.release()
+    assert near.limit == 2  # 1 ms ÷ READ_WORK, plus one
+    for _ in range(50):
+        answered(near)  # (round trips not known: the bound stays)
+    assert near.limit == 2
+    far = ReadWindow(start=8, cap=32)
+    for _ in range(100):
+        far.observe(far.acquire(NO_CHECK), 200, PLENTY, seconds=0.150)  # LaunchDarkly at 150 ms
+        far.release()
+    assert far.limit == 32
+
+
+def test_what_is_not_a_round_trip_of_a_page_does_not_bound_the_window() -> None:
+    window = ReadWindow(start=8, cap=32)
+    for status, seconds in ((429, 0.0001), (500, 0.0001), (200, 0.0), (200, -1.0), (200, float("nan")),
+                            (200, float("inf")), (200, None)):
+        window.observe(window.acquire(NO_CHECK), status, PLENTY, seconds=seconds)
+        window.release()
+    assert window.limit > 4  # only the 429 halved it (8 → 4), the 200s widened it again
+    assert window.limit == 4 + 5
+
+
+def test_against_a_nearby_server_few_reads_are_in_flight_and_no_thread_waits_for_room() -> None:
+    # A real clock and 5 ms per request: a window of 4 or 5 (5 ms and more ÷ READ_WORK, + 1) is all they can use.
+    store = seeded(5000, 3)
+    transport = Slow(httpx.WSGITransport(app=EmulatorApp(store, token=TOKEN)))
+    threads: list[int] = []
+
+    def hold(count: int, request: httpx.Request) -> None:
+        threads.append(threading.active_count())
+        time.sleep(0.005)
+
+    transport.before = hold
+    before = threading.active_count()
+    with Client("http://127.0.0.1", TOKEN, transport=transport) as client:
+        listed = client.list_items(METRIC, "shop", expected=5000)
+    assert sorted(m["key"] for m in listed) == [metric(i)["key"] for i in range(5000)]
+    assert client.window.limit < START_IN_FLIGHT and transport.most <= START_IN_FLIGHT  # (unbounded: 32)
+    # The pool holds the reads in flight and the pages being kept, not one thread per page up to the cap (32,
+    # most of them waiting for room, as it did).
+    assert max(threads) <= before + START_IN_FLIGHT + 4
+
+
+def test_a_failed_page_stops_the_pages_not_yet_started() -> None:
+    def refuse(count: int, request: httpx.Request) -> None:
+        if count == 5:
+            raise httpx.ConnectError("refused", request=request)
+        time.sleep(0.002)
+
+    transport = InFlight(httpx.WSGITransport(app=EmulatorApp(seeded(5000, 4), token=TOKEN)), before=refuse)
+    with Client("http://127.0.0.1", TOKEN, transport=transport, clock=FakeClock(), read_concurrency=4,
+                retry=RetryPolicy(max_attempts=1)) as client:
+        with pytest.raises(ApiError):
+            client.list_items(METRIC, "shop", expected=5000)
+        assert client.window.in_flight == 0  # every room taken was given back
+    assert transport.count < 20  # of 100 pages: those in flight when it failed, not the rest

@@ -231,3 +231,32 @@ def test_reading_starts_no_new_read_once_the_run_is_cancelled() -> None:
     with pytest.raises(Cancelled):
         read_state(api, "shop", definitions, ownership_tag=TAG, prune=True, cancel=cancel)
     assert "get gone" not in api.asked  # the retire candidate's read was never started
+
+
+def test_the_marker_of_an_item_in_sync_reads_as_the_mapping_it_stands_for() -> None:
+    from metrics_sync.planning.state import IN_SYNC, InSync
+
+    marker = InSync("checkout", 7)
+    assert dict(marker) == {"key": "checkout", "_version": 7, IN_SYNC: True}
+    assert marker.get("tags") is None and marker.get("archived") is None and "name" not in marker
+    with pytest.raises(KeyError):
+        marker["name"]
+    assert not hasattr(marker, "__dict__")  # slotted: 100,000 of them in a big project in sync
+
+
+def test_what_a_keep_function_returns_is_checked_unless_it_vouches_for_it() -> None:
+    import httpx
+
+    from metrics_sync.core.errors import ApiError
+    from metrics_sync.emulator import EmulatorApp
+    from metrics_sync.launchdarkly.client import Client
+    from metrics_sync.planning.state import InSync
+    from tests.conftest import TOKEN
+    from tests.launchdarkly.test_concurrent_reads import seeded
+
+    transport = httpx.WSGITransport(app=EmulatorApp(seeded(120, 5), token=TOKEN))
+    with Client("http://127.0.0.1", TOKEN, transport=transport) as client:
+        markers = client.list_items(METRIC, "shop", keep=lambda rep: InSync(str(rep["key"]), rep.get("_version")))
+        assert len(markers) == 120 and all(isinstance(m, InSync) for m in markers)
+        with pytest.raises(ApiError, match="malformed metric"):  # a dict it returns is checked as ever
+            client.list_items(METRIC, "shop", keep=lambda rep: {**rep, "tags": "not a list"})
