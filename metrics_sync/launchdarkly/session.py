@@ -202,8 +202,8 @@ class Session:
 
         429 is retried for every method (the request was not processed). 5xx, timeouts and connection
         errors are retried only when `retry_failures` (never for POST). `route` (the path's template) names
-        the request's rate-limit bucket. `observe` sees the status and headers of every answer, the retried
-        ones included (the pager's window widens and narrows by them: rate_limits.ReadWindow).
+        the request's rate-limit bucket. `observe` sees the status, headers and round trip (seconds) of every
+        answer, the retried ones included (the pager's window widens and narrows by them: rate_limits.ReadWindow).
         """
         route_id = f"{method} {route}"
         content = None if json_body is None else json.dumps(json_body, allow_nan=False).encode()
