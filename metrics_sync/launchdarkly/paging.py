@@ -23,7 +23,7 @@ from metrics_sync.core.errors import ApiError
 from metrics_sync.core.fields import Resource
 from metrics_sync.launchdarkly.rate_limits import MAX_IN_FLIGHT, START_IN_FLIGHT, ReadWindow
 from metrics_sync.launchdarkly.session import Reply, Session, Target
-from metrics_sync.launchdarkly.wire import MAX_DEPTH, kept_depth, named, problem
+from metrics_sync.launchdarkly.wire import MAX_DEPTH, Checked, kept_depth, named, problem
 
 PAGE_SIZE = 50  # LaunchDarkly's maximum for the metrics list
 READ_CONCURRENCY = MAX_IN_FLIGHT  # the most pages in flight at once (the window's cap), for the whole client
@@ -37,15 +37,7 @@ MAX_ITEMS = 250_000  # a totalCount above this is not believed (and bounds what 
 JSONDict = dict[str, Any]
 
 
-class Checked(Mapping[str, Any]):
-    """What a `keep` function may return in place of a dict: a value of its own, made from an item it checked
-    (`wire.problem`) and holding only checked values (plan's marker of an item in sync: its key and version).
-    The pager takes it as it is; a dict a `keep` returns is checked here."""
-
-    __slots__ = ()
-
-
-Kept = JSONDict | Checked
+Kept = JSONDict | Checked  # a dict a `keep` function returns is checked here; a `Checked` is taken as it is
 Keep = Callable[[Mapping[str, Any]], Kept]  # what of each listed item is kept
 Page = tuple[list[Kept], int]  # its items and the totalCount it reports
 

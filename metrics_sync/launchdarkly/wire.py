@@ -152,6 +152,14 @@ def problem(resource: Resource, item: Any) -> str | None:
     return None
 
 
+class Checked(Mapping[str, Any]):
+    """An item's stand-in made by the caller from an item it checked (`problem`), holding only checked values:
+    what a pager's `keep` function may return in place of a dict (plan's marker of an item in sync: its key and
+    version). The pager takes it as it is; a dict a `keep` returns is checked there."""
+
+    __slots__ = ()
+
+
 def named(item: Any) -> str:
     """` `key`` when the item has a usable key, else nothing (a malformed key is not repeated)."""
     key = item.get("key") if isinstance(item, dict) else None

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from metrics_sync.core.cancel import NEVER, CancelSignal
 from metrics_sync.core.errors import ApiError, PlanError
@@ -24,11 +24,13 @@ from metrics_sync.core.fields import Resource
 from metrics_sync.core.findings import Finding
 from metrics_sync.core.model import Definitions
 from metrics_sync.core.resources import METRIC, METRIC_GROUP, RESOURCES
-from metrics_sync.launchdarkly.paging import Checked, Keep, Kept
-from metrics_sync.launchdarkly.wire import problem
+from metrics_sync.launchdarkly.wire import Checked, problem
 from metrics_sync.planning.desired import Desired, Forms
 from metrics_sync.planning.diffing import in_sync
 from metrics_sync.planning.usage import Holders, groups_of, holders_from, running_status, statuses_needed
+
+if TYPE_CHECKING:  # (the pager imports the HTTP client: validate, which shows plans' types, does not need it)
+    from metrics_sync.launchdarkly.paging import Keep, Kept
 
 Rep = dict[str, Any]
 T = TypeVar("T")

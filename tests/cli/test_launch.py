@@ -80,3 +80,12 @@ def test_the_console_command_and_python_dash_m_start_through_the_launcher() -> N
     top_level = [line for line in launcher.splitlines() if line.startswith(("import ", "from "))]
     assert top_level == ["from __future__ import annotations", "import os", "import sys",
                          "from collections.abc import Sequence"]
+
+
+def test_validate_works_without_the_http_client(tmp_path: Path) -> None:
+    # validate is offline: it must not even import httpx (50 ms of a small run's 140 ms, measured), so a
+    # module it shares with plan must not pull the LaunchDarkly client in at import time.
+    result = run_python("sys.modules['httpx'] = None\nfrom metrics_sync.cli.launch import main\n"
+                        f"sys.exit(main(['validate', {EXAMPLES!r}]))", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK:")
