@@ -148,10 +148,11 @@ def keeper(forms: Forms) -> Keep:
         item = forms.items.get(key)
         if item is None:
             return slim
+        key = item.key  # the definition's own string: what is kept by key then holds no string of the page's
         after = forms.compute(key)
         if problem(resource, slim) is None and in_sync(resource, after, slim, adopt=item.adopt, tag=forms.tag):
             forms.settle(key, after)
-            return InSync(item.key, slim.get("_version"))  # (checked: `problem` above)
+            return InSync(key, slim.get("_version"))  # (checked: `problem` above)
         forms.keep(key, after)
         return slim
 
