@@ -174,6 +174,9 @@ class Pager:
                     if failed.is_set():
                         break  # (its error is raised below, from the page that failed)
                     sequence = None if read_early(offset) else self.window.acquire(self._session.cancel.check)
+                    if failed.is_set() and sequence is not None:  # (failed while this one waited for room)
+                        self.window.release()
+                        break
                     future = pool.submit(page, offset, sequence)
                     future.add_done_callback(lambda done: _note_failure(done, failed))
                     futures.append((future, sequence))
@@ -198,8 +201,7 @@ class Pager:
             check()
             return self._session.request("GET", path, resource.collection, params=params,
                                          headers=resource.headers, target=target,
-                                         observe=lambda status, headers, seconds: self.window.observe(
-                                             room, status, headers, seconds))
+                                         observe=lambda status, headers: self.window.observe(room, status, headers))
         finally:
             self.window.release()
 
@@ -216,6 +218,8 @@ class Pager:
         if len(items) > PAGE_SIZE:
             raise ApiError("GET", path, 200, f"a page holds {len(items)} {resource.plural}, more than the "
                            f"{PAGE_SIZE} asked for")
+        if len(items) == PAGE_SIZE:  # (a short page comes back faster: it says less of what the window can use)
+            self.window.timed(resource.collection, reply.seconds)
         kept: list[Kept] = []
         for item in items:
             # What is not kept is never read: only what is kept is checked (the key is always kept).
@@ -252,6 +256,9 @@ class EarlyRead:
         self._closed = threading.Event()
         self._stopped = False  # taken over or closed: no more pages go to the pool
         self._lock = threading.Lock()
+        # Pages given to the pool and not finished: at most its threads, so that no room in the window is held by
+        # a page waiting for a thread (the window is shared with the client's other reads).
+        self._outstanding = threading.BoundedSemaphore(max(1, concurrency))
         self._pool: ThreadPoolExecutor | None = None
         self._thread = threading.Thread(target=self._run, name="read-early", daemon=True)
 
@@ -292,15 +299,24 @@ class EarlyRead:
         # Each page goes to the pool once the window has room for it (as in `Pager._pages`), until taken over.
         for offset in offsets[1:]:
             try:
-                room = self._window.acquire(self._check)
+                while not self._outstanding.acquire(timeout=0.25):
+                    self._check()
+                try:
+                    room = self._window.acquire(self._check)
+                except BaseException:
+                    self._outstanding.release()
+                    raise
             except (_Dropped, Cancelled):
                 return
             with self._lock:
                 if self._stopped:
                     self._window.release()
+                    self._outstanding.release()
                     return
                 assert self._pool is not None
-                self._replies[offset] = self._pool.submit(self._fetch, offset, room)
+                future = self._pool.submit(self._fetch, offset, room)
+                future.add_done_callback(lambda _: self._outstanding.release())  # (a cancelled one too)
+                self._replies[offset] = future
                 self._rooms[offset] = room
 
     def planned(self) -> list[int]:

@@ -174,9 +174,11 @@ class ReadWindow:
     (or that reports no budget: the cap is then the only bound) widens it by one, so it doubles per round trip;
     a budget lower than the window narrows it to that budget; a 429 halves it, once per round (the other 429s
     of reads sent before the cut say the same thing). It never exceeds `cap` nor falls under 1, nor what the
-    fastest round trip seen makes useful (its `seconds` ÷ READ_WORK, plus one: a nearby server needs two or three
-    reads in flight, LaunchDarkly at 150 ms the whole cap). The rate gate (RateGate) still decides when each
-    request may go; the window only keeps fewer of them waiting.
+    fastest round trip of a full page makes useful (`timed`: its seconds ÷ READ_WORK, plus one: a nearby server
+    needs two or three reads in flight, LaunchDarkly at 60 ms or more the whole cap). Full pages only, and each
+    list route on its own, the most generous one deciding: a short page or a small list (a project's few metric
+    groups) comes back faster than a page of 50, and must not hold back the reads of a long list. The rate gate
+    (RateGate) still decides when each request may go; the window only keeps fewer of them waiting.
     """
 
     def __init__(self, start: int = START_IN_FLIGHT, cap: int = MAX_IN_FLIGHT) -> None:
@@ -184,7 +186,8 @@ class ReadWindow:
         self.limit = min(max(1, start), self.cap)
         self.in_flight = self.most = 0  # `most`: the largest number seen in flight (tests, --verbose)
         self._sent = self._cut_at = 0  # reads started; how many had started when the window was last cut
-        self._useful = self.cap  # reads in flight the fastest round trip seen makes useful
+        self._fastest: dict[str, float] = {}  # list route -> the fastest round trip of a full page
+        self._useful = self.cap  # reads in flight those round trips make useful
         self._changed = threading.Condition()
 
     def acquire(self, check: Callable[[], None]) -> int:
@@ -204,9 +207,19 @@ class ReadWindow:
             self.in_flight -= 1
             self._changed.notify_all()
 
-    def observe(self, sequence: int, status: int, headers: Mapping[str, str], seconds: float | None = None) -> None:
-        """One answer to the read numbered `sequence` (429s included: the session retries them), `seconds` after
-        it was sent (None, or not a positive number: not known)."""
+    def timed(self, route: str, seconds: float) -> None:
+        """A full page of `route` came back `seconds` after it was sent (not a positive number: not known)."""
+        if not 0 < seconds < math.inf:
+            return
+        with self._changed:
+            if seconds >= self._fastest.get(route, math.inf):
+                return
+            self._fastest[route] = seconds
+            self._useful = max(math.ceil(fastest / READ_WORK) + 1 for fastest in self._fastest.values())
+            self.limit = min(self.limit, self._useful)  # (it widens again by `observe`, up to the bound)
+
+    def observe(self, sequence: int, status: int, headers: Mapping[str, str]) -> None:
+        """One answer to the read numbered `sequence` (429s included: the session retries them)."""
         with self._changed:
             if status == 429:
                 if sequence > self._cut_at:
@@ -214,10 +227,7 @@ class ReadWindow:
                     self._cut_at = self._sent
                 return
             if not 200 <= status < 300:
-                return  # (a refusal may come back faster than a page: it says nothing of the round trip)
-            if seconds is not None and 0 < seconds < math.inf:
-                self._useful = min(self._useful, max(1, math.ceil(seconds / READ_WORK) + 1))
-                self.limit = min(self.limit, self._useful)
+                return
             left = remaining_budget(headers)
             if left is None or left >= 2 * self.limit:
                 self.limit = min(self.cap, self._useful, self.limit + 1)

@@ -111,6 +111,7 @@ class Reply:
     method: str
     path: str
     target: str  # the path and query asked for, for the --verbose log
+    seconds: float = 0.0  # from sending it to its whole body read (0: not known)
 
 
 @dataclass(frozen=True)
@@ -197,13 +198,13 @@ class Session:
     def request(self, method: str, path: str, route: str, *, params: Mapping[str, Any] | None = None,
                 json_body: Any = None, retry_failures: bool = True, headers: Mapping[str, str] | None = None,
                 errors_as_answers: bool = False, target: Target | None = None,
-                observe: Callable[[int, httpx.Headers, float], None] | None = None) -> Reply:
+                observe: Callable[[int, httpx.Headers], None] | None = None) -> Reply:
         """Send one logical request: rate-limit pacing, retries, bounds, and error mapping.
 
         429 is retried for every method (the request was not processed). 5xx, timeouts and connection
         errors are retried only when `retry_failures` (never for POST). `route` (the path's template) names
-        the request's rate-limit bucket. `observe` sees the status, headers and round trip (seconds) of every
-        answer, the retried ones included (the pager's window widens and narrows by them: rate_limits.ReadWindow).
+        the request's rate-limit bucket. `observe` sees the status and headers of every answer, the retried
+        ones included (the pager's window widens and narrows by them: rate_limits.ReadWindow).
         """
         route_id = f"{method} {route}"
         content = None if json_body is None else json.dumps(json_body, allow_nan=False).encode()
@@ -236,7 +237,7 @@ class Session:
             self.note(f"{method} {reply.target} -> {reply.status} ({(self._clock() - started) * 1000:.0f} ms)")
             status = reply.status
             if observe is not None:
-                observe(status, reply.headers, self._clock() - started)
+                observe(status, reply.headers)
             if status == 429 and attempt < limits.max_attempts:
                 wait = retry_after({k.lower(): v for k, v in reply.headers.items()}, self._clock())
                 wait = min(limits.base_delay * 4 if wait is None else wait, limits.max_rate_limit_wait)
@@ -283,6 +284,7 @@ class Session:
         """One HTTP exchange, the body read and decoded by bodies.py: up to MAX_ANSWER_BYTES decoded (the cap
         also bounds a compressed answer, while it is inflated); an error answer's start only, so its status is
         kept whatever its size. The transport ends it at its deadline; a timeout at the deadline says so."""
+        sent = self._clock()  # (the session's clock, as for its other timings: tests stand it still)
         deadline = time.monotonic() + self._timeout
         try:
             request = self._http.build_request(method, path, params=params, content=content, headers=headers)
@@ -315,7 +317,8 @@ class Session:
                 raise _WholeRequestTimeout(f"the whole request took longer than --timeout ({self._timeout:g} s)",
                                            request=request) from None
             raise httpx.ReadTimeout(why, request=request) from None
-        return Reply(response.status_code, response.headers, body, method, path, request.url.raw_path.decode())
+        return Reply(response.status_code, response.headers, body, method, path, request.url.raw_path.decode(),
+                     self._clock() - sent)
 
     def _before_retry(self, failure: ApiError, attempt: int, why: str) -> None:
         """Wait before attempt `attempt + 1`. Once the run is cancelled nothing is retried: a failure that may

@@ -14,8 +14,9 @@ import pytest
 
 from metrics_sync.core.errors import ApiError
 from metrics_sync.core.resources import METRIC
-from metrics_sync.emulator import EmulatorApp, Faults
+from metrics_sync.emulator import EmulatorApp, Faults, Store
 from metrics_sync.launchdarkly.client import Client
+from metrics_sync.launchdarkly.paging import EARLY_IN_FLIGHT
 from metrics_sync.launchdarkly.rate_limits import MAX_IN_FLIGHT, START_IN_FLIGHT, ReadWindow, remaining_budget
 from metrics_sync.launchdarkly.session import RetryPolicy
 from metrics_sync.launchdarkly.transport import MAX_CONNECTIONS
@@ -235,27 +236,29 @@ def test_an_early_read_never_taken_over_is_stopped_by_close_and_reads_nothing_mo
 
 def test_a_fast_round_trip_bounds_the_window_and_a_slow_one_does_not() -> None:
     near = ReadWindow(start=8, cap=32)
-    near.observe(near.acquire(NO_CHECK), 200, PLENTY, seconds=0.001)  # a server a millisecond away
-    near.release()
+    near.timed("metrics", 0.001)  # a full page from a server a millisecond away
     assert near.limit == 2  # 1 ms ÷ READ_WORK, plus one
     for _ in range(50):
-        answered(near)  # (round trips not known: the bound stays)
+        answered(near)
     assert near.limit == 2
     far = ReadWindow(start=8, cap=32)
+    far.timed("metrics", 0.150)  # LaunchDarkly at 150 ms
     for _ in range(100):
-        far.observe(far.acquire(NO_CHECK), 200, PLENTY, seconds=0.150)  # LaunchDarkly at 150 ms
-        far.release()
+        answered(far)
     assert far.limit == 32
 
 
-def test_what_is_not_a_round_trip_of_a_page_does_not_bound_the_window() -> None:
+def test_a_fast_small_list_does_not_hold_back_a_slow_long_one() -> None:
     window = ReadWindow(start=8, cap=32)
-    for status, seconds in ((429, 0.0001), (500, 0.0001), (200, 0.0), (200, -1.0), (200, float("nan")),
-                            (200, float("inf")), (200, None)):
-        window.observe(window.acquire(NO_CHECK), status, PLENTY, seconds=seconds)
-        window.release()
-    assert window.limit > 4  # only the 429 halved it (8 → 4), the 200s widened it again
-    assert window.limit == 4 + 5
+    for seconds in (0.0, -1.0, float("nan"), float("inf")):  # not a round trip
+        window.timed("metrics", seconds)
+    assert window.limit == 8
+    window.timed("metric-groups", 0.010)  # a page of 50 groups, 10 ms
+    assert window.limit == 6
+    window.timed("metrics", 0.150)  # pages of metrics at 150 ms: the most generous route decides
+    for _ in range(100):
+        answered(window)
+    assert window.limit == 32
 
 
 def test_against_a_nearby_server_few_reads_are_in_flight_and_no_thread_waits_for_room() -> None:
@@ -292,3 +295,35 @@ def test_a_failed_page_stops_the_pages_not_yet_started() -> None:
             client.list_items(METRIC, "shop", expected=5000)
         assert client.window.in_flight == 0  # every room taken was given back
     assert transport.count < 20  # of 100 pages: those in flight when it failed, not the rest
+
+
+def test_a_short_page_answered_fast_does_not_narrow_the_reads_of_a_long_list() -> None:
+    # A project with 10 metrics answers in a millisecond; another's pages of 50 take 40 ms. The short page says
+    # nothing of what the long list can use: its reads go as wide as 40 ms makes useful (21), not 2.
+    store = Store(["shop", "tiny"], rng=random.Random(6))
+    store.seed({"projects": {"shop": [metric(i) for i in range(5000)], "tiny": [metric(i) for i in range(10)]}})
+    transport = Slow(httpx.WSGITransport(app=EmulatorApp(store, token=TOKEN)))
+    transport.before = lambda count, request: time.sleep(0.001 if "/tiny" in request.url.path else 0.040)
+    with Client("http://127.0.0.1", TOKEN, transport=transport) as client:
+        assert len(client.list_items(METRIC, "tiny")) == 10
+        listed = client.list_items(METRIC, "shop", expected=5000)
+    assert len(listed) == 5000
+    assert transport.most > 10 and client.window.limit > 10
+
+
+def test_an_early_read_holds_no_more_rooms_than_its_threads() -> None:
+    transport = Gate(httpx.WSGITransport(app=EmulatorApp(seeded(5000, 9), token=TOKEN)))
+    with Client("http://127.0.0.1", TOKEN, transport=transport, clock=FakeClock()) as client:
+        client.window.limit = 32  # (room for more than the early read's 16 threads)
+        client.read_ahead(METRIC, "shop")
+        deadline = time.monotonic() + 10
+        while len(transport.names) < 1 + EARLY_IN_FLIGHT and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        # Its 16 pages are held at the server; no room is taken for a page that waits for a thread (the window is
+        # shared with the client's other reads).
+        assert len(transport.names) == 1 + EARLY_IN_FLIGHT
+        assert client.window.in_flight == EARLY_IN_FLIGHT
+        transport.opened.set()
+        assert len(client.list_items(METRIC, "shop")) == 5000
+    assert client.window.in_flight == 0
