@@ -252,7 +252,7 @@ class EarlyRead:
         self._check_cancel = check_cancel
         self._first: Future[list[int]] = Future()  # the offsets planned, once the first page is answered
         self._replies: dict[int, Future[Reply]] = {}  # the pages asked for
-        self._rooms: dict[int, int] = {}  # offset -> its room in the window, taken before it went to the pool
+        self._roomed: set[int] = set()  # the offsets given to the pool with a room in the window taken for them
         self._closed = threading.Event()
         self._stopped = False  # taken over or closed: no more pages go to the pool
         self._lock = threading.Lock()
@@ -317,7 +317,7 @@ class EarlyRead:
                 future = self._pool.submit(self._fetch, offset, room)
                 future.add_done_callback(lambda _: self._outstanding.release())  # (a cancelled one too)
                 self._replies[offset] = future
-                self._rooms[offset] = room
+                self._roomed.add(offset)
 
     def planned(self) -> list[int]:
         """The offsets asked for (the first page, and the next ones when it was a full page); waits for the first
@@ -333,7 +333,7 @@ class EarlyRead:
         with self._lock:
             self._stopped = True
             for offset, future in list(self._replies.items()):
-                if offset in self._rooms and future.cancel():  # (only a page not yet started is cancelled)
+                if offset in self._roomed and future.cancel():  # (only a page not yet started is cancelled)
                     del self._replies[offset]
                     self._window.release()  # (the room taken for it)
 
