@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 
@@ -157,6 +158,7 @@ MAX_IN_FLIGHT = 32
 # R / READ_WORK + 1 reads in flight only wait for the interpreter lock, and each waiting thread costs CPU (a
 # loopback server: 32 in flight cost 10 % more CPU than 2, docs/performance.md).
 READ_WORK = 0.002
+TIMED_PAGES = 32  # the full pages of a route whose fastest round trip bounds the window
 _REMAINING = ("x-ratelimit-route-remaining", "x-ratelimit-global-remaining", "x-ratelimit-auth-token-remaining")
 
 
@@ -174,8 +176,8 @@ class ReadWindow:
     (or that reports no budget: the cap is then the only bound) widens it by one, so it doubles per round trip;
     a budget lower than the window narrows it to that budget; a 429 halves it, once per round (the other 429s
     of reads sent before the cut say the same thing). It never exceeds `cap` nor falls under 1, nor what the
-    fastest round trip of a full page makes useful (`timed`: its seconds ÷ READ_WORK, plus one: a nearby server
-    needs two or three reads in flight, LaunchDarkly at 60 ms or more the whole cap). Full pages only, and each
+    fastest round trip of a route's recent full pages makes useful (`timed`: its seconds ÷ READ_WORK, plus one: a nearby server
+    needs two or three reads in flight, LaunchDarkly at 62 ms or more the whole cap). Full pages only, and each
     list route on its own, the most generous one deciding: a short page or a small list (a project's few metric
     groups) comes back faster than a page of 50, and must not hold back the reads of a long list. The rate gate
     (RateGate) still decides when each request may go; the window only keeps fewer of them waiting.
@@ -186,7 +188,7 @@ class ReadWindow:
         self.limit = min(max(1, start), self.cap)
         self.in_flight = self.most = 0  # `most`: the largest number seen in flight (tests, --verbose)
         self._sent = self._cut_at = 0  # reads started; how many had started when the window was last cut
-        self._fastest: dict[str, float] = {}  # list route -> the fastest round trip of a full page
+        self._recent: dict[str, deque[float]] = {}  # list route -> round trips of its last full pages
         self._useful = self.cap  # reads in flight those round trips make useful
         self._changed = threading.Condition()
 
@@ -208,14 +210,15 @@ class ReadWindow:
             self._changed.notify_all()
 
     def timed(self, route: str, seconds: float) -> None:
-        """A full page of `route` came back `seconds` after it was sent (not a positive number: not known)."""
+        """A full page of `route` came back `seconds` after it was sent (not a positive number: not known). The
+        fastest of the route's last TIMED_PAGES counts: one page that came back oddly fast bounds the window only
+        until it is that old."""
         if not 0 < seconds < math.inf:
             return
         with self._changed:
-            if seconds >= self._fastest.get(route, math.inf):
-                return
-            self._fastest[route] = seconds
-            self._useful = max(math.ceil(fastest / READ_WORK) + 1 for fastest in self._fastest.values())
+            recent = self._recent.setdefault(route, deque(maxlen=TIMED_PAGES))
+            recent.append(seconds)
+            self._useful = max(math.ceil(min(times) / READ_WORK) + 1 for times in self._recent.values())
             self.limit = min(self.limit, self._useful)  # (it widens again by `observe`, up to the bound)
 
     def observe(self, sequence: int, status: int, headers: Mapping[str, str]) -> None:

@@ -143,6 +143,9 @@ class Session:
         # time.sleep cannot be woken: real waits are on the cancel signal; an injected sleep (a test's fake
         # clock) is used as given, with the signal checked before and after.
         self._clock, self._sleep = clock, None if sleep is time.sleep else sleep
+        # What times each exchange (`Reply.seconds`): the monotonic clock (the wall clock may step while a request
+        # is out, and a page timed too fast narrows the read window); a test's own clock stands in for it.
+        self._timer: Callable[[], float] = time.monotonic if clock is time.time else clock
         self._rng = rng or random.Random()
         self._waited, self._waited_lock = 0.0, threading.Lock()
         self.calls, self._calls_lock = 0, threading.Lock()  # HTTP exchanges sent, retries included (health says it)
@@ -284,7 +287,7 @@ class Session:
         """One HTTP exchange, the body read and decoded by bodies.py: up to MAX_ANSWER_BYTES decoded (the cap
         also bounds a compressed answer, while it is inflated); an error answer's start only, so its status is
         kept whatever its size. The transport ends it at its deadline; a timeout at the deadline says so."""
-        sent = self._clock()  # (the session's clock, as for its other timings: tests stand it still)
+        sent = self._timer()
         deadline = time.monotonic() + self._timeout
         try:
             request = self._http.build_request(method, path, params=params, content=content, headers=headers)
@@ -318,7 +321,7 @@ class Session:
                                            request=request) from None
             raise httpx.ReadTimeout(why, request=request) from None
         return Reply(response.status_code, response.headers, body, method, path, request.url.raw_path.decode(),
-                     self._clock() - sent)
+                     self._timer() - sent)
 
     def _before_retry(self, failure: ApiError, attempt: int, why: str) -> None:
         """Wait before attempt `attempt + 1`. Once the run is cancelled nothing is retried: a failure that may

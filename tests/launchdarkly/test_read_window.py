@@ -17,7 +17,13 @@ from metrics_sync.core.resources import METRIC
 from metrics_sync.emulator import EmulatorApp, Faults, Store
 from metrics_sync.launchdarkly.client import Client
 from metrics_sync.launchdarkly.paging import EARLY_IN_FLIGHT
-from metrics_sync.launchdarkly.rate_limits import MAX_IN_FLIGHT, START_IN_FLIGHT, ReadWindow, remaining_budget
+from metrics_sync.launchdarkly.rate_limits import (
+    MAX_IN_FLIGHT,
+    START_IN_FLIGHT,
+    TIMED_PAGES,
+    ReadWindow,
+    remaining_budget,
+)
 from metrics_sync.launchdarkly.session import RetryPolicy
 from metrics_sync.launchdarkly.transport import MAX_CONNECTIONS
 from tests.conftest import TOKEN, FakeClock
@@ -327,3 +333,24 @@ def test_an_early_read_holds_no_more_rooms_than_its_threads() -> None:
         transport.opened.set()
         assert len(client.list_items(METRIC, "shop")) == 5000
     assert client.window.in_flight == 0
+
+
+def test_one_page_oddly_fast_bounds_the_window_only_while_it_is_recent() -> None:
+    window = ReadWindow(start=8, cap=32)
+    window.timed("metrics", 0.150)
+    window.timed("metrics", 0.004)  # a page timed across a clock step, or served from somewhere near
+    assert window.limit == 3
+    for _ in range(TIMED_PAGES):
+        window.timed("metrics", 0.150)
+        answered(window)
+    for _ in range(40):
+        answered(window)
+    assert window.limit == 32
+
+
+def test_exchanges_are_timed_by_the_monotonic_clock_unless_a_test_gives_its_own() -> None:
+    # The wall clock may step while a request is out (a page timed too fast narrows the window); a test's clock
+    # stands still, and its pages are not timed at all.
+    assert Client("http://127.0.0.1", TOKEN).session._timer is time.monotonic
+    clock = FakeClock()
+    assert Client("http://127.0.0.1", TOKEN, clock=clock).session._timer is clock
