@@ -176,11 +176,12 @@ class ReadWindow:
     (or that reports no budget: the cap is then the only bound) widens it by one, so it doubles per round trip;
     a budget lower than the window narrows it to that budget; a 429 halves it, once per round (the other 429s
     of reads sent before the cut say the same thing). It never exceeds `cap` nor falls under 1, nor what the
-    fastest round trip of a route's recent full pages makes useful (`timed`: its seconds ÷ READ_WORK, plus one: a nearby server
-    needs two or three reads in flight, LaunchDarkly at 62 ms or more the whole cap). Full pages only, and each
-    list route on its own, the most generous one deciding: a short page or a small list (a project's few metric
-    groups) comes back faster than a page of 50, and must not hold back the reads of a long list. The rate gate
-    (RateGate) still decides when each request may go; the window only keeps fewer of them waiting.
+    fastest round trip of a route's recent full pages makes useful (`timed`: its seconds ÷ READ_WORK, plus one:
+    a nearby server needs two or three reads in flight, LaunchDarkly at 62 ms or more the whole cap). Full pages
+    only, and each list route on its own, the most generous one deciding: a short page or a small list (a
+    project's few metric groups) comes back faster than a page of 50, and must not hold back the reads of a long
+    list. The rate gate (RateGate) still decides when each request may go; the window only keeps fewer of them
+    waiting.
     """
 
     def __init__(self, start: int = START_IN_FLIGHT, cap: int = MAX_IN_FLIGHT) -> None:
