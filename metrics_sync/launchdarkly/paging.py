@@ -99,7 +99,7 @@ class Pager:
         def page(offset: int, sequence: int | None) -> Page:
             """The page at `offset`: read early, or asked for now (in its room in the window, `sequence`, when
             `_pages` took it)."""
-            reply = early.take(offset) if early is not None and early.holds(offset) else None
+            reply = early.take(offset) if early is not None else None  # (None: not read early)
             if reply is None:
                 reply = self._fetch(resource, path, self._params(params, offset), target, sequence)
             return self._parse(resource, path, reply, keep)
