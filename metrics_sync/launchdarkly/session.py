@@ -156,14 +156,36 @@ class Session:
         # given: it has no network to bound.
         self.network = network_settings(self.base_url, environ or {})
         self.transport = transport or DeadlineTransport(self.network, timeout=timeout, cancel=self.cancel)
-        self._http = httpx.Client(
-            base_url=self.base_url, transport=self.transport, timeout=timeout, trust_env=False,
-            follow_redirects=False,  # a redirect could carry the token elsewhere
-            headers={"Authorization": token, "User-Agent": USER_AGENT, "LD-API-Version": API_VERSION,
-                     "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING})
+        # Requests go straight to the transport, built here (`_request`): httpx.Client's layers (its cookie jar,
+        # auth and redirect handling, a second and third parse of each URL) did nothing this session needs, and
+        # cost 0.2 ms of every request (a tenth of listing 100,000 metrics). Nothing is followed or stored.
+        self._headers = httpx.Headers({"Connection": "keep-alive", "Authorization": token, "User-Agent": USER_AGENT,
+                                       "LD-API-Version": API_VERSION, "Accept": "application/json",
+                                       "Accept-Encoding": ACCEPT_ENCODING})
+        self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
+        self._header_sets: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
+        self._closed = False
 
     def close(self) -> None:
-        self._http.close()
+        self._closed = True
+        self.transport.close()
+
+    def _request(self, method: str, path: str, params: Mapping[str, Any] | None, content: bytes | None,
+                 headers: Mapping[str, str]) -> httpx.Request:
+        """The request as httpx.Client would build it from this session's defaults: the base URL joined with
+        `path` (the base URL has no path of its own: `check_base_url`), the query encoded by httpx, and the
+        session's headers with `headers` replacing those of the same name (a resource's `LD-API-Version`)."""
+        if self._closed:
+            raise RuntimeError("the LaunchDarkly session is closed")
+        extra = tuple(headers.items())
+        merged = self._header_sets.get(extra)
+        if merged is None:
+            merged = httpx.Headers(self._headers)
+            merged.update(dict(extra))
+            self._header_sets[extra] = merged  # (a handful: one per resource's headers, and JSON bodies)
+        query = f"?{httpx.QueryParams(params)}" if params else ""
+        return httpx.Request(method, f"{self.base_url}{path}{query}", content=content, headers=merged,
+                             extensions=self._extensions)
 
     def note(self, message: str) -> None:
         """A --verbose log line, the token redacted."""
@@ -290,8 +312,8 @@ class Session:
         sent = self._timer()
         deadline = time.monotonic() + self._timeout
         try:
-            request = self._http.build_request(method, path, params=params, content=content, headers=headers)
-            response = self._http.send(request, stream=True)
+            request = self._request(method, path, params, content, headers)
+            response = self.transport.handle_request(request)
             error = not 200 <= response.status_code < 300
             try:
                 # An in-process transport (the emulator's, a test's) may hand over a body already read and decoded.

@@ -134,3 +134,56 @@ def _defined(cls: ast.ClassDef) -> set[str]:
                 if isinstance(part, ast.Attribute) and isinstance(part.value, ast.Name) and part.value.id == "self":
                     names.add(part.attr)
     return names
+
+
+def test_a_request_is_built_as_httpx_client_would_build_it() -> None:
+    """The session hands requests to its transport itself (no httpx.Client in between): the URL, the headers
+    (in order, a resource's own replacing the session's), the body and the timeouts are what httpx.Client, with
+    the session's base URL, headers and timeout, builds."""
+    import httpx
+
+    from metrics_sync.launchdarkly.bodies import ACCEPT_ENCODING
+    from metrics_sync.launchdarkly.session import API_VERSION, USER_AGENT, Session
+
+    session = Session("https://app.launchdarkly.com", TOKEN, timeout=12.5)
+    reference = httpx.Client(base_url=session.base_url, timeout=12.5, headers={
+        "Authorization": TOKEN, "User-Agent": USER_AGENT, "LD-API-Version": API_VERSION,
+        "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING})
+    cases: list[tuple[str, str, dict[str, object] | None, bytes | None, dict[str, str]]] = [
+        ("GET", "/api/v2/metrics/shop", {"limit": 50, "filter": 'tags contains ["a b"]', "offset": 0}, None, {}),
+        ("GET", "/api/v2/projects/shop/metric-groups", None, None, {"LD-API-Version": "beta"}),
+        ("POST", "/api/v2/metrics/shop", None, b'{"key":"k"}', {"Content-Type": "application/json"}),
+        ("PATCH", "/api/v2/metrics/shop/k%2Fx", {}, b"[]", {"Content-Type": "application/json"}),
+    ]
+    try:
+        for method, path, params, content, headers in cases:
+            ours = session._request(method, path, params, content, headers)
+            theirs = reference.build_request(method, path, params=params, content=content, headers=headers)
+            assert (ours.method, str(ours.url)) == (theirs.method, str(theirs.url))
+            assert ours.headers.raw == theirs.headers.raw
+            assert ours.read() == theirs.read()
+            assert ours.extensions == theirs.extensions
+    finally:
+        session.close()
+        reference.close()
+
+
+def test_no_cookie_an_answer_sets_is_sent_back() -> None:
+    """A server's Set-Cookie is not kept: the next request carries only the session's own headers."""
+    import httpx
+
+    from metrics_sync.launchdarkly.session import Session
+
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={}, headers={"Set-Cookie": "tracker=1; Path=/"})
+
+    session = Session("https://app.launchdarkly.com", TOKEN, transport=httpx.MockTransport(handle))
+    session.request("GET", "/api/v2/metrics/shop", "/api/v2/metrics/{projectKey}")
+    session.request("GET", "/api/v2/metrics/shop", "/api/v2/metrics/{projectKey}")
+    session.close()
+    assert [r.headers.get("cookie") for r in seen] == [None, None]
+    with pytest.raises(RuntimeError, match="closed"):
+        session.request("GET", "/api/v2/metrics/shop", "/api/v2/metrics/{projectKey}")
