@@ -115,6 +115,10 @@ def redirect(method: str, target: str, state: _State) -> Reply:
     yield from _response("307 Temporary Redirect", page([], 0), {"Location": "https://collector.example/steal"})
 
 
+def redirect_malformed(method: str, target: str, state: _State) -> Reply:
+    yield from _response("302 Found", page([], 0), {"Location": "https://[collector.example]/steal"})
+
+
 def missing_key(method: str, target: str, state: _State) -> Reply:
     yield from _response("200 OK", page([metric("m1"), {"name": "no key"}], 2))
 
@@ -227,7 +231,8 @@ MODES: dict[str, Mode] = {
     "same-page": same_page, "new-keys-forever": new_keys_forever, "negative-total": negative_total,
     "slow-body": slow_body, "slow-headers": slow_headers, "rate-limit-day": rate_limit_day,
     "huge-body": huge_body, "endless-chunked": endless_chunked, "retry-after-nan": retry_after_nan,
-    "reset-far-away": reset_far_away, "redirect": redirect, "missing-key": missing_key, "dot-key": dot_key,
+    "reset-far-away": reset_far_away, "redirect": redirect,
+    "redirect-malformed": redirect_malformed, "missing-key": missing_key, "dot-key": dot_key,
     "wrong-types": wrong_types, "deep-nesting": deep_nesting, "not-a-number": not_a_number, "escapes": escapes,
 }
 

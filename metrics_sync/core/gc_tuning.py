@@ -6,8 +6,10 @@ collector"). Both context managers restore the collector's state on exit; nothin
   again and again. Never used around network calls: their objects do form cycles that only the collector
   frees, and pausing it there lets garbage pile up. (Plan's early read of the metrics list goes on while the
   definitions are read: it is bounded, cli/early_read.py, so what it leaves for the collector is too.)
-* `gc_frozen()` — while the remote metrics are listed: what exists before (the loaded definitions) lives
-  to the end of the command, so collections during the listing skip it and walk only new objects. And the
+* `gc_frozen()` — while the remote metrics are listed (and while validate scans the code and reports): what
+  exists before (the loaded definitions) lives to the end of the command, so collections during the listing
+  skip it and walk only new objects. Entered by the main thread only (a scope of another thread overlapping it
+  would restore the other's settings). And the
   youngest generation is collected every YOUNG_THRESHOLD allocations rather than every 700: each page decodes
   into thousands of objects that die with it, and each collection walked those alive and moved the kept ones
   on to be walked again (plan of 100,000 metrics: ~0.3 s). The network's cycles are still collected, a few

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
+import re
 import ssl
 import threading
 import time
@@ -59,18 +60,32 @@ def is_loopback(host: str) -> bool:
 
 
 def check_base_url(base_url: str) -> str:
-    """Normalize and vet a base URL; plain http is allowed only for loopback (the emulator)."""
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"base URL {base_url!r} is not an http(s) URL",
+    """Normalize and vet a base URL; plain http is allowed only for loopback (the emulator). Requests are sent to
+    the base URL followed by their path (`Session._request`), so it may hold nothing but a scheme, a host and a
+    port: no user or password (the token would go beside them), no path, query or fragment."""
+    shown = re.sub(r"//[^/?#]*@", "//…@", base_url)  # (a user name or password is not repeated)
+    not_url = ConfigError(f"base URL {shown!r} is not an http(s) URL",
                           "use e.g. https://app.launchdarkly.com or http://127.0.0.1:8765 for the emulator")
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port  # (a port that is not a number from 0 to 65535 raises)
+        httpx.URL(base_url)  # whatever httpx cannot send to is refused here, not when the first request goes
+    except (ValueError, httpx.InvalidURL):
+        raise not_url from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise not_url
+    root = f"{parts.scheme}://{parts.hostname if ':' not in parts.hostname else f'[{parts.hostname}]'}" + \
+        (f":{port}" if port is not None else "")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError("the base URL carries a user name or password (not shown); metrics-sync sends the access "
+                          "token", f"use {root}")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(f"refusing to send the access token over plain http to {parts.hostname}",
                           "use https://, or http:// only for a local emulator on 127.0.0.1")
-    if parts.path.rstrip("/") or parts.query:
-        root = f"{parts.scheme}://{parts.netloc}"
-        raise ConfigError(f"the base URL {base_url} carries a path ({parts.path or '?' + parts.query}); "
-                          "metrics-sync adds /api/v2/... itself", f"use {root}")
+    if parts.path.rstrip("/") or parts.query or parts.fragment or base_url.rstrip("/").endswith(("?", "#")):
+        extra = base_url.rstrip("/").partition(parts.netloc)[2] or parts.path
+        raise ConfigError(f"the base URL {base_url} carries a path ({extra}); metrics-sync adds /api/v2/... itself",
+                          f"use {root}")
     return base_url.rstrip("/")
 
 
@@ -162,8 +177,7 @@ class Session:
         self._headers = httpx.Headers({"Connection": "keep-alive", "Authorization": token, "User-Agent": USER_AGENT,
                                        "LD-API-Version": API_VERSION, "Accept": "application/json",
                                        "Accept-Encoding": ACCEPT_ENCODING})
-        self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
-        self._header_sets: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
+        self._timeouts = httpx.Timeout(timeout).as_dict()
         self._closed = False
 
     def close(self) -> None:
@@ -177,15 +191,15 @@ class Session:
         session's headers with `headers` replacing those of the same name (a resource's `LD-API-Version`)."""
         if self._closed:
             raise RuntimeError("the LaunchDarkly session is closed")
-        extra = tuple(headers.items())
-        merged = self._header_sets.get(extra)
-        if merged is None:
+        if not path.startswith("/") or "?" in path or "#" in path:  # (joined as text: it must not move the host)
+            raise ValueError(f"a request path must start with / and hold no query: {path[:100]!r}")
+        merged = self._headers
+        if headers:
             merged = httpx.Headers(self._headers)
-            merged.update(dict(extra))
-            self._header_sets[extra] = merged  # (a handful: one per resource's headers, and JSON bodies)
+            merged.update(headers)
         query = f"?{httpx.QueryParams(params)}" if params else ""
         return httpx.Request(method, f"{self.base_url}{path}{query}", content=content, headers=merged,
-                             extensions=self._extensions)
+                             extensions={"timeout": self._timeouts})
 
     def note(self, message: str) -> None:
         """A --verbose log line, the token redacted."""
@@ -283,7 +297,7 @@ class Session:
                 self._before_retry(self._error(reply, target), attempt, f"{method} {path} answered {status}")
                 continue
             if 300 <= status < 400 and not errors_as_answers:
-                location = urlsplit(reply.headers.get("location", "")).netloc or "elsewhere"
+                location = _netloc(reply.headers.get("location", "")) or "elsewhere"
                 raise ApiError(method, path, status, f"redirect to {location} not followed",
                                hint="check --base-url (or LD_BASE_URL): it should be LaunchDarkly's own address")
             if not 200 <= status < 300 and not errors_as_answers:
@@ -425,6 +439,14 @@ def _hint(status: int, code: str | None, target: Target | None) -> str | None:
     if status == 409:
         return f"a {target.noun} with this key already exists; run plan again"
     return None
+
+
+def _netloc(url: str) -> str:
+    """The host part of a URL a server sent (a redirect's Location), or nothing when it is not a URL."""
+    try:
+        return urlsplit(url).netloc
+    except ValueError:
+        return ""
 
 
 def _certificate_failure(exc: BaseException) -> bool:

@@ -264,6 +264,43 @@ def test_plain_http_only_to_loopback() -> None:
         check_base_url("ftp://example.com")
 
 
+@pytest.mark.parametrize("url, message", [
+    ("https://[::1", "base URL 'https://[::1' is not an http(s) URL"),
+    ("https://app.launchdarkly.com:abc", "base URL 'https://app.launchdarkly.com:abc' is not an http(s) URL"),
+    ("https://app.launchdarkly.com:0", "base URL 'https://app.launchdarkly.com:0' is not an http(s) URL"),
+    ("https://me:secret@app.launchdarkly.com:x", "base URL 'https://…@app.launchdarkly.com:x' is not an http(s) URL"),
+    ("https://me:secret@app.launchdarkly.com", "the base URL carries a user name or password (not shown); "
+                                               "metrics-sync sends the access token"),
+    ("https://app.launchdarkly.com/#x", "the base URL https://app.launchdarkly.com/#x carries a path (/#x); "
+                                        "metrics-sync adds /api/v2/... itself"),
+    ("https://app.launchdarkly.com?", "the base URL https://app.launchdarkly.com? carries a path (?); "
+                                      "metrics-sync adds /api/v2/... itself"),
+])
+def test_a_base_url_is_a_scheme_a_host_and_a_port_only(url: str, message: str) -> None:
+    """Requests go to the base URL followed by their path: anything more in it is refused, in a line that never
+    repeats a password."""
+    with pytest.raises(ConfigError) as refused:
+        check_base_url(url)
+    assert refused.value.message == message
+    assert "secret" not in f"{refused.value.message} {refused.value.hint}"
+    assert refused.value.hint in ("use https://app.launchdarkly.com", "use e.g. https://app.launchdarkly.com or "
+                                  "http://127.0.0.1:8765 for the emulator")
+
+
+def test_a_request_path_cannot_move_the_host_or_carry_a_query() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    client = mock_client(httpx.MockTransport(answer))
+    for path in ("@elsewhere.example/x", "/api/v2/metrics/shop?x=1", "/api/v2#x"):
+        with pytest.raises(ValueError, match="a request path must start with / and hold no query"):
+            client.session.request("GET", path, "/api/v2/metrics/{projectKey}")
+    assert seen == []
+
+
 def test_missing_token_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as missing:
         Client("https://app.launchdarkly.com", "")

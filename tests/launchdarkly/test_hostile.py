@@ -60,6 +60,7 @@ def _plan(repo: Path, mode: str, *extra: str, timeout: str = "0.5") -> tuple[int
     ("not-a-number", "LaunchDarkly's answer cannot be used: it holds NaN, which is not JSON"),
     ("redirect", "307: redirect to collector.example not followed (check --base-url (or LD_BASE_URL): it should "
                  "be LaunchDarkly's own address)"),
+    ("redirect-malformed", "302: redirect to elsewhere not followed"),
 ])
 def test_answers_that_make_no_sense_are_clear_errors(repo: Path, mode: str, message: str) -> None:
     code, out, err, elapsed = _plan(repo, mode)

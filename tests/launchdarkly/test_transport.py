@@ -149,7 +149,7 @@ def test_a_request_is_built_as_httpx_client_would_build_it() -> None:
     reference = httpx.Client(base_url=session.base_url, timeout=12.5, headers={
         "Authorization": TOKEN, "User-Agent": USER_AGENT, "LD-API-Version": API_VERSION,
         "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING})
-    cases: list[tuple[str, str, dict[str, object] | None, bytes | None, dict[str, str]]] = [
+    cases: list[tuple[str, str, dict[str, str | int] | None, bytes | None, dict[str, str]]] = [
         ("GET", "/api/v2/metrics/shop", {"limit": 50, "filter": 'tags contains ["a b"]', "offset": 0}, None, {}),
         ("GET", "/api/v2/projects/shop/metric-groups", None, None, {"LD-API-Version": "beta"}),
         ("POST", "/api/v2/metrics/shop", None, b'{"key":"k"}', {"Content-Type": "application/json"}),
