@@ -39,7 +39,8 @@ def write_report(exc: BaseException, argv: Sequence[str], environ: Mapping[str, 
     folder = environ.get("TMPDIR") or tempfile.gettempdir()
     try:
         fd, name = tempfile.mkstemp(prefix="metrics-sync-crash-", suffix=".txt", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:  # mkstemp: mode 0600, a new file, never a link
+        # mkstemp: mode 0600, a new file, never a link. An argument or variable may hold bytes that are not UTF-8.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(report_text(exc, argv, environ))
     except OSError:
         return None

@@ -39,7 +39,8 @@ def token_forms(token: str) -> tuple[str, ...]:
     if not token:
         return ()
     forms = {token, repr(token)[1:-1], json.dumps(token)[1:-1], repr(token.encode("utf-8", "replace"))[2:-1],
-             token.encode("unicode_escape").decode("ascii"), quote(token, safe=""), quote_plus(token)}
+             token.encode("unicode_escape").decode("ascii"), quote(token, safe="", errors="surrogateescape"),
+             quote_plus(token, errors="surrogateescape")}  # (a token from the environment may hold undecodable bytes)
     return tuple(sorted(forms, key=len, reverse=True))
 
 

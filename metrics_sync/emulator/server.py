@@ -27,7 +27,8 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer,
 
 from metrics_sync.emulator.app import FAULT_HEADER, EmulatorApp, Faults
 from metrics_sync.emulator.readings import CHOICES, Readings
-from metrics_sync.emulator.store import Store
+from metrics_sync.emulator.rules import RuleError
+from metrics_sync.emulator.store import NotFound, Store
 
 DEFAULT_TOKEN = "emulator-token"
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a request body larger than this is answered 413, unread
@@ -229,6 +230,10 @@ def build_parser() -> _Parser:
     return p
 
 
+# The longest delay each option may ask for: a day (enough for any test of patience; NaN and negatives refused).
+MAX_DELAY = {"latency_ms": 86_400_000.0, "hang_seconds": 86_400.0, "burst_seconds": 86_400.0, "slow_ms": 86_400_000.0}
+
+
 def readings_from(args: argparse.Namespace) -> Readings:
     return Readings(**{name: type(choices[0])(getattr(args, name)) for name, choices in CHOICES.items()})
 
@@ -259,6 +264,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
                 raise _UsageError(f"--{name.replace('_', '-')} must be between 0 and 1")
         if args.rate_limit is not None and args.rate_limit < 1:
             raise _UsageError("--rate-limit must be at least 1")
+        for name in ("latency_ms", "hang_seconds", "burst_seconds", "slow_ms"):
+            if not 0.0 <= getattr(args, name) <= MAX_DELAY[name]:
+                raise _UsageError(f"--{name.replace('_', '-')} must be between 0 and {MAX_DELAY[name]:g}")
+        if not 0 <= args.port <= 65535:
+            raise _UsageError("--port must be between 0 and 65535")
         store = Store(args.project or ["default"], state_file=args.state, readings=readings_from(args))
         if args.seed:
             store.seed(json.loads(args.seed.read_text(encoding="utf-8")))
@@ -267,6 +277,13 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
         return 1
     except (OSError, ValueError, KeyError, TypeError) as exc:
         err.write(f"error: cannot start the emulator: {exc}\n")
+        return 1
+    # A seed or state file of the wrong shape (a list where an object belongs, nesting past the recursion limit,
+    # a metric LaunchDarkly's rules refuse): the file is the user's, so this is its error, not a crash.
+    except (AttributeError, RecursionError, RuleError, NotFound) as exc:
+        what = "seed" if args.seed else "state"
+        err.write(f"error: cannot start the emulator: the {what} file cannot be used ({type(exc).__name__}: "
+                  f"{str(exc)[:200]})\n")
         return 1
     # A seeded project can hold 100,000s of objects that live as long as the process: keep the cyclic
     # collector from walking them on every collection (it made large listings slower than linear).
@@ -286,8 +303,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
                       rng=random.Random(args.random_seed), log=log if args.verbose else None)
     try:
         server = create_server(app, args.host, args.port)
-    except OSError as exc:
-        err.write(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}\n")
+    except (OSError, OverflowError, UnicodeError, ValueError, TypeError) as exc:  # (a host that is no address)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        host = args.host if args.host.isascii() and args.host.isprintable() else ascii(args.host)
+        err.write(f"error: cannot listen on {host}:{args.port}: {reason}\n")
         return 1
 
     def stop(signum: int, frame: FrameType | None) -> None:

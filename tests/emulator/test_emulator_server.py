@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import socket
@@ -68,6 +69,38 @@ def test_bad_options_exit_1_with_a_message() -> None:
     assert result.code == 1
     assert result.err == "error: --fail-rate must be between 0 and 1\n"
     assert run_cli("emulator", "--port", "x").code == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--port", "70000"], "error: --port must be between 0 and 65535"),
+    (["--latency-ms", "-1"], "error: --latency-ms must be between 0 and 8.64e+07"),
+    (["--latency-ms", "nan"], "error: --latency-ms must be between 0 and 8.64e+07"),
+    (["--slow-ms", "inf"], "error: --slow-ms must be between 0 and 8.64e+07"),
+    (["--hang-seconds", "-1"], "error: --hang-seconds must be between 0 and 86400"),
+    (["--burst-seconds", "nan"], "error: --burst-seconds must be between 0 and 86400"),
+    (["--port", "0", "--host", "\udcff"], "error: cannot listen on '\\udcff':0: encoding of hostname failed"),
+])
+def test_options_the_emulator_cannot_use_are_refused_at_start(argv: list[str], message: str) -> None:
+    """Before, a negative or NaN delay started an emulator whose every answer was a 500, and an out-of-range port
+    or an undecodable host crashed it."""
+    from metrics_sync.emulator.server import main
+
+    out, err = io.StringIO(), io.StringIO()
+    assert main(argv, stdout=out, stderr=err) == 1
+    assert err.getvalue() == message + "\n"
+
+
+@pytest.mark.parametrize("content", ['"x"', '{"projects": 5}', '{"metricGroups": {"default": [5]}}',
+                                     '{"projects": {"default": [{}]}}', "[" * 100_000])
+def test_a_seed_file_of_the_wrong_shape_is_an_error_not_a_crash(tmp_path: Path, content: str) -> None:
+    from metrics_sync.emulator.server import main
+
+    seed = tmp_path / "seed.json"
+    seed.write_text(content)
+    err = io.StringIO()
+    assert main(["--port", "0", "--seed", str(seed)], stdout=io.StringIO(), stderr=err) == 1
+    assert err.getvalue().startswith("error: cannot start the emulator: ")
+    assert err.getvalue().count("\n") == 1
 
 
 def _listening_hosts(port: int) -> list[str]:
