@@ -66,7 +66,10 @@ def write_files(folder: Path, files: Mapping[str, str], *, force: bool) -> list[
     if clashes and not force:
         raise UsageError(f"refusing to overwrite {', '.join(str(folder / n) for n in clashes)}",
                          "pass --force to overwrite, or --out another folder; nothing was written")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a link loop, a folder in /proc, a file where a parent folder should be
+        raise UsageError(f"cannot create the folder {folder}: {exc.strerror or exc}") from None
     for name in sorted(files):
         write_atomic(folder / name, files[name])
     return sorted(files)

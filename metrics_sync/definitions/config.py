@@ -138,8 +138,8 @@ def load_config(explicit: str | None, cwd: Path) -> Config:
     if not isinstance(tag, str) or not follows_rule(tag, "$defs", "metric", "properties", "tags", "items"):
         raise fail("ownershipTag", "`ownershipTag` must be a LaunchDarkly tag (letters, numbers, '.', '_', '-')")
     max_bytes = data.get("maxFileBytes", DEFAULT_MAX_FILE_BYTES)
-    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
-        raise fail("maxFileBytes", "`maxFileBytes` must be a positive whole number")
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or not 0 < max_bytes <= MAX_FILE_BYTES_LIMIT:
+        raise fail("maxFileBytes", f"`maxFileBytes` must be a positive whole number up to {MAX_FILE_BYTES_LIMIT:,}")
     protect = data.get("protectRunningExperiments", False)
     if not isinstance(protect, bool):
         raise fail("protectRunningExperiments", "`protectRunningExperiments` must be true or false")
@@ -242,8 +242,9 @@ def _code_refs(section: Any, doc: Any, display: str, base: Path, cwd: Path) -> C
         except ValueError as exc:
             raise fail(("patterns", i), f"the pattern {exc}") from None
     max_bytes = section.get("maxFileBytes", DEFAULT_CODE_FILE_BYTES)
-    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
-        raise fail(("maxFileBytes",), "`codeRefs.maxFileBytes` must be a positive whole number")
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or not 0 < max_bytes <= MAX_FILE_BYTES_LIMIT:
+        raise fail(("maxFileBytes",), f"`codeRefs.maxFileBytes` must be a positive whole number up to "
+                                      f"{MAX_FILE_BYTES_LIMIT:,}")
     root = _repository(base)
     for i, folder in enumerate(lists["paths"]):
         why = _outside_repository(folder, base, root)
@@ -254,6 +255,10 @@ def _code_refs(section: Any, doc: Any, display: str, base: Path, cwd: Path) -> C
     paths_at = "{}:{}:{}".format(display, *doc.position(("codeRefs", "paths"))) if "paths" in section else None
     return CodeRefs(paths=paths, exclude=lists["exclude"], aliases=lists["aliases"], patterns=lists["patterns"],
                     max_file_bytes=max_bytes, paths_source=paths_at)
+
+
+# The largest maxFileBytes a config may set: 1 GiB (a file is read whole, up to the limit, in one read).
+MAX_FILE_BYTES_LIMIT = 1 << 30
 
 
 def _repository(base: Path) -> Path:
@@ -271,7 +276,10 @@ def _outside_repository(folder: str, base: Path, root: Path) -> str | None:
     or into `.git`, where actions/checkout keeps the token it was given."""
     if Path(folder).is_absolute():
         return "is not a folder relative to the config: code paths must stay inside the repository"
-    resolved = (base / folder).resolve()
+    try:
+        resolved = (base / folder).resolve()
+    except (OSError, RuntimeError, ValueError):  # a symbolic link loop, a NUL
+        return "cannot be resolved (a symbolic link loop, or a character no path may hold)"
     try:
         inside = resolved.relative_to(root.resolve())
     except ValueError:
@@ -283,5 +291,8 @@ def _outside_repository(folder: str, base: Path, root: Path) -> str | None:
 
 def _relative(path: Path, cwd: Path) -> str:
     # Shown in messages, so keep it short: relative to where the user runs the tool (`../metrics` for a
-    # config found above it).
-    return os.path.relpath(path.resolve(), cwd.resolve())
+    # config found above it). A path that cannot be resolved (a link loop, a NUL) is shown as it is.
+    try:
+        return os.path.relpath(path.resolve(), cwd.resolve())
+    except (OSError, RuntimeError, ValueError):
+        return str(path)

@@ -184,7 +184,8 @@ def _funnel_step_problems(metrics: dict[str, list[DesiredMetric]],
         for group in project_groups:
             if group.fields.get("kind") != "funnel":
                 continue
-            for index, entry in enumerate(group.fields.get("metrics") or []):
+            entries = group.fields.get("metrics")
+            for index, entry in enumerate(entries if isinstance(entries, list) else []):
                 metric = by_key.get(str(entry.get("key"))) if isinstance(entry, dict) else None
                 if metric is None or metric.fields.get("unitAggregationType", "average") == "average":
                     continue
@@ -326,14 +327,23 @@ def _merge_defaults(raw: dict[str, Any], defaults: dict[str, Any],
         if how == "union" and isinstance(defaults.get(name), list):
             mine = raw.get(name)
             if isinstance(mine, list):
-                fields[name] = list(dict.fromkeys([*defaults[name], *mine]))
+                fields[name] = _union([*defaults[name], *mine])
             else:  # the defaults' list alone: one list for every metric of the file (fields are never mutated)
-                fields[name] = shared.setdefault(name, list(dict.fromkeys(defaults[name])))
+                fields[name] = shared.setdefault(name, _union(defaults[name]))
         elif own is not None:
             fields[name] = own
         elif how and defaults and (inherited := _first(defaults, names)) is not None:
             fields[name] = inherited
     return fields
+
+
+def _union(items: list[Any]) -> list[Any]:
+    """The items, each once, in order. A list the schema refused (a tag that is itself a list) is kept as it is:
+    its error is reported, and nothing is planned from it."""
+    try:
+        return list(dict.fromkeys(items))
+    except TypeError:
+        return items
 
 
 # "Not yet implemented" in LaunchDarkly's spec (MetricPost.windowStartOffset/windowEndOffset).

@@ -122,7 +122,12 @@ def _fast_validator() -> Any:
 def is_valid(data: Any) -> bool | None:
     """The compiled validator's verdict on a definitions document (None: no compiled validator)."""
     fast = _fast_validator()
-    return None if fast is None else bool(fast.is_valid(data))
+    if fast is None:
+        return None
+    try:
+        return bool(fast.is_valid(data))
+    except ValueError:  # a value JSON has no type for (YAML's dates, timestamps, !!binary): jsonschema explains it
+        return False
 
 
 def check_document(doc: YamlDocument) -> list[Problem]:

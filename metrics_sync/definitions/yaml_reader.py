@@ -151,6 +151,10 @@ class _Builder:
         except yaml.constructor.ConstructorError as exc:
             self.problem(node, f"cannot read value: {exc.problem}", path)
             return None
+        except ValueError:  # an integer of more digits than Python converts (4,300)
+            self.problem(node, f"`{node.value[:20]}…` is a number too long to read", path,
+                         hint="LaunchDarkly's numbers are doubles; write a number such as 0")
+            return None
         if isinstance(value, float) and not math.isfinite(value):
             self.problem(node, f"`{node.value}` is not a finite number", path,
                          hint="LaunchDarkly takes finite numbers only; write a number such as 0")
@@ -260,7 +264,10 @@ def _plain_reading(text: str) -> tuple[Any] | None:
     tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
     reading: tuple[Any] | None = None
     if tag in _FAST_TAGS:
-        value = yaml.constructor.SafeConstructor().construct_object(yaml.ScalarNode(tag, text))
+        try:
+            value = yaml.constructor.SafeConstructor().construct_object(yaml.ScalarNode(tag, text))
+        except ValueError:  # an integer too long to convert: the builder below reports it
+            value = math.inf
         if not (isinstance(value, float) and not math.isfinite(value)):
             reading = (value,)
     elif tag == _STR:

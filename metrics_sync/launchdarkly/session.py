@@ -69,8 +69,11 @@ def check_base_url(base_url: str) -> str:
     try:
         parts = urlsplit(base_url)
         port = parts.port  # (a port that is not a number from 0 to 65535 raises)
-        httpx.URL(base_url)  # whatever httpx cannot send to is refused here, not when the first request goes
-    except (ValueError, httpx.InvalidURL):
+        if not httpx.URL(base_url).host:  # what httpx cannot send to is refused here, not at the first request
+            raise ValueError("no host")
+        if parts.hostname and not parts.hostname.isascii():
+            parts.hostname.encode("idna")  # (an ASCII name is checked when connecting: transport.py)
+    except (ValueError, httpx.InvalidURL):  # (UnicodeError is a ValueError)
         raise not_url from None
     if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
         raise not_url

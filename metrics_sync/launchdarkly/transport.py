@@ -13,7 +13,9 @@ httpcore's exceptions mapped to httpx's as httpx's own `HTTPTransport` maps them
 
 from __future__ import annotations
 
+import os
 import ssl
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -132,7 +134,10 @@ class _DeadlineBackend(httpcore.SyncBackend):
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        stream = super().connect_tcp(host, port, self._deadlines.left(timeout), local_address, socket_options)
+        try:
+            stream = super().connect_tcp(host, port, self._deadlines.left(timeout), local_address, socket_options)
+        except UnicodeError:  # a host name no DNS name can be made of (`a..b`, a label over 63 characters)
+            raise httpcore.ConnectError(f"the host name {host!r} is not a valid DNS name") from None
         return _DeadlineStream(stream, self._deadlines)
 
 
@@ -157,6 +162,7 @@ class DeadlineTransport(httpx.BaseTransport):
         self.timeout = timeout
         self._deadlines = deadlines = _Deadlines(cancel)
         try:  # the CA bundle of the environment given (never httpx's own reading of os.environ)
+            _check_ca_paths(settings)
             self.ssl_context = (ssl.create_default_context(cafile=settings.ca_file, capath=settings.ca_dir)
                                 if settings.ca_file or settings.ca_dir else httpx.create_ssl_context(trust_env=False))
         except (OSError, ssl.SSLError) as exc:
@@ -190,6 +196,15 @@ class DeadlineTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _check_ca_paths(settings: NetworkSettings) -> None:
+    """SSL_CERT_FILE must name a regular file and SSL_CERT_DIR a folder: OpenSSL would wait forever for a FIFO's
+    writer. Raises OSError."""
+    if settings.ca_file and not stat.S_ISREG(os.stat(settings.ca_file).st_mode):
+        raise OSError(0, "SSL_CERT_FILE is not a regular file")
+    if settings.ca_dir and not stat.S_ISDIR(os.stat(settings.ca_dir).st_mode):
+        raise OSError(0, "SSL_CERT_DIR is not a folder")
 
 
 def _proxy(url: str) -> httpx.Proxy:

@@ -60,3 +60,13 @@ def test_a_ca_bundle_from_ssl_cert_file(tmp_path: Path) -> None:
     assert client.network.ca_file == certifi.where()
     with pytest.raises(ConfigError, match="cannot use the CA bundle of SSL_CERT_FILE/SSL_CERT_DIR"):
         Client(LD, TOKEN, environ={"SSL_CERT_FILE": str(tmp_path / "missing.pem")})
+
+
+@pytest.mark.parametrize("variable, message", [("SSL_CERT_FILE", "SSL_CERT_FILE is not a regular file"),
+                                               ("SSL_CERT_DIR", "SSL_CERT_DIR is not a folder")])
+def test_a_ca_path_that_is_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path, variable: str,
+                                                                          message: str) -> None:
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=message):
+        Client(LD, TOKEN, environ={variable: str(fifo)})

@@ -47,7 +47,17 @@ def arguments(namespace: argparse.Namespace) -> ExportArguments:
     return ExportArguments(**common.api_options(namespace), project=namespace.project, out=namespace.out,
                            tags=tuple(namespace.tag), prefix=namespace.prefix, single_file=namespace.single_file,
                            include_archived=namespace.include_archived, adopt=namespace.adopt, force=namespace.force,
-                           schema_ref=namespace.schema_ref)
+                           schema_ref=_schema_ref(namespace.schema_ref))
+
+
+def _schema_ref(ref: str | None) -> str | None:
+    """--schema-ref goes into a comment line of every exported file: one line of printable text."""
+    if ref is not None and (not ref.strip() or not ref.isprintable()):
+        from metrics_sync.core.errors import UsageError
+
+        raise UsageError("--schema-ref must be a path or URL on one line, without control characters",
+                         "give e.g. --schema-ref ./metrics.schema.json")
+    return ref
 
 
 def run(arguments: ExportArguments, runtime: Runtime) -> int:
