@@ -138,7 +138,7 @@ def load_config(explicit: str | None, cwd: Path) -> Config:
     if not isinstance(tag, str) or not follows_rule(tag, "$defs", "metric", "properties", "tags", "items"):
         raise fail("ownershipTag", "`ownershipTag` must be a LaunchDarkly tag (letters, numbers, '.', '_', '-')")
     max_bytes = data.get("maxFileBytes", DEFAULT_MAX_FILE_BYTES)
-    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or not 0 < max_bytes <= MAX_FILE_BYTES_LIMIT:
+    if not _file_size(max_bytes):
         raise fail("maxFileBytes", f"`maxFileBytes` must be a positive whole number up to {MAX_FILE_BYTES_LIMIT:,}")
     protect = data.get("protectRunningExperiments", False)
     if not isinstance(protect, bool):
@@ -242,7 +242,7 @@ def _code_refs(section: Any, doc: Any, display: str, base: Path, cwd: Path) -> C
         except ValueError as exc:
             raise fail(("patterns", i), f"the pattern {exc}") from None
     max_bytes = section.get("maxFileBytes", DEFAULT_CODE_FILE_BYTES)
-    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or not 0 < max_bytes <= MAX_FILE_BYTES_LIMIT:
+    if not _file_size(max_bytes):
         raise fail(("maxFileBytes",), f"`codeRefs.maxFileBytes` must be a positive whole number up to "
                                       f"{MAX_FILE_BYTES_LIMIT:,}")
     root = _repository(base)
@@ -259,6 +259,11 @@ def _code_refs(section: Any, doc: Any, display: str, base: Path, cwd: Path) -> C
 
 # The largest maxFileBytes a config may set: 1 GiB (a file is read whole, up to the limit, in one read).
 MAX_FILE_BYTES_LIMIT = 1 << 30
+
+
+def _file_size(value: Any) -> bool:
+    """Whether `value` can be a maxFileBytes: a whole number from 1 to MAX_FILE_BYTES_LIMIT."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_FILE_BYTES_LIMIT
 
 
 def _repository(base: Path) -> Path:

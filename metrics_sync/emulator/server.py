@@ -234,6 +234,12 @@ def build_parser() -> _Parser:
 MAX_DELAY = {"latency_ms": 86_400_000.0, "hang_seconds": 86_400.0, "burst_seconds": 86_400.0, "slow_ms": 86_400_000.0}
 
 
+def _printable(text: str) -> str:
+    """Text from the command line or a seed file, for the terminal: each character that is not printable (a
+    control character, an undecodable byte) written as its escape."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def readings_from(args: argparse.Namespace) -> Readings:
     return Readings(**{name: type(choices[0])(getattr(args, name)) for name, choices in CHOICES.items()})
 
@@ -276,14 +282,14 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
         err.write(f"error: {exc}\n")
         return 1
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        err.write(f"error: cannot start the emulator: {exc}\n")
+        err.write(f"error: cannot start the emulator: {_printable(str(exc))}\n")
         return 1
     # A seed or state file of the wrong shape (a list where an object belongs, nesting past the recursion limit,
     # a metric LaunchDarkly's rules refuse): the file is the user's, so this is its error, not a crash.
     except (AttributeError, RecursionError, RuleError, NotFound) as exc:
         what = "seed" if args.seed else "state"
         err.write(f"error: cannot start the emulator: the {what} file cannot be used ({type(exc).__name__}: "
-                  f"{str(exc)[:200]})\n")
+                  f"{_printable(str(exc)[:200])})\n")
         return 1
     # A seeded project can hold 100,000s of objects that live as long as the process: keep the cyclic
     # collector from walking them on every collection (it made large listings slower than linear).
